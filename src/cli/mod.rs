@@ -1,0 +1,55 @@
+//! The `actfer` command line: one file per subcommand, each a thin layer over the library.
+
+mod media;
+mod models;
+
+use clap::{Parser, Subcommand};
+
+/// actfer: agentic facial-expression reasoning (face tools, optical flow, AU evidence).
+#[derive(Debug, Parser)]
+#[command(name = "actfer", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Log more: -v info, -vv debug, -vvv trace (RUST_LOG overrides).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Print errors only: no warnings, no progress bars.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The model store: list, verify and locate models.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
+    /// Inspect videos, frame folders and images.
+    #[command(subcommand)]
+    Media(media::MediaCommand),
+}
+
+impl Cli {
+    /// Whether the command prints machine-readable output (progress bars then stay hidden).
+    pub fn wants_json(&self) -> bool {
+        match &self.command {
+            Command::Models(c) => c.wants_json(),
+            Command::Media(c) => c.wants_json(),
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Models(c) => models::run(c),
+        Command::Media(c) => media::run(c),
+    }
+}
+
+/// Prints a value as pretty JSON on stdout.
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

@@ -1,0 +1,112 @@
+//! `actfer models list|verify|path`.
+
+use actfer::models::{Checksum, ModelStatus, ModelStore};
+use clap::Subcommand;
+
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// List the default models: role, path, size, licence, source package, checksum status.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Check sizes only, without hashing.
+        #[arg(long)]
+        fast: bool,
+    },
+    /// Re-hash every file of the default models (or of the ones named) against the manifest.
+    Verify {
+        /// Models to verify (default: all).
+        names: Vec<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print where a model resolves to: a path, a default model name, or owner/repo:file on
+    /// Hugging Face.
+    Path {
+        /// Path, model name, or owner/repo:file.
+        spec: String,
+    },
+}
+
+impl ModelsCommand {
+    pub fn wants_json(&self) -> bool {
+        matches!(self, ModelsCommand::List { json: true, .. } | ModelsCommand::Verify { json: true, .. })
+    }
+}
+
+pub fn run(cmd: ModelsCommand) -> anyhow::Result<()> {
+    let store = ModelStore::from_env()?;
+    match cmd {
+        ModelsCommand::List { json, fast } => {
+            let rows: Vec<ModelStatus> = store.manifest().models.iter().map(|m| store.status(m, !fast)).collect();
+            if json {
+                super::print_json(&rows)?;
+            } else {
+                print_table(&store, &rows);
+            }
+        }
+        ModelsCommand::Verify { names, json } => {
+            let entries = if names.is_empty() {
+                store.manifest().models.iter().collect()
+            } else {
+                names.iter().map(|n| store.known(n)).collect::<Result<Vec<_>, _>>()?
+            };
+            let rows: Vec<ModelStatus> = entries.iter().map(|m| store.status(m, true)).collect();
+            if json {
+                super::print_json(&rows)?;
+            } else {
+                print_table(&store, &rows);
+            }
+            let bad: Vec<String> = rows
+                .iter()
+                .flat_map(|r| r.files.iter())
+                .filter(|f| f.checksum != Checksum::Verified)
+                .map(|f| format!("{} ({:?})", f.path.display(), f.checksum).to_lowercase())
+                .collect();
+            if !bad.is_empty() {
+                // Set-up state, not a bug: exit code 2 like any other bad input.
+                return Err(actfer::Error::BadModel {
+                    name: "store".into(),
+                    path: store.home().to_path_buf(),
+                    reason: format!("{} file(s) failed verification: {}", bad.len(), bad.join(", ")),
+                }
+                .into());
+            }
+        }
+        ModelsCommand::Path { spec } => {
+            let path = store.resolve(&spec)?;
+            println!("{}", path.display());
+        }
+    }
+    Ok(())
+}
+
+fn print_table(store: &ModelStore, rows: &[ModelStatus]) {
+    println!("model cache: {}", store.home().display());
+    println!("{:<24} {:>9}  {:<10} {:<24} {:<16} role", "name", "size", "checksum", "package", "licence");
+    for r in rows {
+        let checksum = serde_json::to_value(r.checksum).unwrap_or_default();
+        println!(
+            "{:<24} {:>9}  {:<10} {:<24} {:<16} {}",
+            r.name,
+            human_size(r.size),
+            checksum.as_str().unwrap_or("?"),
+            format!("{} {}", r.package, r.version),
+            r.licence,
+            r.role
+        );
+    }
+    if rows.iter().any(|r| !r.checksum.is_ok()) {
+        println!("some files are missing or damaged: run tools/setup");
+    }
+}
+
+fn human_size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 20 => format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64),
+        b if b >= 1 << 10 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b => format!("{b} B"),
+    }
+}

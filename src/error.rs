@@ -1,0 +1,66 @@
+//! The library's one error type. Every variant says what went wrong, names the file or model,
+//! and says what to do. The binary turns it into a message and an exit code
+//! ([`Error::exit_code`]): 2 when the input or the set-up is at fault, 1 for internal failures.
+
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A path the user gave does not exist.
+    #[error("{}: no such file or folder; check the path", path.display())]
+    NotFound { path: PathBuf },
+
+    /// An input exists but cannot be used as given (corrupt, truncated, wrong kind, too big).
+    #[error("{}: {reason}", path.display())]
+    BadInput { path: PathBuf, reason: String },
+
+    /// A model file is missing, truncated or does not match its pinned checksum.
+    #[error("model {name} ({}): {reason}; run tools/setup to fetch and convert it again", path.display())]
+    BadModel { name: String, path: PathBuf, reason: String },
+
+    /// A model name that is neither a file, a known model, nor a reachable Hugging Face repo.
+    #[error("model {spec}: {reason}")]
+    ModelUnavailable { spec: String, reason: String },
+
+    /// A configured limit (frames, pixels, steps, tokens, time) was reached.
+    #[error("{what}: {reason}")]
+    Limit { what: String, reason: String },
+
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("OpenCV: {0}")]
+    OpenCv(#[from] opencv::Error),
+
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The process exit code for this error: 2 for bad input or set-up, 1 for internal failures.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::NotFound { .. }
+            | Error::BadInput { .. }
+            | Error::BadModel { .. }
+            | Error::ModelUnavailable { .. }
+            | Error::Limit { .. } => 2,
+            Error::Io { .. } | Error::OpenCv(_) | Error::Internal(_) => 1,
+        }
+    }
+
+    pub fn bad_input(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Error::BadInput { path: path.into(), reason: reason.into() }
+    }
+
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io { context: context.into(), source }
+    }
+}

@@ -1,0 +1,329 @@
+//! The model store: one place that turns a model name into a file.
+//!
+//! Every default model is pinned in `tools/manifest.json` (embedded here at build time):
+//! which registry package it comes from, the checksum of each source file, and the checksum of
+//! each converted file that `tools/setup` writes under `$ACTFER_HOME` (default
+//! `~/.cache/actfer`). [`ModelStore::resolve`] accepts, in order: an existing path, a manifest
+//! name, or a Hugging Face `owner/repo:file` (downloaded through hf-hub and cached there).
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// The manifest, as committed in `tools/manifest.json`.
+pub const MANIFEST_JSON: &str = include_str!("../tools/manifest.json");
+
+/// Environment variable naming the cache folder.
+pub const HOME_ENV: &str = "ACTFER_HOME";
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Manifest {
+    pub packages: BTreeMap<String, Package>,
+    pub models: Vec<ModelEntry>,
+}
+
+/// A registry package that holds source files.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Package {
+    pub registry: String,
+    pub version: String,
+    pub file: String,
+    pub sha256: String,
+}
+
+/// A model (or a set of test assets) the project uses by default.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModelEntry {
+    pub name: String,
+    pub role: String,
+    pub package: String,
+    pub licence: String,
+    /// The model's path under the cache: a file, or a folder for multi-file entries.
+    pub path: String,
+    pub files: Vec<FileEntry>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct FileEntry {
+    pub path: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// What a check of one file found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Checksum {
+    /// Present with the pinned size and sha256.
+    Verified,
+    /// Present with the pinned size; not hashed.
+    SizeOk,
+    Missing,
+    /// Shorter than pinned: an interrupted download or copy.
+    Truncated,
+    WrongSize,
+    Mismatch,
+}
+
+impl Checksum {
+    pub fn is_ok(self) -> bool {
+        matches!(self, Checksum::Verified | Checksum::SizeOk)
+    }
+
+    fn explain(self) -> &'static str {
+        match self {
+            Checksum::Verified | Checksum::SizeOk => "ok",
+            Checksum::Missing => "missing",
+            Checksum::Truncated => "truncated (shorter than the pinned size)",
+            Checksum::WrongSize => "has the wrong size",
+            Checksum::Mismatch => "does not match its pinned sha256",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FileStatus {
+    pub path: PathBuf,
+    pub size: Option<u64>,
+    pub expected_size: u64,
+    pub checksum: Checksum,
+}
+
+/// One row of `actfer models list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelStatus {
+    pub name: String,
+    pub role: String,
+    pub path: PathBuf,
+    /// Bytes on disk, all files together.
+    pub size: u64,
+    pub licence: String,
+    pub package: String,
+    pub registry: String,
+    pub version: String,
+    /// The worst status over the model's files.
+    pub checksum: Checksum,
+    pub files: Vec<FileStatus>,
+}
+
+/// Resolves model names to files; see the module docs.
+#[derive(Debug, Clone)]
+pub struct ModelStore {
+    home: PathBuf,
+    manifest: Manifest,
+}
+
+impl ModelStore {
+    /// The store at `$ACTFER_HOME`, or `~/.cache/actfer`.
+    pub fn from_env() -> Result<Self> {
+        let home = match std::env::var_os(HOME_ENV) {
+            Some(h) if !h.is_empty() => PathBuf::from(h),
+            _ => {
+                let user_home = std::env::var_os("HOME").ok_or_else(|| {
+                    Error::Internal(format!("neither {HOME_ENV} nor HOME is set; set {HOME_ENV} to the model cache"))
+                })?;
+                PathBuf::from(user_home).join(".cache").join("actfer")
+            }
+        };
+        Ok(Self::with_home(home))
+    }
+
+    pub fn with_home(home: PathBuf) -> Self {
+        let manifest = serde_json::from_str(MANIFEST_JSON).expect("tools/manifest.json is valid (checked by a test)");
+        ModelStore { home, manifest }
+    }
+
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    pub fn entry(&self, name: &str) -> Option<&ModelEntry> {
+        self.manifest.models.iter().find(|m| m.name == name)
+    }
+
+    /// A default model by name, or an error listing the known names.
+    pub fn known(&self, name: &str) -> Result<&ModelEntry> {
+        self.entry(name).ok_or_else(|| self.unknown(name))
+    }
+
+    /// Checks every file of a model: sizes always, sha256 when `hash` is set.
+    pub fn status(&self, entry: &ModelEntry, hash: bool) -> ModelStatus {
+        let files: Vec<FileStatus> = entry.files.iter().map(|f| self.check_file(f, hash)).collect();
+        let checksum = files.iter().map(|f| f.checksum).find(|c| !c.is_ok()).unwrap_or(if hash {
+            Checksum::Verified
+        } else {
+            Checksum::SizeOk
+        });
+        let package = &self.manifest.packages[&entry.package];
+        ModelStatus {
+            name: entry.name.clone(),
+            role: entry.role.clone(),
+            path: self.home.join(&entry.path),
+            size: files.iter().filter_map(|f| f.size).sum(),
+            licence: entry.licence.clone(),
+            package: entry.package.clone(),
+            registry: package.registry.clone(),
+            version: package.version.clone(),
+            checksum,
+            files,
+        }
+    }
+
+    fn check_file(&self, file: &FileEntry, hash: bool) -> FileStatus {
+        let path = self.home.join(&file.path);
+        let size = std::fs::metadata(&path).ok().filter(|m| m.is_file()).map(|m| m.len());
+        let checksum = match size {
+            None => Checksum::Missing,
+            Some(n) if n < file.size => Checksum::Truncated,
+            Some(n) if n != file.size => Checksum::WrongSize,
+            Some(_) if !hash => Checksum::SizeOk,
+            Some(_) => match sha256_file(&path) {
+                Ok(digest) if digest == file.sha256 => Checksum::Verified,
+                _ => Checksum::Mismatch,
+            },
+        };
+        FileStatus { path, size, expected_size: file.size, checksum }
+    }
+
+    /// The path of a default model after a cheap check (every file present with its pinned
+    /// size); a missing or truncated file is an error that names it and says to run set-up.
+    pub fn require(&self, name: &str) -> Result<PathBuf> {
+        let entry = self.known(name)?;
+        let status = self.status(entry, false);
+        match status.files.iter().find(|f| !f.checksum.is_ok()) {
+            None => Ok(status.path),
+            Some(bad) => Err(Error::BadModel {
+                name: name.to_string(),
+                path: bad.path.clone(),
+                reason: format!(
+                    "{} ({} bytes, expected {})",
+                    bad.checksum.explain(),
+                    bad.size.unwrap_or(0),
+                    bad.expected_size
+                ),
+            }),
+        }
+    }
+
+    /// A model from anywhere: an existing file or folder, a manifest name, or a Hugging Face
+    /// `owner/repo:file`, in that order.
+    pub fn resolve(&self, spec: &str) -> Result<PathBuf> {
+        let as_path = Path::new(spec);
+        if as_path.exists() {
+            return Ok(as_path.to_path_buf());
+        }
+        if self.entry(spec).is_some() {
+            return self.require(spec);
+        }
+        if let Some((repo, file)) = parse_hf_spec(spec) {
+            return hf_file(repo, file);
+        }
+        if spec.contains(std::path::MAIN_SEPARATOR) || as_path.extension().is_some() {
+            return Err(Error::NotFound { path: as_path.to_path_buf() });
+        }
+        Err(self.unknown(spec))
+    }
+
+    fn unknown(&self, spec: &str) -> Error {
+        let known: Vec<&str> = self.manifest.models.iter().map(|m| m.name.as_str()).collect();
+        Error::ModelUnavailable {
+            spec: spec.to_string(),
+            reason: format!(
+                "not a file, not a known model ({}), and not a Hugging Face file (owner/repo:file)",
+                known.join(", ")
+            ),
+        }
+    }
+}
+
+/// Splits `owner/repo:file` into the repo id and the file name.
+fn parse_hf_spec(spec: &str) -> Option<(&str, &str)> {
+    let (repo, file) = spec.split_once(':')?;
+    let (owner, name) = repo.split_once('/')?;
+    let valid = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    (valid(owner) && valid(name) && !owner.starts_with('.') && !file.is_empty()).then_some((repo, file))
+}
+
+/// A file of a Hugging Face model repo: from the hf-hub cache (`$HF_HOME/hub`) when present,
+/// otherwise downloaded into it.
+pub fn hf_file(repo: &str, file: &str) -> Result<PathBuf> {
+    let spec = format!("{repo}:{file}");
+    let api = hf_hub::api::sync::ApiBuilder::from_env()
+        .with_progress(!crate::progress::is_hidden())
+        .build()
+        .map_err(|e| Error::ModelUnavailable { spec: spec.clone(), reason: e.to_string() })?;
+    api.model(repo.to_string()).get(file).map_err(|e| Error::ModelUnavailable {
+        spec,
+        reason: format!("not in the Hugging Face cache and the download failed ({e}); pass a local file instead"),
+    })
+}
+
+/// The sha256 of a file as lowercase hex.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path.display().to_string(), e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| Error::io(path.display().to_string(), e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_parses_and_names_are_unique() {
+        let store = ModelStore::with_home(PathBuf::from("/nonexistent"));
+        let mut names: Vec<&str> = store.manifest().models.iter().map(|m| m.name.as_str()).collect();
+        let n = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), n);
+        for m in &store.manifest().models {
+            assert!(store.manifest().packages.contains_key(&m.package), "{} names an unknown package", m.name);
+            for f in &m.files {
+                assert_eq!(f.sha256.len(), 64, "{}", f.path);
+                assert!(f.path.starts_with(&m.path), "{} lies outside {}", f.path, m.path);
+            }
+        }
+    }
+
+    #[test]
+    fn hf_specs() {
+        assert_eq!(parse_hf_spec("Qwen/Qwen3-0.6B-GGUF:q8.gguf"), Some(("Qwen/Qwen3-0.6B-GGUF", "q8.gguf")));
+        assert_eq!(parse_hf_spec("Qwen/Qwen3-0.6B-GGUF"), None);
+        assert_eq!(parse_hf_spec("./a/b:c"), None);
+        assert_eq!(parse_hf_spec("/a/b:c"), None);
+    }
+
+    #[test]
+    fn missing_and_truncated_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ModelStore::with_home(dir.path().to_path_buf());
+        let entry = store.manifest().models[0].clone();
+        let err = store.require(&entry.name).unwrap_err().to_string();
+        assert!(err.contains(&entry.files[0].path) && err.contains("missing") && err.contains("tools/setup"), "{err}");
+
+        let path = dir.path().join(&entry.files[0].path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, b"short").unwrap();
+        let err = store.require(&entry.name).unwrap_err().to_string();
+        assert!(err.contains("truncated"), "{err}");
+        assert_eq!(store.status(&entry, true).files[0].checksum, Checksum::Truncated);
+    }
+}
