@@ -21,6 +21,23 @@ fn probe_reports_the_demo_clip() {
 }
 
 #[test]
+fn a_valid_clip_that_decodes_fewer_frames_than_announced_is_accepted() {
+    // no_face.mp4 announces 98 frames; OpenCV and ffprobe both decode 95 (an edit list).
+    let clip = testdata("no_face.mp4");
+    let info = json(&["media", "probe", clip.to_str().unwrap()]);
+    assert_eq!(info["frames"], 95);
+    assert_eq!(info["width"], 960);
+}
+
+#[test]
+fn hevc_mov_is_decoded() {
+    let clip = testdata("face_noface.mov");
+    let info = json(&["media", "probe", clip.to_str().unwrap()]);
+    assert_eq!(info["frames"], 169);
+    assert_eq!(info["codec"], "hvc1");
+}
+
+#[test]
 fn video_frames_stream_in_order_with_timestamps() {
     let clip = testdata("WolfgangLanger_Pexels.mp4");
     let media = Media::open(&clip, &OpenOptions::default()).unwrap();

@@ -120,7 +120,8 @@ def install(home, manifest, model):
         else:
             script = TOOLS / "convert" / f"{model['convert']}.py"
             log(f"converting {model['name']} with {script.relative_to(TOOLS.parent)}")
-            r = subprocess.run([str(venv_python(home)), str(script), *map(str, sources), str(staged)])
+            r = subprocess.run([str(venv_python(home)), str(script), *map(str, sources), str(staged)],
+                               stdout=subprocess.DEVNULL)
             if r.returncode != 0:
                 fail(f"converting {model['name']} failed (see above)")
         # Check the staged result before it replaces anything in the cache.
