@@ -85,17 +85,17 @@ pub fn run(cmd: ModelsCommand) -> anyhow::Result<()> {
 
 fn print_table(store: &ModelStore, rows: &[ModelStatus]) {
     println!("model cache: {}", store.home().display());
-    println!("{:<24} {:>9}  {:<10} {:<24} {:<16} role", "name", "size", "checksum", "package", "licence");
+    println!("{:<22} {:>10}  {:<10} {:<22} role; licence", "name", "size", "checksum", "package");
     for r in rows {
         let checksum = serde_json::to_value(r.checksum).unwrap_or_default();
         println!(
-            "{:<24} {:>9}  {:<10} {:<24} {:<16} {}",
+            "{:<22} {:>10}  {:<10} {:<22} {}; {}",
             r.name,
             human_size(r.size),
             checksum.as_str().unwrap_or("?"),
             format!("{} {}", r.package, r.version),
-            r.licence,
-            r.role
+            r.role,
+            r.licence
         );
     }
     if rows.iter().any(|r| !r.checksum.is_ok()) {
