@@ -39,6 +39,9 @@ pub enum Error {
     #[error("OpenCV: {0}")]
     OpenCv(#[from] opencv::Error),
 
+    #[error("candle: {0}")]
+    Candle(#[from] candle_core::Error),
+
     #[error("{0}")]
     Internal(String),
 }
@@ -52,7 +55,7 @@ impl Error {
             | Error::BadModel { .. }
             | Error::ModelUnavailable { .. }
             | Error::Limit { .. } => 2,
-            Error::Io { .. } | Error::OpenCv(_) | Error::Internal(_) => 1,
+            Error::Io { .. } | Error::OpenCv(_) | Error::Candle(_) | Error::Internal(_) => 1,
         }
     }
 

@@ -5,6 +5,7 @@
 //! the weights.
 
 pub mod error;
+pub mod face;
 pub mod media;
 pub mod models;
 pub mod progress;
