@@ -2,7 +2,10 @@
 //! alignment, facial regions and zoom. Coordinates are image pixels, x right, y down, unless a
 //! transform's name says otherwise (`image_from_crop` maps crop pixels to image pixels).
 
+pub mod align;
 pub mod geometry;
+pub mod regions;
+pub mod zoom;
 
 use serde::Serialize;
 
