@@ -5,6 +5,7 @@
 pub mod align;
 pub mod geometry;
 pub mod regions;
+pub mod smooth;
 pub mod zoom;
 
 use serde::Serialize;
