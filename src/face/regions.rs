@@ -204,17 +204,17 @@ mod tests {
     /// A symmetric synthetic face: eye centres at x = 40 and 80 (IOD 40).
     fn face() -> Vec<Point> {
         let mut p = vec![[60.0, 100.0]; 68];
-        for i in 36..42 {
-            p[i] = [40.0 + (i as f32 - 38.5), 60.0];
+        for (k, q) in p[36..42].iter_mut().enumerate() {
+            *q = [40.0 + (k as f32 - 2.5), 60.0];
         }
-        for i in 42..48 {
-            p[i] = [80.0 + (i as f32 - 44.5), 60.0];
+        for (k, q) in p[42..48].iter_mut().enumerate() {
+            *q = [80.0 + (k as f32 - 2.5), 60.0];
         }
-        for i in 17..22 {
-            p[i] = [30.0 + 5.0 * (i - 17) as f32, 45.0];
+        for (k, q) in p[17..22].iter_mut().enumerate() {
+            *q = [30.0 + 5.0 * k as f32, 45.0];
         }
-        for i in 22..27 {
-            p[i] = [70.0 + 5.0 * (i - 22) as f32, 45.0];
+        for (k, q) in p[22..27].iter_mut().enumerate() {
+            *q = [70.0 + 5.0 * k as f32, 45.0];
         }
         p[48] = [45.0, 110.0];
         p[54] = [75.0, 110.0];
