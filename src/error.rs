@@ -1,6 +1,7 @@
 //! The library's one error type. Every variant says what went wrong, names the file or model,
 //! and says what to do. The binary turns it into a message and an exit code
-//! ([`Error::exit_code`]): 2 when the input or the set-up is at fault, 1 for internal failures.
+//! ([`Error::exit_code`]): 2 when the input or the set-up is at fault, 3 when the input holds
+//! no face, 1 for internal failures.
 
 use std::path::PathBuf;
 
@@ -25,6 +26,11 @@ pub enum Error {
     #[error("model {spec}: {reason}")]
     ModelUnavailable { spec: String, reason: String },
 
+    /// The input holds no face (or not the one asked for). Exit code 3, so scripts can tell
+    /// "no face" from a broken input.
+    #[error("{}: {detail}", path.display())]
+    NoFace { path: PathBuf, detail: String },
+
     /// A configured limit (frames, pixels, steps, tokens, time) was reached.
     #[error("{what}: {reason}")]
     Limit { what: String, reason: String },
@@ -47,7 +53,8 @@ pub enum Error {
 }
 
 impl Error {
-    /// The process exit code for this error: 2 for bad input or set-up, 1 for internal failures.
+    /// The process exit code for this error: 2 for bad input or set-up, 3 for no face, 1 for
+    /// internal failures.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::NotFound { .. }
@@ -55,6 +62,7 @@ impl Error {
             | Error::BadModel { .. }
             | Error::ModelUnavailable { .. }
             | Error::Limit { .. } => 2,
+            Error::NoFace { .. } => 3,
             Error::Io { .. } | Error::OpenCv(_) | Error::Candle(_) | Error::Internal(_) => 1,
         }
     }
