@@ -20,7 +20,11 @@ pub enum Error {
 
     /// A model file is missing, truncated or does not match its pinned checksum.
     #[error("model {name} ({}): {reason}; run tools/setup to fetch and convert it again", path.display())]
-    BadModel { name: String, path: PathBuf, reason: String },
+    BadModel {
+        name: String,
+        path: PathBuf,
+        reason: String,
+    },
 
     /// A model name that is neither a file, a known model, nor a reachable Hugging Face repo.
     #[error("model {spec}: {reason}")]
@@ -68,10 +72,16 @@ impl Error {
     }
 
     pub fn bad_input(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
-        Error::BadInput { path: path.into(), reason: reason.into() }
+        Error::BadInput {
+            path: path.into(),
+            reason: reason.into(),
+        }
     }
 
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io { context: context.into(), source }
+        Error::Io {
+            context: context.into(),
+            source,
+        }
     }
 }

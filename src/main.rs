@@ -30,10 +30,15 @@ fn init_logging(cli: &cli::Cli) {
         std::env::set_var("OPENCV_LOG_LEVEL", "ERROR");
     }
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// 2 when the input or the set-up is at fault, 1 for anything else.
 fn exit_code(err: &anyhow::Error) -> i32 {
-    err.chain().find_map(|e| e.downcast_ref::<actfer::Error>()).map_or(1, actfer::Error::exit_code)
+    err.chain()
+        .find_map(|e| e.downcast_ref::<actfer::Error>())
+        .map_or(1, actfer::Error::exit_code)
 }

@@ -125,7 +125,9 @@ impl ModelStore {
             Some(h) if !h.is_empty() => PathBuf::from(h),
             _ => {
                 let user_home = std::env::var_os("HOME").ok_or_else(|| {
-                    Error::Internal(format!("neither {HOME_ENV} nor HOME is set; set {HOME_ENV} to the model cache"))
+                    Error::Internal(format!(
+                        "neither {HOME_ENV} nor HOME is set; set {HOME_ENV} to the model cache"
+                    ))
                 })?;
                 PathBuf::from(user_home).join(".cache").join("actfer")
             }
@@ -134,7 +136,8 @@ impl ModelStore {
     }
 
     pub fn with_home(home: PathBuf) -> Self {
-        let manifest = serde_json::from_str(MANIFEST_JSON).expect("tools/manifest.json is valid (checked by a test)");
+        let manifest = serde_json::from_str(MANIFEST_JSON)
+            .expect("tools/manifest.json is valid (checked by a test)");
         ModelStore { home, manifest }
     }
 
@@ -157,12 +160,20 @@ impl ModelStore {
 
     /// Checks every file of a model: sizes always, sha256 when `hash` is set.
     pub fn status(&self, entry: &ModelEntry, hash: bool) -> ModelStatus {
-        let files: Vec<FileStatus> = entry.files.iter().map(|f| self.check_file(f, hash)).collect();
-        let checksum = files.iter().map(|f| f.checksum).find(|c| !c.is_ok()).unwrap_or(if hash {
-            Checksum::Verified
-        } else {
-            Checksum::SizeOk
-        });
+        let files: Vec<FileStatus> = entry
+            .files
+            .iter()
+            .map(|f| self.check_file(f, hash))
+            .collect();
+        let checksum = files
+            .iter()
+            .map(|f| f.checksum)
+            .find(|c| !c.is_ok())
+            .unwrap_or(if hash {
+                Checksum::Verified
+            } else {
+                Checksum::SizeOk
+            });
         let package = &self.manifest.packages[&entry.package];
         ModelStatus {
             name: entry.name.clone(),
@@ -180,7 +191,10 @@ impl ModelStore {
 
     fn check_file(&self, file: &FileEntry, hash: bool) -> FileStatus {
         let path = self.home.join(&file.path);
-        let size = std::fs::metadata(&path).ok().filter(|m| m.is_file()).map(|m| m.len());
+        let size = std::fs::metadata(&path)
+            .ok()
+            .filter(|m| m.is_file())
+            .map(|m| m.len());
         let checksum = match size {
             None => Checksum::Missing,
             Some(n) if n < file.size => Checksum::Truncated,
@@ -191,7 +205,12 @@ impl ModelStore {
                 _ => Checksum::Mismatch,
             },
         };
-        FileStatus { path, size, expected_size: file.size, checksum }
+        FileStatus {
+            path,
+            size,
+            expected_size: file.size,
+            checksum,
+        }
     }
 
     /// The path of a default model after a cheap check (every file present with its pinned
@@ -228,13 +247,20 @@ impl ModelStore {
             return hf_file(repo, file);
         }
         if spec.contains(std::path::MAIN_SEPARATOR) || as_path.extension().is_some() {
-            return Err(Error::NotFound { path: as_path.to_path_buf() });
+            return Err(Error::NotFound {
+                path: as_path.to_path_buf(),
+            });
         }
         Err(self.unknown(spec))
     }
 
     fn unknown(&self, spec: &str) -> Error {
-        let known: Vec<&str> = self.manifest.models.iter().map(|m| m.name.as_str()).collect();
+        let known: Vec<&str> = self
+            .manifest
+            .models
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
         Error::ModelUnavailable {
             spec: spec.to_string(),
             reason: format!(
@@ -249,8 +275,13 @@ impl ModelStore {
 fn parse_hf_spec(spec: &str) -> Option<(&str, &str)> {
     let (repo, file) = spec.split_once(':')?;
     let (owner, name) = repo.split_once('/')?;
-    let valid = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-    (valid(owner) && valid(name) && !owner.starts_with('.') && !file.is_empty()).then_some((repo, file))
+    let valid = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    };
+    (valid(owner) && valid(name) && !owner.starts_with('.') && !file.is_empty())
+        .then_some((repo, file))
 }
 
 /// A file of a Hugging Face model repo: from the hf-hub cache (`$HF_HOME/hub`) when present,
@@ -260,7 +291,10 @@ pub fn hf_file(repo: &str, file: &str) -> Result<PathBuf> {
     let api = hf_hub::api::sync::ApiBuilder::from_env()
         .with_progress(!crate::progress::is_hidden())
         .build()
-        .map_err(|e| Error::ModelUnavailable { spec: spec.clone(), reason: e.to_string() })?;
+        .map_err(|e| Error::ModelUnavailable {
+            spec: spec.clone(),
+            reason: e.to_string(),
+        })?;
     api.model(repo.to_string()).get(file).map_err(|e| Error::ModelUnavailable {
         spec,
         reason: format!("not in the Hugging Face cache and the download failed ({e}); pass a local file instead"),
@@ -269,17 +303,24 @@ pub fn hf_file(repo: &str, file: &str) -> Result<PathBuf> {
 
 /// The sha256 of a file as lowercase hex.
 pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path.display().to_string(), e))?;
+    let mut file =
+        std::fs::File::open(path).map_err(|e| Error::io(path.display().to_string(), e))?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = file.read(&mut buf).map_err(|e| Error::io(path.display().to_string(), e))?;
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| Error::io(path.display().to_string(), e))?;
         if n == 0 {
             break;
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 #[cfg(test)]
@@ -289,23 +330,40 @@ mod tests {
     #[test]
     fn manifest_parses_and_names_are_unique() {
         let store = ModelStore::with_home(PathBuf::from("/nonexistent"));
-        let mut names: Vec<&str> = store.manifest().models.iter().map(|m| m.name.as_str()).collect();
+        let mut names: Vec<&str> = store
+            .manifest()
+            .models
+            .iter()
+            .map(|m| m.name.as_str())
+            .collect();
         let n = names.len();
         names.sort();
         names.dedup();
         assert_eq!(names.len(), n);
         for m in &store.manifest().models {
-            assert!(store.manifest().packages.contains_key(&m.package), "{} names an unknown package", m.name);
+            assert!(
+                store.manifest().packages.contains_key(&m.package),
+                "{} names an unknown package",
+                m.name
+            );
             for f in &m.files {
                 assert_eq!(f.sha256.len(), 64, "{}", f.path);
-                assert!(f.path.starts_with(&m.path), "{} lies outside {}", f.path, m.path);
+                assert!(
+                    f.path.starts_with(&m.path),
+                    "{} lies outside {}",
+                    f.path,
+                    m.path
+                );
             }
         }
     }
 
     #[test]
     fn hf_specs() {
-        assert_eq!(parse_hf_spec("Qwen/Qwen3-0.6B-GGUF:q8.gguf"), Some(("Qwen/Qwen3-0.6B-GGUF", "q8.gguf")));
+        assert_eq!(
+            parse_hf_spec("Qwen/Qwen3-0.6B-GGUF:q8.gguf"),
+            Some(("Qwen/Qwen3-0.6B-GGUF", "q8.gguf"))
+        );
         assert_eq!(parse_hf_spec("Qwen/Qwen3-0.6B-GGUF"), None);
         assert_eq!(parse_hf_spec("./a/b:c"), None);
         assert_eq!(parse_hf_spec("/a/b:c"), None);
@@ -317,13 +375,21 @@ mod tests {
         let store = ModelStore::with_home(dir.path().to_path_buf());
         let entry = store.manifest().models[0].clone();
         let err = store.require(&entry.name).unwrap_err().to_string();
-        assert!(err.contains(&entry.files[0].path) && err.contains("missing") && err.contains("tools/setup"), "{err}");
+        assert!(
+            err.contains(&entry.files[0].path)
+                && err.contains("missing")
+                && err.contains("tools/setup"),
+            "{err}"
+        );
 
         let path = dir.path().join(&entry.files[0].path);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, b"short").unwrap();
         let err = store.require(&entry.name).unwrap_err().to_string();
         assert!(err.contains("truncated"), "{err}");
-        assert_eq!(store.status(&entry, true).files[0].checksum, Checksum::Truncated);
+        assert_eq!(
+            store.status(&entry, true).files[0].checksum,
+            Checksum::Truncated
+        );
     }
 }

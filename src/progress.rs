@@ -18,10 +18,16 @@ pub fn bar(len: u64, message: &'static str) -> ProgressBar {
     if is_hidden() || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let bar = if len == 0 { ProgressBar::new_spinner() } else { ProgressBar::new(len) };
+    let bar = if len == 0 {
+        ProgressBar::new_spinner()
+    } else {
+        ProgressBar::new(len)
+    };
     bar.set_style(
-        ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} [{elapsed_precise} < {eta_precise}]")
-            .expect("valid progress template"),
+        ProgressStyle::with_template(
+            "{msg} {wide_bar} {pos}/{len} [{elapsed_precise} < {eta_precise}]",
+        )
+        .expect("valid progress template"),
     );
     bar.set_message(message);
     bar

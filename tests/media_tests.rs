@@ -42,14 +42,22 @@ fn video_frames_stream_in_order_with_timestamps() {
     let clip = testdata("WolfgangLanger_Pexels.mp4");
     let media = Media::open(&clip, &OpenOptions::default()).unwrap();
     let fps = media.info().fps.unwrap();
-    let frames: Vec<_> = media.frames().unwrap().take(3).collect::<Result<_, _>>().unwrap();
+    let frames: Vec<_> = media
+        .frames()
+        .unwrap()
+        .take(3)
+        .collect::<Result<_, _>>()
+        .unwrap();
     for (i, f) in frames.iter().enumerate() {
         assert_eq!(f.index, i);
         assert_eq!((f.image.width, f.image.height), (640, 360));
         assert_eq!(f.image.data.len(), 640 * 360 * 3);
         assert!((f.time_s - i as f64 / fps).abs() < 1e-9);
     }
-    assert_ne!(frames[0].image, frames[2].image, "consecutive frames should differ somewhere");
+    assert_ne!(
+        frames[0].image, frames[2].image,
+        "consecutive frames should differ somewhere"
+    );
 }
 
 /// Writes frames `1.png..=n.png` whose grey level encodes their number.
@@ -70,11 +78,25 @@ fn frame_folder_is_read_in_natural_order() {
     let info = json(&["media", "probe", dir.path().to_str().unwrap()]);
     assert_eq!(info["kind"], "frames");
     assert_eq!(info["frames"], 10);
-    assert_eq!((info["width"].as_u64(), info["height"].as_u64()), (Some(32), Some(24)));
+    assert_eq!(
+        (info["width"].as_u64(), info["height"].as_u64()),
+        (Some(32), Some(24))
+    );
     assert_eq!(info["fps_source"], "default");
 
-    let media = Media::open(dir.path(), &OpenOptions { fps: Some(200.0), ..Default::default() }).unwrap();
-    let levels: Vec<u8> = media.frames().unwrap().map(|f| f.unwrap().image.data[0]).collect();
+    let media = Media::open(
+        dir.path(),
+        &OpenOptions {
+            fps: Some(200.0),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let levels: Vec<u8> = media
+        .frames()
+        .unwrap()
+        .map(|f| f.unwrap().image.data[0])
+        .collect();
     assert_eq!(levels, (1..=10).map(|i| (i * 20) as u8).collect::<Vec<_>>());
     assert_eq!(media.info().fps, Some(200.0));
 }
@@ -86,7 +108,10 @@ fn a_frame_of_another_size_in_a_folder_is_an_error_naming_it() {
     write_image(&dir.path().join("4.png"), &RgbImage::new(8, 8)).unwrap();
     let media = Media::open(dir.path(), &OpenOptions::default()).unwrap();
     let results: Vec<_> = media.frames().unwrap().collect();
-    assert!(results[..3].iter().all(|r| r.is_ok()), "frames before the bad one are kept");
+    assert!(
+        results[..3].iter().all(|r| r.is_ok()),
+        "frames before the bad one are kept"
+    );
     let err = results[3].as_ref().unwrap_err().to_string();
     assert!(err.contains("4.png") && err.contains("8x8"), "{err}");
 }
@@ -99,7 +124,10 @@ fn single_image_is_one_frame() {
     assert_eq!(media.info().frames, 1);
     let frames = media.read_all().unwrap();
     assert_eq!(frames.len(), 1);
-    assert_eq!(frames[0].image.data.len(), (media.info().width * media.info().height * 3) as usize);
+    assert_eq!(
+        frames[0].image.data.len(),
+        (media.info().width * media.info().height * 3) as usize
+    );
 }
 
 #[test]
@@ -110,14 +138,26 @@ fn truncated_video_is_reported_by_name() {
     let cut = dir.path().join("cut.mp4");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     let err = fails_with(&["media", "probe", cut.to_str().unwrap()], 2);
-    assert!(err.contains("cut.mp4") && err.contains("truncated"), "{err}");
+    assert!(
+        err.contains("cut.mp4") && err.contains("truncated"),
+        "{err}"
+    );
 
     // Streaming keeps every frame decoded before the cut, then reports it.
     let media = Media::open(&cut, &OpenOptions::default()).unwrap();
     let results: Vec<_> = media.frames().unwrap().collect();
     let good = results.iter().take_while(|r| r.is_ok()).count();
-    assert!(good > 50 && good < 472, "{good} frames decoded before the cut");
-    assert!(results.last().unwrap().as_ref().unwrap_err().to_string().contains("truncated"));
+    assert!(
+        good > 50 && good < 472,
+        "{good} frames decoded before the cut"
+    );
+    assert!(results
+        .last()
+        .unwrap()
+        .as_ref()
+        .unwrap_err()
+        .to_string()
+        .contains("truncated"));
 }
 
 #[test]
@@ -126,7 +166,10 @@ fn text_file_named_mp4_is_refused() {
     let fake = dir.path().join("notes.mp4");
     std::fs::write(&fake, "these are notes, not a video\n".repeat(100)).unwrap();
     let err = fails_with(&["media", "probe", fake.to_str().unwrap()], 2);
-    assert!(err.contains("notes.mp4") && err.contains("cannot be opened"), "{err}");
+    assert!(
+        err.contains("notes.mp4") && err.contains("cannot be opened"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -139,7 +182,10 @@ fn empty_file_and_missing_path_are_refused() {
 
     let missing = dir.path().join("nowhere.mp4");
     let err = fails_with(&["media", "probe", missing.to_str().unwrap()], 2);
-    assert!(err.contains("nowhere.mp4") && err.contains("no such file"), "{err}");
+    assert!(
+        err.contains("nowhere.mp4") && err.contains("no such file"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -148,7 +194,10 @@ fn corrupt_image_and_empty_folder_are_refused() {
     let bad = dir.path().join("broken.jpg");
     std::fs::write(&bad, b"\xff\xd8\xff garbage").unwrap();
     let err = fails_with(&["media", "probe", bad.to_str().unwrap()], 2);
-    assert!(err.contains("broken.jpg") && err.contains("cannot be decoded"), "{err}");
+    assert!(
+        err.contains("broken.jpg") && err.contains("cannot be decoded"),
+        "{err}"
+    );
 
     let empty = dir.path().join("frames");
     std::fs::create_dir(&empty).unwrap();
@@ -159,7 +208,15 @@ fn corrupt_image_and_empty_folder_are_refused() {
 #[test]
 fn frame_limit_is_enforced() {
     let clip = testdata("single_face.mp4");
-    let err = Media::open(&clip, &OpenOptions { max_frames: Some(10), ..Default::default() }).err().unwrap();
+    let err = Media::open(
+        &clip,
+        &OpenOptions {
+            max_frames: Some(10),
+            ..Default::default()
+        },
+    )
+    .err()
+    .unwrap();
     assert!(err.to_string().contains("limit of 10"), "{err}");
     assert_eq!(err.exit_code(), 2);
 }

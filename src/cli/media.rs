@@ -32,9 +32,21 @@ impl MediaCommand {
 
 pub fn run(cmd: MediaCommand) -> anyhow::Result<()> {
     match cmd {
-        MediaCommand::Probe { input, json, fps, fast } => {
-            let options = OpenOptions { fps, ..Default::default() };
-            let info = if fast { Media::open(&input, &options)?.info().clone() } else { Media::probe(&input, &options)? };
+        MediaCommand::Probe {
+            input,
+            json,
+            fps,
+            fast,
+        } => {
+            let options = OpenOptions {
+                fps,
+                ..Default::default()
+            };
+            let info = if fast {
+                Media::open(&input, &options)?.info().clone()
+            } else {
+                Media::probe(&input, &options)?
+            };
             if json {
                 super::print_json(&info)?;
             } else {

@@ -32,7 +32,10 @@ pub enum ModelsCommand {
 
 impl ModelsCommand {
     pub fn wants_json(&self) -> bool {
-        matches!(self, ModelsCommand::List { json: true, .. } | ModelsCommand::Verify { json: true, .. })
+        matches!(
+            self,
+            ModelsCommand::List { json: true, .. } | ModelsCommand::Verify { json: true, .. }
+        )
     }
 }
 
@@ -40,7 +43,12 @@ pub fn run(cmd: ModelsCommand) -> anyhow::Result<()> {
     let store = ModelStore::from_env()?;
     match cmd {
         ModelsCommand::List { json, fast } => {
-            let rows: Vec<ModelStatus> = store.manifest().models.iter().map(|m| store.status(m, !fast)).collect();
+            let rows: Vec<ModelStatus> = store
+                .manifest()
+                .models
+                .iter()
+                .map(|m| store.status(m, !fast))
+                .collect();
             if json {
                 super::print_json(&rows)?;
             } else {
@@ -51,7 +59,10 @@ pub fn run(cmd: ModelsCommand) -> anyhow::Result<()> {
             let entries = if names.is_empty() {
                 store.manifest().models.iter().collect()
             } else {
-                names.iter().map(|n| store.known(n)).collect::<Result<Vec<_>, _>>()?
+                names
+                    .iter()
+                    .map(|n| store.known(n))
+                    .collect::<Result<Vec<_>, _>>()?
             };
             let rows: Vec<ModelStatus> = entries.iter().map(|m| store.status(m, true)).collect();
             if json {
@@ -70,7 +81,11 @@ pub fn run(cmd: ModelsCommand) -> anyhow::Result<()> {
                 return Err(actfer::Error::BadModel {
                     name: "store".into(),
                     path: store.home().to_path_buf(),
-                    reason: format!("{} file(s) failed verification: {}", bad.len(), bad.join(", ")),
+                    reason: format!(
+                        "{} file(s) failed verification: {}",
+                        bad.len(),
+                        bad.join(", ")
+                    ),
                 }
                 .into());
             }
@@ -85,7 +100,10 @@ pub fn run(cmd: ModelsCommand) -> anyhow::Result<()> {
 
 fn print_table(store: &ModelStore, rows: &[ModelStatus]) {
     println!("model cache: {}", store.home().display());
-    println!("{:<22} {:>10}  {:<10} {:<22} role; licence", "name", "size", "checksum", "package");
+    println!(
+        "{:<22} {:>10}  {:<10} {:<22} role; licence",
+        "name", "size", "checksum", "package"
+    );
     for r in rows {
         let checksum = serde_json::to_value(r.checksum).unwrap_or_default();
         println!(

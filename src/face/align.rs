@@ -33,9 +33,17 @@ impl Alignment {
         let s = size as f32;
         let dst = TEMPLATE_EYES.map(|[x, y]| [x * s, y * s]);
         let aligned_from_image = similarity_from_pairs([image_left_eye, image_right_eye], dst)
-            .ok_or_else(|| Error::Internal("cannot align a face whose two eye centres coincide".into()))?;
-        let image_from_aligned = aligned_from_image.inverse().expect("a similarity with non-zero scale inverts");
-        Ok(Alignment { size, aligned_from_image, image_from_aligned })
+            .ok_or_else(|| {
+                Error::Internal("cannot align a face whose two eye centres coincide".into())
+            })?;
+        let image_from_aligned = aligned_from_image
+            .inverse()
+            .expect("a similarity with non-zero scale inverts");
+        Ok(Alignment {
+            size,
+            aligned_from_image,
+            image_from_aligned,
+        })
     }
 
     /// From a detector's five landmarks (eyes only).
@@ -51,17 +59,29 @@ impl Alignment {
 
     /// The aligned face, resampled bilinearly.
     pub fn warp(&self, image: &RgbImage) -> Result<RgbImage> {
-        warp_image(image, &self.aligned_from_image, self.size, self.size, Interpolation::Bilinear)
+        warp_image(
+            image,
+            &self.aligned_from_image,
+            self.size,
+            self.size,
+            Interpolation::Bilinear,
+        )
     }
 
     /// Image points to aligned points.
     pub fn to_aligned(&self, points: &[Point]) -> Vec<Point> {
-        points.iter().map(|&p| self.aligned_from_image.apply(p)).collect()
+        points
+            .iter()
+            .map(|&p| self.aligned_from_image.apply(p))
+            .collect()
     }
 
     /// Aligned points to image points.
     pub fn to_image(&self, points: &[Point]) -> Vec<Point> {
-        points.iter().map(|&p| self.image_from_aligned.apply(p)).collect()
+        points
+            .iter()
+            .map(|&p| self.image_from_aligned.apply(p))
+            .collect()
     }
 
     /// Inter-ocular distance in aligned pixels (fixed by the template).

@@ -39,20 +39,59 @@ pub fn draw_faces(image: &RgbImage, faces: &[FaceMarks]) -> Result<RgbImage> {
     let thick = unit.round() as i32;
     for face in faces {
         for &p in face.mesh {
-            imgproc::circle(&mut mat, cv_point(p), thick, scalar(MESH), -1, imgproc::LINE_8, 0)?;
+            imgproc::circle(
+                &mut mat,
+                cv_point(p),
+                thick,
+                scalar(MESH),
+                -1,
+                imgproc::LINE_8,
+                0,
+            )?;
         }
         for &p in face.landmarks68 {
-            imgproc::circle(&mut mat, cv_point(p), (2.0 * unit) as i32, scalar(SIXTY_EIGHT), -1, imgproc::LINE_AA, 0)?;
+            imgproc::circle(
+                &mut mat,
+                cv_point(p),
+                (2.0 * unit) as i32,
+                scalar(SIXTY_EIGHT),
+                -1,
+                imgproc::LINE_AA,
+                0,
+            )?;
         }
         for &p in face.landmarks5 {
-            imgproc::circle(&mut mat, cv_point(p), (3.0 * unit) as i32, scalar(FIVE), -1, imgproc::LINE_AA, 0)?;
+            imgproc::circle(
+                &mut mat,
+                cv_point(p),
+                (3.0 * unit) as i32,
+                scalar(FIVE),
+                -1,
+                imgproc::LINE_AA,
+                0,
+            )?;
         }
         if let Some(b) = face.bbox {
-            let rect = Rect::new(b.x0.round() as i32, b.y0.round() as i32, b.width().round() as i32, b.height().round() as i32);
+            let rect = Rect::new(
+                b.x0.round() as i32,
+                b.y0.round() as i32,
+                b.width().round() as i32,
+                b.height().round() as i32,
+            );
             imgproc::rectangle(&mut mat, rect, scalar(BOX), 2 * thick, imgproc::LINE_8, 0)?;
             if let Some(label) = &face.label {
                 let origin = CvPoint::new(rect.x, (rect.y - 6 * thick).max(12 * thick));
-                imgproc::put_text(&mut mat, label, origin, imgproc::FONT_HERSHEY_SIMPLEX, 0.5 * unit as f64, scalar(BOX), thick, imgproc::LINE_AA, false)?;
+                imgproc::put_text(
+                    &mut mat,
+                    label,
+                    origin,
+                    imgproc::FONT_HERSHEY_SIMPLEX,
+                    0.5 * unit as f64,
+                    scalar(BOX),
+                    thick,
+                    imgproc::LINE_AA,
+                    false,
+                )?;
             }
         }
     }
@@ -67,7 +106,12 @@ mod tests {
     fn boxes_and_points_change_the_right_pixels() {
         let img = RgbImage::new(100, 100);
         let marks = FaceMarks {
-            bbox: Some(FaceBox { x0: 10.0, y0: 10.0, x1: 60.0, y1: 60.0 }),
+            bbox: Some(FaceBox {
+                x0: 10.0,
+                y0: 10.0,
+                x1: 60.0,
+                y1: 60.0,
+            }),
             landmarks5: &[[80.0, 80.0]],
             ..Default::default()
         };

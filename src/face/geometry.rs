@@ -19,18 +19,25 @@ pub struct Affine2 {
 }
 
 impl Affine2 {
-    pub const IDENTITY: Affine2 = Affine2 { m: [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]] };
+    pub const IDENTITY: Affine2 = Affine2 {
+        m: [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]],
+    };
 
     /// Rotation by `angle` radians (counter-clockwise in a y-up frame; clockwise on screen,
     /// where y points down), uniform scale `scale`, then translation `t`.
     pub fn similarity(scale: f32, angle: f32, t: Point) -> Self {
         let (s, c) = angle.sin_cos();
-        Affine2 { m: [[scale * c, -scale * s, t[0]], [scale * s, scale * c, t[1]]] }
+        Affine2 {
+            m: [[scale * c, -scale * s, t[0]], [scale * s, scale * c, t[1]]],
+        }
     }
 
     pub fn apply(&self, p: Point) -> Point {
         let m = &self.m;
-        [m[0][0] * p[0] + m[0][1] * p[1] + m[0][2], m[1][0] * p[0] + m[1][1] * p[1] + m[1][2]]
+        [
+            m[0][0] * p[0] + m[0][1] * p[1] + m[0][2],
+            m[1][0] * p[0] + m[1][1] * p[1] + m[1][2],
+        ]
     }
 
     /// The inverse map; `None` when the matrix is singular.
@@ -41,7 +48,12 @@ impl Affine2 {
             return None;
         }
         let (ia, ib, ic, id) = (d / det, -b / det, -c / det, a / det);
-        Some(Affine2 { m: [[ia, ib, -(ia * tx + ib * ty)], [ic, id, -(ic * tx + id * ty)]] })
+        Some(Affine2 {
+            m: [
+                [ia, ib, -(ia * tx + ib * ty)],
+                [ic, id, -(ic * tx + id * ty)],
+            ],
+        })
     }
 
     /// `self ∘ inner`: first `inner`, then `self`. With names,
@@ -51,7 +63,8 @@ impl Affine2 {
         let mut m = [[0.0; 3]; 2];
         for r in 0..2 {
             for c in 0..3 {
-                m[r][c] = a[r][0] * b[0][c] + a[r][1] * b[1][c] + if c == 2 { a[r][2] } else { 0.0 };
+                m[r][c] =
+                    a[r][0] * b[0][c] + a[r][1] * b[1][c] + if c == 2 { a[r][2] } else { 0.0 };
             }
         }
         Affine2 { m }
@@ -73,7 +86,13 @@ pub enum Interpolation {
 
 /// Resamples `src` into a `width` x `height` image through `dst_from_src`; pixels that fall
 /// outside the source repeat its border.
-pub fn warp_image(src: &RgbImage, dst_from_src: &Affine2, width: u32, height: u32, interp: Interpolation) -> Result<RgbImage> {
+pub fn warp_image(
+    src: &RgbImage,
+    dst_from_src: &Affine2,
+    width: u32,
+    height: u32,
+    interp: Interpolation,
+) -> Result<RgbImage> {
     let m = Mat::from_slice_2d(&dst_from_src.m.map(|row| row.map(f64::from)))?;
     let flags = match interp {
         Interpolation::Bilinear => imgproc::INTER_LINEAR,
@@ -102,8 +121,13 @@ pub fn similarity_from_pairs(src: [Point; 2], dst: [Point; 2]) -> Option<Affine2
         return None;
     }
     let (ar, ai) = ((dx * sx + dy * sy) / n, (dy * sx - dx * sy) / n);
-    let t = [dst[0][0] - (ar * src[0][0] - ai * src[0][1]), dst[0][1] - (ai * src[0][0] + ar * src[0][1])];
-    Some(Affine2 { m: [[ar, -ai, t[0]], [ai, ar, t[1]]] })
+    let t = [
+        dst[0][0] - (ar * src[0][0] - ai * src[0][1]),
+        dst[0][1] - (ai * src[0][0] + ar * src[0][1]),
+    ];
+    Some(Affine2 {
+        m: [[ar, -ai, t[0]], [ai, ar, t[1]]],
+    })
 }
 
 #[cfg(test)]
@@ -140,7 +164,9 @@ mod tests {
         let i = (10 * 40 + 20) * 3;
         src.data[i..i + 3].copy_from_slice(&[255, 0, 0]);
         // Shift by (+5, +3): the red pixel moves from (20, 10) to (25, 13).
-        let shift = Affine2 { m: [[1.0, 0.0, 5.0], [0.0, 1.0, 3.0]] };
+        let shift = Affine2 {
+            m: [[1.0, 0.0, 5.0], [0.0, 1.0, 3.0]],
+        };
         let out = warp_image(&src, &shift, 40, 30, Interpolation::Bilinear).unwrap();
         assert_eq!(out.pixel(25, 13), [255, 0, 0]);
         assert_eq!(out.pixel(20, 10), [0, 0, 0]);

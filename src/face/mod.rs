@@ -47,7 +47,11 @@ impl FaceBox {
             x1: self.x1.min(other.x1),
             y1: self.y1.min(other.y1),
         };
-        let i = if inter.x1 > inter.x0 && inter.y1 > inter.y0 { inter.area() } else { 0.0 };
+        let i = if inter.x1 > inter.x0 && inter.y1 > inter.y0 {
+            inter.area()
+        } else {
+            0.0
+        };
         let u = self.area() + other.area() - i;
         if u > 0.0 {
             i / u

@@ -19,7 +19,11 @@ impl Default for OneEuroConfig {
     /// Tuned for landmarks in pixels at 24-200 fps: sub-pixel jitter is damped, a 1-px
     /// micro-expression onset passes within a frame or two.
     fn default() -> Self {
-        OneEuroConfig { min_cutoff: 3.0, beta: 0.5, d_cutoff: 1.0 }
+        OneEuroConfig {
+            min_cutoff: 3.0,
+            beta: 0.5,
+            d_cutoff: 1.0,
+        }
     }
 }
 
@@ -39,7 +43,12 @@ fn alpha(cutoff: f32, dt: f32) -> f32 {
 
 impl OneEuro {
     pub fn new(config: OneEuroConfig) -> Self {
-        OneEuro { config, value: Vec::new(), speed: Vec::new(), initialised: false }
+        OneEuro {
+            config,
+            value: Vec::new(),
+            speed: Vec::new(),
+            initialised: false,
+        }
     }
 
     /// Forgets the past (after a re-detection or a cut).

@@ -31,22 +31,47 @@ impl Zoom {
 /// the box outside the source repeat the border.
 pub fn zoom_box(source: &RgbImage, bbox: &FaceBox, width: u32) -> Result<Zoom> {
     if !(bbox.width() > 0.0 && bbox.height() > 0.0) {
-        return Err(Error::Internal(format!("cannot zoom into an empty box {bbox:?}")));
+        return Err(Error::Internal(format!(
+            "cannot zoom into an empty box {bbox:?}"
+        )));
     }
     let scale = width as f32 / bbox.width();
     let height = (bbox.height() * scale).round().max(1.0) as u32;
-    let crop_from_source = Affine2 { m: [[scale, 0.0, -bbox.x0 * scale], [0.0, scale, -bbox.y0 * scale]] };
-    let image = warp_image(source, &crop_from_source, width, height, Interpolation::Bicubic)?;
+    let crop_from_source = Affine2 {
+        m: [
+            [scale, 0.0, -bbox.x0 * scale],
+            [0.0, scale, -bbox.y0 * scale],
+        ],
+    };
+    let image = warp_image(
+        source,
+        &crop_from_source,
+        width,
+        height,
+        Interpolation::Bicubic,
+    )?;
     let source_from_crop = crop_from_source.inverse().expect("positive scale");
-    Ok(Zoom { image, source_box: *bbox, source_from_crop })
+    Ok(Zoom {
+        image,
+        source_box: *bbox,
+        source_from_crop,
+    })
 }
 
 /// Zooms into a named region of the region table, located by the face's 68 landmarks (given
 /// in `source`'s pixels: the frame or the aligned face).
-pub fn zoom_region(source: &RgbImage, landmarks68: &[Point], region_name: &str, width: u32) -> Result<Zoom> {
+pub fn zoom_region(
+    source: &RgbImage,
+    landmarks68: &[Point],
+    region_name: &str,
+    width: u32,
+) -> Result<Zoom> {
     let region: &Region = regions::region(region_name).ok_or_else(|| {
         let names: Vec<&str> = regions::REGIONS.iter().map(|r| r.name).collect();
-        Error::Internal(format!("unknown region {region_name:?}; known regions: {}", names.join(", ")))
+        Error::Internal(format!(
+            "unknown region {region_name:?}; known regions: {}",
+            names.join(", ")
+        ))
     })?;
     zoom_box(source, &region.bbox(landmarks68), width)
 }
@@ -65,7 +90,17 @@ mod tests {
                 src.data[i..i + 3].copy_from_slice(&[255, 255, 255]);
             }
         }
-        let z = zoom_box(&src, &FaceBox { x0: 40.0, y0: 30.0, x1: 50.0, y1: 40.0 }, 40).unwrap();
+        let z = zoom_box(
+            &src,
+            &FaceBox {
+                x0: 40.0,
+                y0: 30.0,
+                x1: 50.0,
+                y1: 40.0,
+            },
+            40,
+        )
+        .unwrap();
         assert_eq!((z.image.width, z.image.height), (40, 40));
         assert_eq!(z.image.pixel(20, 20), [255, 255, 255]);
         let p = z.source_from_crop.apply([20.0, 20.0]);

@@ -7,10 +7,13 @@ use crate::error::{Error, Result};
 
 /// The image files of a folder in natural order. Other files (labels, notes) are ignored.
 pub(super) fn list_frames(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(format!("reading folder {}", dir.display()), e))?;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(format!("reading folder {}", dir.display()), e))?;
     let mut files = Vec::new();
     for entry in entries {
-        let path = entry.map_err(|e| Error::io(format!("reading folder {}", dir.display()), e))?.path();
+        let path = entry
+            .map_err(|e| Error::io(format!("reading folder {}", dir.display()), e))?
+            .path();
         if path.is_file() && super::has_image_extension(&path) {
             files.push(path);
         }
@@ -18,10 +21,18 @@ pub(super) fn list_frames(dir: &Path) -> Result<Vec<PathBuf>> {
     if files.is_empty() {
         return Err(Error::bad_input(
             dir,
-            format!("the folder holds no frames; expected image files ({})", super::IMAGE_EXTENSIONS.join(", ")),
+            format!(
+                "the folder holds no frames; expected image files ({})",
+                super::IMAGE_EXTENSIONS.join(", ")
+            ),
         ));
     }
-    files.sort_by(|a, b| natural_cmp(&a.file_name().unwrap().to_string_lossy(), &b.file_name().unwrap().to_string_lossy()));
+    files.sort_by(|a, b| {
+        natural_cmp(
+            &a.file_name().unwrap().to_string_lossy(),
+            &b.file_name().unwrap().to_string_lossy(),
+        )
+    });
     Ok(files)
 }
 
@@ -71,17 +82,26 @@ mod tests {
 
     #[test]
     fn numbers_sort_by_value() {
-        assert_eq!(sorted(&["10.png", "2.png", "1.png"]), ["1.png", "2.png", "10.png"]);
+        assert_eq!(
+            sorted(&["10.png", "2.png", "1.png"]),
+            ["1.png", "2.png", "10.png"]
+        );
     }
 
     #[test]
     fn casme_style_names() {
-        assert_eq!(sorted(&["img100.jpg", "img46.jpg", "img9.jpg"]), ["img9.jpg", "img46.jpg", "img100.jpg"]);
+        assert_eq!(
+            sorted(&["img100.jpg", "img46.jpg", "img9.jpg"]),
+            ["img9.jpg", "img46.jpg", "img100.jpg"]
+        );
     }
 
     #[test]
     fn leading_zeros_and_prefixes() {
-        assert_eq!(sorted(&["f010.png", "f9.png", "f0001.png"]), ["f0001.png", "f9.png", "f010.png"]);
+        assert_eq!(
+            sorted(&["f010.png", "f9.png", "f0001.png"]),
+            ["f0001.png", "f9.png", "f010.png"]
+        );
         assert_eq!(sorted(&["b1", "a2", "a10"]), ["a2", "a10", "b1"]);
         assert_eq!(sorted(&["1", "01"]), ["01", "1"]);
     }

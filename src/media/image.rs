@@ -18,7 +18,11 @@ pub struct RgbImage {
 
 impl RgbImage {
     pub fn new(width: u32, height: u32) -> Self {
-        RgbImage { width, height, data: vec![0; width as usize * height as usize * 3] }
+        RgbImage {
+            width,
+            height,
+            data: vec![0; width as usize * height as usize * 3],
+        }
     }
 
     /// The pixel at column `x`, row `y`.
@@ -33,12 +37,20 @@ impl RgbImage {
             1 => imgproc::COLOR_GRAY2RGB,
             3 => imgproc::COLOR_BGR2RGB,
             4 => imgproc::COLOR_BGRA2RGB,
-            n => return Err(Error::Internal(format!("cannot convert a {n}-channel image to RGB"))),
+            n => {
+                return Err(Error::Internal(format!(
+                    "cannot convert a {n}-channel image to RGB"
+                )))
+            }
         };
         let mut rgb = Mat::default();
         imgproc::cvt_color(mat, &mut rgb, code, 0)?;
         let size = rgb.size()?;
-        Ok(RgbImage { width: size.width as u32, height: size.height as u32, data: rgb.data_bytes()?.to_vec() })
+        Ok(RgbImage {
+            width: size.width as u32,
+            height: size.height as u32,
+            data: rgb.data_bytes()?.to_vec(),
+        })
     }
 
     /// An OpenCV BGR `Mat` with the same pixels.
@@ -54,22 +66,34 @@ impl RgbImage {
 /// Reads a still image (any format OpenCV decodes) as RGB.
 pub fn read_image(path: &Path) -> Result<RgbImage> {
     if !path.exists() {
-        return Err(Error::NotFound { path: path.to_path_buf() });
+        return Err(Error::NotFound {
+            path: path.to_path_buf(),
+        });
     }
-    let name = path.to_str().ok_or_else(|| Error::bad_input(path, "the path is not valid UTF-8"))?;
+    let name = path
+        .to_str()
+        .ok_or_else(|| Error::bad_input(path, "the path is not valid UTF-8"))?;
     let mat = imgcodecs::imread(name, imgcodecs::IMREAD_COLOR)?;
     if mat.empty() {
-        return Err(Error::bad_input(path, "cannot be decoded as an image (corrupt, truncated or not an image)"));
+        return Err(Error::bad_input(
+            path,
+            "cannot be decoded as an image (corrupt, truncated or not an image)",
+        ));
     }
     RgbImage::from_bgr_mat(&mat)
 }
 
 /// Writes an RGB image; the format follows the extension (PNG, JPEG, ...).
 pub fn write_image(path: &Path, image: &RgbImage) -> Result<()> {
-    let name = path.to_str().ok_or_else(|| Error::bad_input(path, "the path is not valid UTF-8"))?;
+    let name = path
+        .to_str()
+        .ok_or_else(|| Error::bad_input(path, "the path is not valid UTF-8"))?;
     let ok = imgcodecs::imwrite(name, &image.to_bgr_mat()?, &Vector::new())?;
     if !ok {
-        return Err(Error::bad_input(path, "could not write the image (unknown extension or unwritable folder)"));
+        return Err(Error::bad_input(
+            path,
+            "could not write the image (unknown extension or unwritable folder)",
+        ));
     }
     Ok(())
 }

@@ -24,7 +24,9 @@ pub const MAX_FRAME_PIXELS: u64 = 8192 * 8192;
 pub const DEFAULT_FOLDER_FPS: f64 = 30.0;
 
 /// File extensions read as still images (and as frames inside a folder).
-pub const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "bmp", "tif", "tiff", "webp", "pgm", "ppm"];
+pub const IMAGE_EXTENSIONS: &[&str] = &[
+    "jpg", "jpeg", "png", "bmp", "tif", "tiff", "webp", "pgm", "ppm",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -98,7 +100,9 @@ impl Media {
     /// extension is a still image, anything else is tried as a video.
     pub fn open(path: &Path, options: &OpenOptions) -> Result<Media> {
         let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::NotFound { path: path.to_path_buf() },
+            std::io::ErrorKind::NotFound => Error::NotFound {
+                path: path.to_path_buf(),
+            },
             _ => Error::io(format!("{}", path.display()), e),
         })?;
         let (info, source) = if meta.is_dir() {
@@ -112,7 +116,11 @@ impl Media {
                 width: first.width,
                 height: first.height,
                 fps: Some(fps),
-                fps_source: if options.fps.is_some() { FpsSource::User } else { FpsSource::Default },
+                fps_source: if options.fps.is_some() {
+                    FpsSource::User
+                } else {
+                    FpsSource::Default
+                },
                 duration_s: Some(files.len() as f64 / fps),
                 codec: None,
             };
@@ -133,7 +141,10 @@ impl Media {
             (info, Source::Image)
         } else {
             if meta.len() == 0 {
-                return Err(Error::bad_input(path, "the file is empty; expected a video or an image"));
+                return Err(Error::bad_input(
+                    path,
+                    "the file is empty; expected a video or an image",
+                ));
             }
             (video::read_header(path)?, Source::Video)
         };
@@ -175,7 +186,11 @@ impl Media {
             Source::Folder(files) => FramesInner::Folder(files.iter()),
             Source::Image => FramesInner::Image(Some(&self.info.path)),
         };
-        Ok(Frames { info: &self.info, inner, next_index: 0 })
+        Ok(Frames {
+            info: &self.info,
+            inner,
+            next_index: 0,
+        })
     }
 
     /// Decodes every frame into memory.
@@ -224,7 +239,11 @@ impl Iterator for Frames<'_> {
         let index = self.next_index;
         self.next_index += 1;
         let time_s = self.info.fps.map_or(0.0, |fps| index as f64 / fps);
-        Some(image.map(|image| Frame { index, time_s, image }))
+        Some(image.map(|image| Frame {
+            index,
+            time_s,
+            image,
+        }))
     }
 }
 
@@ -246,7 +265,10 @@ fn check_frame_size(info: &MediaInfo) -> Result<()> {
         });
     }
     if pixels == 0 {
-        return Err(Error::bad_input(&info.path, "the frames have no pixels (0 width or height)"));
+        return Err(Error::bad_input(
+            &info.path,
+            "the frames have no pixels (0 width or height)",
+        ));
     }
     Ok(())
 }

@@ -11,7 +11,9 @@ use crate::error::{Error, Result};
 use crate::progress;
 
 fn open_capture(path: &Path) -> Result<VideoCapture> {
-    let name = path.to_str().ok_or_else(|| Error::bad_input(path, "the path is not valid UTF-8"))?;
+    let name = path
+        .to_str()
+        .ok_or_else(|| Error::bad_input(path, "the path is not valid UTF-8"))?;
     let cap = VideoCapture::from_file(name, videoio::CAP_FFMPEG)?;
     if !cap.is_opened()? {
         return Err(Error::bad_input(
@@ -30,7 +32,12 @@ pub(super) fn read_header(path: &Path) -> Result<MediaInfo> {
     let fps = cap.get(videoio::CAP_PROP_FPS)?;
     let fps = (fps.is_finite() && fps > 0.0).then_some(fps);
     let fourcc = cap.get(videoio::CAP_PROP_FOURCC)? as u32;
-    let codec = fourcc.to_le_bytes().iter().filter(|c| c.is_ascii_graphic()).map(|&c| c as char).collect::<String>();
+    let codec = fourcc
+        .to_le_bytes()
+        .iter()
+        .filter(|c| c.is_ascii_graphic())
+        .map(|&c| c as char)
+        .collect::<String>();
     Ok(MediaInfo {
         path: path.to_path_buf(),
         kind: MediaKind::Video,
@@ -38,7 +45,11 @@ pub(super) fn read_header(path: &Path) -> Result<MediaInfo> {
         width: cap.get(videoio::CAP_PROP_FRAME_WIDTH)? as u32,
         height: cap.get(videoio::CAP_PROP_FRAME_HEIGHT)? as u32,
         fps,
-        fps_source: if fps.is_some() { FpsSource::Container } else { FpsSource::None },
+        fps_source: if fps.is_some() {
+            FpsSource::Container
+        } else {
+            FpsSource::None
+        },
         duration_s: fps.map(|f| frames as f64 / f),
         codec: (!codec.is_empty()).then_some(codec),
     })
@@ -66,7 +77,10 @@ const MIN_DECODED_SHARE: f64 = 0.95;
 /// A video that ends well before the frame count its container announces has lost data.
 fn check_complete(info: &MediaInfo, decoded: usize) -> Result<()> {
     if decoded == 0 {
-        return Err(Error::bad_input(&info.path, "no frame could be decoded (corrupt or truncated video)"));
+        return Err(Error::bad_input(
+            &info.path,
+            "no frame could be decoded (corrupt or truncated video)",
+        ));
     }
     if decoded < info.frames {
         tracing::warn!(
@@ -98,7 +112,12 @@ pub(super) struct VideoFrames {
 
 impl VideoFrames {
     pub(super) fn new(info: &MediaInfo) -> Result<Self> {
-        Ok(VideoFrames { cap: open_capture(&info.path)?, info: info.clone(), decoded: 0, done: false })
+        Ok(VideoFrames {
+            cap: open_capture(&info.path)?,
+            info: info.clone(),
+            decoded: 0,
+            done: false,
+        })
     }
 
     pub(super) fn next(&mut self) -> Option<Result<RgbImage>> {

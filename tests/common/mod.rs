@@ -9,7 +9,11 @@ use actfer::models::ModelStore;
 pub fn testdata(name: &str) -> PathBuf {
     let store = ModelStore::from_env().expect("model store");
     let path = store.home().join("testdata").join(name);
-    assert!(path.is_file(), "{} is missing: run tools/setup", path.display());
+    assert!(
+        path.is_file(),
+        "{} is missing: run tools/setup",
+        path.display()
+    );
     path
 }
 
@@ -20,8 +24,16 @@ pub fn actfer() -> assert_cmd::Command {
 
 /// Runs `actfer ARGS --json` and parses stdout, failing the test on a non-zero exit.
 pub fn json(args: &[&str]) -> serde_json::Value {
-    let out = actfer().args(args).arg("--json").output().expect("run actfer");
-    assert!(out.status.success(), "actfer {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = actfer()
+        .args(args)
+        .arg("--json")
+        .output()
+        .expect("run actfer");
+    assert!(
+        out.status.success(),
+        "actfer {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
 
@@ -29,6 +41,10 @@ pub fn json(args: &[&str]) -> serde_json::Value {
 pub fn fails_with(args: &[&str], code: i32) -> String {
     let out = actfer().args(args).output().expect("run actfer");
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(code), "actfer {args:?}: stderr was {stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "actfer {args:?}: stderr was {stderr}"
+    );
     stderr
 }
