@@ -3,6 +3,7 @@
 //! transform's name says otherwise (`image_from_crop` maps crop pixels to image pixels).
 
 pub mod geometry;
+pub mod mtcnn;
 
 use serde::Serialize;
 
