@@ -142,9 +142,17 @@ impl Mtcnn {
     /// Faces in each image, highest score first. Images of equal size share P-Net batches;
     /// R-Net and O-Net run on the candidates of all images together.
     pub fn detect_batch(&self, images: &[&RgbImage]) -> Result<Vec<Vec<Detection>>> {
+        let start = std::time::Instant::now();
         let cands = self.propose(images)?;
+        let pnet_ms = start.elapsed().as_secs_f64() * 1e3;
+        let pnet_kept: usize = cands.iter().map(Vec::len).sum();
         let cands = self.refine(images, cands)?;
-        self.output(images, cands)
+        let rnet_ms = start.elapsed().as_secs_f64() * 1e3 - pnet_ms;
+        let rnet_kept: usize = cands.iter().map(Vec::len).sum();
+        let faces = self.output(images, cands)?;
+        let total_ms = start.elapsed().as_secs_f64() * 1e3;
+        tracing::debug!(images = images.len(), pnet_kept, rnet_kept, pnet_ms, rnet_ms, total_ms, "mtcnn");
+        Ok(faces)
     }
 
     /// Stage 1: P-Net over the pyramid. Returns squared candidate boxes per image.

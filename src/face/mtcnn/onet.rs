@@ -1,22 +1,22 @@
 //! O-Net, MTCNN's last stage: final score, box refinement and five landmarks on 48x48 crops.
 
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{conv2d, linear, Conv2d, Conv2dConfig, Linear, VarBuilder};
+use candle_nn::{linear, Linear, VarBuilder};
 
-use super::layers::{flatten_whc, max_pool_ceil, PRelu};
+use super::layers::{Conv, flatten_whc, max_pool_ceil, PRelu};
 
 /// The crop side O-Net takes.
 pub const ONET_SIZE: usize = 48;
 
 #[derive(Debug, Clone)]
 pub struct ONet {
-    conv1: Conv2d,
+    conv1: Conv,
     prelu1: PRelu,
-    conv2: Conv2d,
+    conv2: Conv,
     prelu2: PRelu,
-    conv3: Conv2d,
+    conv3: Conv,
     prelu3: PRelu,
-    conv4: Conv2d,
+    conv4: Conv,
     prelu4: PRelu,
     dense5: Linear,
     prelu5: PRelu,
@@ -28,15 +28,14 @@ pub struct ONet {
 impl ONet {
     /// `vb` points at the `onet.` tensors.
     pub fn new(vb: VarBuilder) -> Result<Self> {
-        let cfg = Conv2dConfig::default();
         Ok(ONet {
-            conv1: conv2d(3, 32, 3, cfg, vb.pp("conv1"))?,
+            conv1: Conv::new(3, 32, 3, vb.pp("conv1"))?,
             prelu1: PRelu::new(32, vb.pp("prelu1"))?,
-            conv2: conv2d(32, 64, 3, cfg, vb.pp("conv2"))?,
+            conv2: Conv::new(32, 64, 3, vb.pp("conv2"))?,
             prelu2: PRelu::new(64, vb.pp("prelu2"))?,
-            conv3: conv2d(64, 64, 3, cfg, vb.pp("conv3"))?,
+            conv3: Conv::new(64, 64, 3, vb.pp("conv3"))?,
             prelu3: PRelu::new(64, vb.pp("prelu3"))?,
-            conv4: conv2d(64, 128, 2, cfg, vb.pp("conv4"))?,
+            conv4: Conv::new(64, 128, 2, vb.pp("conv4"))?,
             prelu4: PRelu::new(128, vb.pp("prelu4"))?,
             dense5: linear(1152, 256, vb.pp("dense5"))?,
             prelu5: PRelu::new(256, vb.pp("prelu5"))?,

@@ -2,35 +2,34 @@
 //! the image pyramid. Each output cell sees a 12x12 window of its level, stride 2.
 
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{conv2d, Conv2d, Conv2dConfig, VarBuilder};
+use candle_nn::VarBuilder;
 
-use super::layers::{max_pool_ceil, PRelu};
+use super::layers::{Conv, max_pool_ceil, PRelu};
 
 #[derive(Debug, Clone)]
 pub struct PNet {
-    conv1: Conv2d,
+    conv1: Conv,
     prelu1: PRelu,
-    conv2: Conv2d,
+    conv2: Conv,
     prelu2: PRelu,
-    conv3: Conv2d,
+    conv3: Conv,
     prelu3: PRelu,
-    conv4_1: Conv2d,
-    conv4_2: Conv2d,
+    conv4_1: Conv,
+    conv4_2: Conv,
 }
 
 impl PNet {
     /// `vb` points at the `pnet.` tensors.
     pub fn new(vb: VarBuilder) -> Result<Self> {
-        let cfg = Conv2dConfig::default();
         Ok(PNet {
-            conv1: conv2d(3, 10, 3, cfg, vb.pp("conv1"))?,
+            conv1: Conv::new(3, 10, 3, vb.pp("conv1"))?,
             prelu1: PRelu::new(10, vb.pp("prelu1"))?,
-            conv2: conv2d(10, 16, 3, cfg, vb.pp("conv2"))?,
+            conv2: Conv::new(10, 16, 3, vb.pp("conv2"))?,
             prelu2: PRelu::new(16, vb.pp("prelu2"))?,
-            conv3: conv2d(16, 32, 3, cfg, vb.pp("conv3"))?,
+            conv3: Conv::new(16, 32, 3, vb.pp("conv3"))?,
             prelu3: PRelu::new(32, vb.pp("prelu3"))?,
-            conv4_1: conv2d(32, 2, 1, cfg, vb.pp("conv4_1"))?,
-            conv4_2: conv2d(32, 4, 1, cfg, vb.pp("conv4_2"))?,
+            conv4_1: Conv::new(32, 2, 1, vb.pp("conv4_1"))?,
+            conv4_2: Conv::new(32, 4, 1, vb.pp("conv4_2"))?,
         })
     }
 

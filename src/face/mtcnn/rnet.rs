@@ -1,20 +1,20 @@
 //! R-Net, MTCNN's second stage: rescores and refines P-Net's candidates on 24x24 crops.
 
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{conv2d, linear, Conv2d, Conv2dConfig, Linear, VarBuilder};
+use candle_nn::{linear, Linear, VarBuilder};
 
-use super::layers::{flatten_whc, max_pool_ceil, PRelu};
+use super::layers::{Conv, flatten_whc, max_pool_ceil, PRelu};
 
 /// The crop side R-Net takes.
 pub const RNET_SIZE: usize = 24;
 
 #[derive(Debug, Clone)]
 pub struct RNet {
-    conv1: Conv2d,
+    conv1: Conv,
     prelu1: PRelu,
-    conv2: Conv2d,
+    conv2: Conv,
     prelu2: PRelu,
-    conv3: Conv2d,
+    conv3: Conv,
     prelu3: PRelu,
     dense4: Linear,
     prelu4: PRelu,
@@ -25,13 +25,12 @@ pub struct RNet {
 impl RNet {
     /// `vb` points at the `rnet.` tensors.
     pub fn new(vb: VarBuilder) -> Result<Self> {
-        let cfg = Conv2dConfig::default();
         Ok(RNet {
-            conv1: conv2d(3, 28, 3, cfg, vb.pp("conv1"))?,
+            conv1: Conv::new(3, 28, 3, vb.pp("conv1"))?,
             prelu1: PRelu::new(28, vb.pp("prelu1"))?,
-            conv2: conv2d(28, 48, 3, cfg, vb.pp("conv2"))?,
+            conv2: Conv::new(28, 48, 3, vb.pp("conv2"))?,
             prelu2: PRelu::new(48, vb.pp("prelu2"))?,
-            conv3: conv2d(48, 64, 2, cfg, vb.pp("conv3"))?,
+            conv3: Conv::new(48, 64, 2, vb.pp("conv3"))?,
             prelu3: PRelu::new(64, vb.pp("prelu3"))?,
             dense4: linear(576, 128, vb.pp("dense4"))?,
             prelu4: PRelu::new(128, vb.pp("prelu4"))?,
