@@ -5,6 +5,7 @@
 pub mod align;
 pub mod draw;
 pub mod geometry;
+pub mod mtcnn;
 pub mod regions;
 pub mod smooth;
 pub mod zoom;
