@@ -3,6 +3,9 @@
 //! transform's name says otherwise (`image_from_crop` maps crop pixels to image pixels).
 
 pub mod geometry;
+pub mod landmarks68;
+pub mod mesh;
+pub mod tflite;
 
 use serde::Serialize;
 
