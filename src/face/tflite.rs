@@ -6,7 +6,9 @@
 //! Everything is decided at load: weights are transposed from TFLite's OHWI (depthwise 1HWC)
 //! to candle's OIHW, SAME padding becomes explicit (TFLite puts the odd pixel at the bottom
 //! and right), and each activation gets a slot index that is dropped after its last use. At run
-//! time [`Graph::forward`] only walks a `Vec<Op>`.
+//! time [`Graph::forward`] only walks a `Vec<Op>`. A PRELU that alone reads the output of a
+//! CONV_2D, DEPTHWISE_CONV_2D or ADD is fused into it: on the CPU the bias, the residual
+//! addition and the activation then cost one pass over the tensor ([`Epilogue`]).
 //!
 //! Activations are NCHW inside (TFLite's NHWC shapes are permuted at load); [`Graph::forward`]
 //! takes `[b, c, h, w]` and returns rank-4 outputs in TFLite's NHWC layout, so that
@@ -16,7 +18,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Shape, Tensor, D};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Shape, Tensor, D};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
@@ -51,20 +53,29 @@ struct TensorJson {
 /// Zero padding `[top, bottom, left, right]`.
 type Pad4 = [usize; 4];
 
-#[derive(Debug, Clone, Copy)]
 enum Act {
     None,
     Relu,
     Relu6,
+    /// `alpha` `[1, c, 1, 1]` for other devices, and its values for the CPU.
+    Prelu(Tensor, Vec<f32>),
+}
+
+/// What follows an op: per-channel bias, then activation. Runs as one CPU pass, or as candle
+/// ops on other devices. As a [`CustomOp2`] it first adds a residual of the same shape.
+struct Epilogue {
+    /// `[1, c, 1, 1]` and its values.
+    bias: Option<(Tensor, Vec<f32>)>,
+    act: Act,
 }
 
 enum Kind {
-    /// `weight` `[o, i, kh, kw]`, `bias` `[1, o, 1, 1]`; `pointwise` runs as a matmul.
-    Conv { weight: Tensor, bias: Tensor, stride: usize, pad: Pad4, pointwise: bool },
+    /// `weight` `[o, i, kh, kw]` (`[o, i]` when `pointwise`: then it runs as a matmul).
+    Conv { weight: Tensor, stride: usize, pad: Pad4, pointwise: bool },
     /// `weight` `[c, 1, kh, kw]` for devices without the CPU kernel.
-    Depthwise { weight: Tensor, bias: Tensor, cpu: DepthwiseCpu },
-    /// `alpha` `[1, c, 1, 1]`.
-    Prelu { alpha: Tensor },
+    Depthwise { weight: Tensor, cpu: DepthwiseCpu },
+    /// Only the epilogue (an unfused PRELU).
+    Activation,
     Add { rhs: usize },
     MaxPool { k: (usize, usize), stride: (usize, usize) },
     /// Zero padding per NCHW dimension, `[before, after]`.
@@ -78,7 +89,7 @@ struct Op {
     kind: Kind,
     input: usize,
     output: usize,
-    act: Act,
+    epilogue: Epilogue,
     /// Slots no later op reads: dropped after this op.
     release: Vec<usize>,
 }
@@ -155,6 +166,8 @@ impl Graph {
                     Some(p) => Err(format!("op {i}: padding {p}")),
                 }
             };
+            let mut bias = None;
+            let mut kind_act = None;
             let kind = (|| -> std::result::Result<Kind, String> {
                 if opt("dilation_h_factor") != 1 || opt("dilation_w_factor") != 1 {
                     return Err("dilated convolutions are not supported".into());
@@ -168,10 +181,10 @@ impl Graph {
                     "CONV_2D" => {
                         let weight = konst(1)?.permute((0, 3, 1, 2)).and_then(|t| t.contiguous()).map_err(e)?;
                         let (o, _, kh, kw) = weight.dims4().map_err(e)?;
-                        let bias = konst(2)?.reshape((1, o, 1, 1)).map_err(e)?;
+                        bias = Some(konst(2)?.reshape((1, o, 1, 1)).map_err(e)?);
                         let pad = padding((kh, kw), stride)?;
                         let pointwise = kh == 1 && kw == 1 && stride == 1 && pad == [0; 4];
-                        Kind::Conv { weight, bias, stride, pad, pointwise }
+                        Kind::Conv { weight, stride, pad, pointwise }
                     }
                     "DEPTHWISE_CONV_2D" => {
                         if opt("depth_multiplier") != 1 {
@@ -179,15 +192,14 @@ impl Graph {
                         }
                         let weight = konst(1)?.permute((3, 0, 1, 2)).and_then(|t| t.contiguous()).map_err(e)?;
                         let (c, _, kh, kw) = weight.dims4().map_err(e)?;
-                        let bias = konst(2)?.reshape((1, c, 1, 1)).map_err(e)?;
+                        bias = Some(konst(2)?.reshape((1, c, 1, 1)).map_err(e)?);
                         let cpu = DepthwiseCpu {
                             weight: weight.flatten_all().and_then(|t| t.to_vec1()).map_err(e)?,
-                            bias: bias.flatten_all().and_then(|t| t.to_vec1()).map_err(e)?,
                             k: (kh, kw),
                             stride,
                             pad: padding((kh, kw), stride)?,
                         };
-                        Kind::Depthwise { weight, bias, cpu }
+                        Kind::Depthwise { weight, cpu }
                     }
                     "PRELU" => {
                         let alpha = konst(1)?;
@@ -195,7 +207,9 @@ impl Graph {
                         if alpha.dim(D::Minus1).map_err(e)? != c {
                             return Err("PRELU alpha must vary over channels only".into());
                         }
-                        Kind::Prelu { alpha: alpha.reshape((1, c, 1, 1)).map_err(e)? }
+                        let values = alpha.flatten_all().and_then(|t| t.to_vec1()).map_err(e)?;
+                        kind_act = Some(Act::Prelu(alpha.reshape((1, c, 1, 1)).map_err(e)?, values));
+                        Kind::Activation
                     }
                     "ADD" => Kind::Add { rhs: usize::MAX },
                     "MAX_POOL_2D" => {
@@ -226,7 +240,9 @@ impl Graph {
                 k => k,
             };
             let output = slot(&op.outputs[0], &mut slot_of);
-            ops.push(Op { kind, input: src, output, act, release: vec![] });
+            let bias = bias.map(|b| -> Result<_> { Ok((b.clone(), b.flatten_all()?.to_vec1()?)) }).transpose()?;
+            let epilogue = Epilogue { bias, act: kind_act.unwrap_or(act) };
+            ops.push(Op { kind, input: src, output, epilogue, release: vec![] });
         }
         let outputs = graph
             .outputs
@@ -234,6 +250,31 @@ impl Graph {
             .map(|o| Ok((o.name.clone(), *slot_of.get(o.name.as_str()).ok_or_else(|| fail(format!("no op writes {}", o.name)))?)))
             .collect::<Result<Vec<_>>>()?;
 
+        // Fuse a PRELU into the op before it when it is that op's only reader.
+        let mut readers = vec![0usize; slot_of.len()];
+        for op in &ops {
+            readers[op.input] += 1;
+            if let Kind::Add { rhs } = op.kind {
+                readers[rhs] += 1;
+            }
+        }
+        let mut fused: Vec<Op> = Vec::with_capacity(ops.len());
+        for op in ops {
+            if let (Kind::Activation, Some(prev)) = (&op.kind, fused.last_mut()) {
+                let fusable = matches!(prev.kind, Kind::Conv { .. } | Kind::Depthwise { .. } | Kind::Add { .. })
+                    && matches!(prev.epilogue.act, Act::None)
+                    && prev.output == op.input
+                    && readers[op.input] == 1
+                    && !outputs.iter().any(|o| o.1 == op.input);
+                if fusable {
+                    prev.epilogue.act = op.epilogue.act;
+                    prev.output = op.output;
+                    continue;
+                }
+            }
+            fused.push(op);
+        }
+        let mut ops = fused;
         // Drop each slot after its last reader (never the outputs).
         let mut last_use = vec![None; slot_of.len()];
         for (i, op) in ops.iter().enumerate() {
@@ -251,16 +292,19 @@ impl Graph {
         }
         for op in &mut ops {
             op.kind = match std::mem::replace(&mut op.kind, Kind::Logistic) {
-                Kind::Conv { weight, bias, stride, pad, pointwise } => {
+                Kind::Conv { weight, stride, pad, pointwise } => {
                     let weight = if pointwise { weight.flatten_from(1)? } else { weight };
-                    Kind::Conv { weight: weight.to_device(device)?, bias: bias.to_device(device)?, stride, pad, pointwise }
+                    Kind::Conv { weight: weight.to_device(device)?, stride, pad, pointwise }
                 }
-                Kind::Depthwise { weight, bias, cpu } => {
-                    Kind::Depthwise { weight: weight.to_device(device)?, bias: bias.to_device(device)?, cpu }
-                }
-                Kind::Prelu { alpha } => Kind::Prelu { alpha: alpha.to_device(device)? },
+                Kind::Depthwise { weight, cpu } => Kind::Depthwise { weight: weight.to_device(device)?, cpu },
                 k => k,
             };
+            if let Some((b, _)) = &mut op.epilogue.bias {
+                *b = b.to_device(device)?;
+            }
+            if let Act::Prelu(a, _) = &mut op.epilogue.act {
+                *a = a.to_device(device)?;
+            }
         }
         Ok(Graph { ops, slots: slot_of.len(), input, outputs })
     }
@@ -278,12 +322,12 @@ impl Graph {
         for op in &self.ops {
             let x = values[op.input].as_ref().ok_or_else(|| Error::Internal("graph slot read before written".into()))?;
             let y = match &op.kind {
-                Kind::Conv { weight, bias, stride, pad, pointwise } => {
+                Kind::Conv { weight, stride, pad, pointwise } => {
                     if *pointwise {
                         // [b, i, h, w] -> [b, o, h, w] as one matmul over pixels.
                         let (b, c, h, w) = x.dims4()?;
                         let y = weight.broadcast_matmul(&x.reshape((b, c, h * w))?)?;
-                        y.reshape((b, (), h, w))?.broadcast_add(bias)?
+                        y.reshape((b, (), h, w))?
                     } else {
                         let [t, bo, l, r] = *pad;
                         let (x, p) = if t == bo && l == r && t == l {
@@ -291,25 +335,22 @@ impl Graph {
                         } else {
                             (x.pad_with_zeros(2, t, bo)?.pad_with_zeros(3, l, r)?, 0)
                         };
-                        x.conv2d(weight, p, *stride, 1, 1)?.broadcast_add(bias)?
+                        x.conv2d(weight, p, *stride, 1, 1)?
                     }
                 }
-                Kind::Depthwise { weight, bias, cpu } => {
+                Kind::Depthwise { weight, cpu } => {
                     if x.device().is_cpu() {
                         x.contiguous()?.apply_op1_no_bwd(cpu)?
                     } else {
                         let [t, bo, l, r] = cpu.pad;
                         let x = x.pad_with_zeros(2, t, bo)?.pad_with_zeros(3, l, r)?;
-                        x.conv2d(weight, 0, cpu.stride, 1, weight.dim(0)?)?.broadcast_add(bias)?
+                        x.conv2d(weight, 0, cpu.stride, 1, weight.dim(0)?)?
                     }
                 }
-                Kind::Prelu { alpha } => {
-                    let neg = x.minimum(0f32)?.broadcast_mul(alpha)?;
-                    (x.relu()? + neg)?
-                }
+                Kind::Activation => x.clone(),
                 Kind::Add { rhs } => {
                     let rhs = values[*rhs].as_ref().ok_or_else(|| Error::Internal("ADD reads an empty slot".into()))?;
-                    (x + rhs)?
+                    op.epilogue.apply(x, Some(rhs))?
                 }
                 Kind::MaxPool { k, stride } => x.max_pool2d_with_stride(*k, *stride)?,
                 Kind::Pad { pads } => {
@@ -337,10 +378,9 @@ impl Graph {
                     }
                 }
             };
-            let y = match op.act {
-                Act::None => y,
-                Act::Relu => y.relu()?,
-                Act::Relu6 => y.clamp(0f32, 6f32)?,
+            let y = match op.kind {
+                Kind::Add { .. } => y,
+                _ => op.epilogue.apply(&y, None)?,
             };
             values[op.output] = Some(y);
             for &s in &op.release {
@@ -357,12 +397,101 @@ impl Graph {
     }
 }
 
-/// Depthwise convolution (multiplier 1) on contiguous NCHW f32, with bias: candle's grouped
+impl Epilogue {
+    fn is_identity(&self) -> bool {
+        self.bias.is_none() && matches!(self.act, Act::None)
+    }
+
+    /// `act(x + bias (+ residual))`.
+    fn apply(&self, x: &Tensor, residual: Option<&Tensor>) -> Result<Tensor> {
+        if self.is_identity() && residual.is_none() {
+            return Ok(x.clone());
+        }
+        if x.device().is_cpu() && x.dtype() == DType::F32 && x.rank() == 4 {
+            let x = x.contiguous()?;
+            return Ok(match residual {
+                Some(r) => x.apply_op2_no_bwd(&r.contiguous()?, self)?,
+                None => x.apply_op1_no_bwd(self)?,
+            });
+        }
+        let mut y = match residual {
+            Some(r) => (x + r)?,
+            None => x.clone(),
+        };
+        if let Some((b, _)) = &self.bias {
+            y = y.broadcast_add(b)?;
+        }
+        Ok(match &self.act {
+            Act::None => y,
+            Act::Relu => y.relu()?,
+            Act::Relu6 => y.clamp(0f32, 6f32)?,
+            Act::Prelu(alpha, _) => (y.relu()? + y.minimum(0f32)?.broadcast_mul(alpha)?)?,
+        })
+    }
+
+    /// The CPU pass over contiguous NCHW f32, optionally adding `residual` first.
+    fn cpu(&self, x: &[f32], residual: Option<&[f32]>, shape: &Shape) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (_, c, h, w) = shape.dims4()?;
+        let mut y = x.to_vec();
+        if let Some(r) = residual {
+            y.iter_mut().zip(r).for_each(|(v, r)| *v += r);
+        }
+        for (n, plane) in y.chunks_exact_mut(h * w).enumerate() {
+            let ch = n % c;
+            let b = self.bias.as_ref().map_or(0.0, |(_, b)| b[ch]);
+            match &self.act {
+                Act::None => plane.iter_mut().for_each(|v| *v += b),
+                Act::Relu => plane.iter_mut().for_each(|v| *v = (*v + b).max(0.0)),
+                Act::Relu6 => plane.iter_mut().for_each(|v| *v = (*v + b).clamp(0.0, 6.0)),
+                Act::Prelu(_, alpha) => {
+                    let a = alpha[ch];
+                    plane.iter_mut().for_each(|v| {
+                        let t = *v + b;
+                        *v = if t < 0.0 { a * t } else { t };
+                    })
+                }
+            }
+        }
+        Ok((CpuStorage::F32(y), shape.clone()))
+    }
+}
+
+fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
+    let CpuStorage::F32(all) = storage else { candle_core::bail!("f32 input only") };
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&all[start..end]),
+        None => candle_core::bail!("contiguous input only"),
+    }
+}
+
+impl CustomOp1 for Epilogue {
+    fn name(&self) -> &'static str {
+        "tflite-epilogue"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        self.cpu(contiguous_f32(storage, layout)?, None, layout.shape())
+    }
+}
+
+impl CustomOp2 for Epilogue {
+    fn name(&self) -> &'static str {
+        "tflite-add-epilogue"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        if l1.shape() != l2.shape() {
+            candle_core::bail!("ADD of {:?} and {:?}: broadcasting is not supported", l1.shape(), l2.shape());
+        }
+        self.cpu(contiguous_f32(s1, l1)?, Some(contiguous_f32(s2, l2)?), l1.shape())
+    }
+}
+
+/// Depthwise convolution (multiplier 1) on contiguous NCHW f32, no bias: candle's grouped
 /// convolution runs one small convolution per channel, far slower for 3x3 kernels.
 struct DepthwiseCpu {
     /// `[c, kh, kw]`.
     weight: Vec<f32>,
-    bias: Vec<f32>,
     k: (usize, usize),
     stride: usize,
     pad: Pad4,
@@ -374,12 +503,8 @@ impl CustomOp1 for DepthwiseCpu {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let CpuStorage::F32(all) = storage else { candle_core::bail!("depthwise conv: f32 input only") };
+        let x = contiguous_f32(storage, layout)?;
         let (b, c, h, w) = layout.shape().dims4()?;
-        let x = match layout.contiguous_offsets() {
-            Some((start, end)) => &all[start..end],
-            None => candle_core::bail!("depthwise conv: contiguous input only"),
-        };
         let ((kh, kw), s, [t, _, l, _]) = (self.k, self.stride, self.pad);
         let oh = (h + self.pad[0] + self.pad[1] - kh) / s + 1;
         let ow = (w + self.pad[2] + self.pad[3] - kw) / s + 1;
@@ -388,7 +513,6 @@ impl CustomOp1 for DepthwiseCpu {
             let ch = n % c;
             let img = &x[n * h * w..(n + 1) * h * w];
             let k = &self.weight[ch * kh * kw..(ch + 1) * kh * kw];
-            out.fill(self.bias[ch]);
             for oy in 0..oh {
                 let row = &mut out[oy * ow..(oy + 1) * ow];
                 for ky in 0..kh {
@@ -444,14 +568,10 @@ mod tests {
             let x = Tensor::randn(0f32, 1.0, (2, 3, 7, 6), &dev)?;
             let wt = Tensor::randn(0f32, 1.0, (3, 1, 3, 3), &dev)?;
             let bias = Tensor::new(&[0.5f32, -1.0, 2.0], &dev)?;
-            let op = DepthwiseCpu {
-                weight: wt.flatten_all()?.to_vec1()?,
-                bias: bias.to_vec1()?,
-                k: (3, 3),
-                stride,
-                pad,
-            };
-            let got = x.apply_op1_no_bwd(&op)?;
+            let op = DepthwiseCpu { weight: wt.flatten_all()?.to_vec1()?, k: (3, 3), stride, pad };
+            let b4 = bias.reshape((1, 3, 1, 1))?;
+            let epilogue = Epilogue { bias: Some((b4.clone(), bias.to_vec1()?)), act: Act::None };
+            let got = epilogue.apply(&x.apply_op1_no_bwd(&op)?, None).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
             let xp = x.pad_with_zeros(2, pad[0], pad[1])?.pad_with_zeros(3, pad[2], pad[3])?;
             let want = xp.conv2d(&wt, 0, stride, 1, 3)?.broadcast_add(&bias.reshape((1, 3, 1, 1))?)?;
             assert_eq!(got.dims(), want.dims());
