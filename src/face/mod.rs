@@ -5,9 +5,12 @@
 pub mod align;
 pub mod draw;
 pub mod geometry;
+pub mod landmarks68;
+pub mod mesh;
 pub mod mtcnn;
 pub mod regions;
 pub mod smooth;
+pub mod tflite;
 pub mod zoom;
 
 use serde::Serialize;
