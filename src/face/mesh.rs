@@ -85,7 +85,7 @@ impl CropSpec {
 /// Cuts the 256x256 crop described by `spec` (bilinear, replicated border); returns it with
 /// `image_from_crop`.
 pub fn warp_crop(image: &RgbImage, spec: &CropSpec) -> Result<(RgbImage, Affine2)> {
-    if !(spec.size > 0.0) {
+    if !spec.size.is_finite() || spec.size <= 0.0 {
         return Err(Error::Internal(format!("mesh crop of size {} (must be positive)", spec.size)));
     }
     let m = spec.crop_from_image_f64();

@@ -328,14 +328,17 @@ impl Graph {
                         let (b, c, h, w) = x.dims4()?;
                         let y = weight.broadcast_matmul(&x.reshape((b, c, h * w))?)?;
                         y.reshape((b, (), h, w))?
+                    } else if x.device().is_cpu() {
+                        // im2col, then one matmul: [o, i*kh*kw] x [b, i*kh*kw, oh*ow].
+                        let (o, _, kh, kw) = weight.dims4()?;
+                        let cols = x.contiguous()?.apply_op1_no_bwd(&Im2Col { k: (kh, kw), stride: *stride, pad: *pad })?;
+                        let (b, _, oh, ow) = cols.dims4()?;
+                        let w2 = weight.reshape((o, ()))?;
+                        w2.broadcast_matmul(&cols.reshape((b, (), oh * ow))?)?.reshape((b, o, oh, ow))?
                     } else {
                         let [t, bo, l, r] = *pad;
-                        let (x, p) = if t == bo && l == r && t == l {
-                            (x.clone(), t)
-                        } else {
-                            (x.pad_with_zeros(2, t, bo)?.pad_with_zeros(3, l, r)?, 0)
-                        };
-                        x.conv2d(weight, p, *stride, 1, 1)?
+                        let x = x.pad_with_zeros(2, t, bo)?.pad_with_zeros(3, l, r)?;
+                        x.conv2d(weight, 0, *stride, 1, 1)?
                     }
                 }
                 Kind::Depthwise { weight, cpu } => {
@@ -382,6 +385,7 @@ impl Graph {
                 Kind::Add { .. } => y,
                 _ => op.epilogue.apply(&y, None)?,
             };
+
             values[op.output] = Some(y);
             for &s in &op.release {
                 values[s] = None;
@@ -487,6 +491,47 @@ impl CustomOp2 for Epilogue {
     }
 }
 
+/// Patches of contiguous NCHW f32 for a convolution: `[b, c*kh*kw, oh, ow]`, rows ordered
+/// like the flattened OIHW kernel (`c`, then `ky`, then `kx`); zero outside the input.
+struct Im2Col {
+    k: (usize, usize),
+    stride: usize,
+    pad: Pad4,
+}
+
+impl CustomOp1 for Im2Col {
+    fn name(&self) -> &'static str {
+        "tflite-im2col"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = contiguous_f32(storage, layout)?;
+        let (b, c, h, w) = layout.shape().dims4()?;
+        let ((kh, kw), s, [t, _, l, _]) = (self.k, self.stride, self.pad);
+        let oh = (h + self.pad[0] + self.pad[1] - kh) / s + 1;
+        let ow = (w + self.pad[2] + self.pad[3] - kw) / s + 1;
+        let mut y = vec![0f32; b * c * kh * kw * oh * ow];
+        for (row, out) in y.chunks_exact_mut(oh * ow).enumerate() {
+            let (n_ch, ky, kx) = (row / (kh * kw), row / kw % kh, row % kw);
+            let img = &x[n_ch * h * w..(n_ch + 1) * h * w];
+            for oy in 0..oh {
+                let iy = (oy * s + ky) as isize - t as isize;
+                if iy < 0 || iy >= h as isize {
+                    continue;
+                }
+                let src = &img[iy as usize * w..(iy as usize + 1) * w];
+                for (ox, o) in out[oy * ow..(oy + 1) * ow].iter_mut().enumerate() {
+                    let ix = (ox * s + kx) as isize - l as isize;
+                    if ix >= 0 && ix < w as isize {
+                        *o = src[ix as usize];
+                    }
+                }
+            }
+        }
+        Ok((CpuStorage::F32(y), Shape::from((b, c * kh * kw, oh, ow))))
+    }
+}
+
 /// Depthwise convolution (multiplier 1) on contiguous NCHW f32, no bias: candle's grouped
 /// convolution runs one small convolution per channel, far slower for 3x3 kernels.
 struct DepthwiseCpu {
@@ -559,6 +604,24 @@ mod tests {
         assert_eq!(same_pad(256, 3, 2), [0, 1]);
         assert_eq!(same_pad(128, 3, 1), [1, 1]);
         assert_eq!(same_pad(5, 2, 2), [0, 1]);
+    }
+
+    #[test]
+    fn im2col_matches_candle_conv() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        for (k, stride, pad) in [(3, 2, [0, 1, 0, 1]), (2, 2, [0, 0, 0, 0]), (3, 1, [1, 1, 1, 1])] {
+            let x = Tensor::randn(0f32, 1.0, (2, 3, 8, 8), &dev)?;
+            let wt = Tensor::randn(0f32, 1.0, (4, 3, k, k), &dev)?;
+            let cols = x.apply_op1_no_bwd(&Im2Col { k: (k, k), stride, pad })?;
+            let (b, _, oh, ow) = cols.dims4()?;
+            let got = wt.reshape((4, ()))?.broadcast_matmul(&cols.reshape((b, (), oh * ow))?)?.reshape((b, 4, oh, ow))?;
+            let xp = x.pad_with_zeros(2, pad[0], pad[1])?.pad_with_zeros(3, pad[2], pad[3])?;
+            let want = xp.conv2d(&wt, 0, stride, 1, 1)?;
+            assert_eq!(got.dims(), want.dims());
+            let err = (got - want)?.abs()?.max_all()?.to_scalar::<f32>()?;
+            assert!(err < 1e-4, "k {k} stride {stride}: {err}");
+        }
+        Ok(())
     }
 
     #[test]
