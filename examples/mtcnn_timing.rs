@@ -16,7 +16,8 @@ use candle_core::Device;
 fn main() -> anyhow::Result<()> {
     let store = ModelStore::from_env()?;
     let mut args = std::env::args().skip(1);
-    let clip = args.next().map(PathBuf::from).unwrap_or_else(|| store.home().join("testdata/WolfgangLanger_Pexels.mp4"));
+    let clip =
+        args.next().map(PathBuf::from).unwrap_or_else(|| store.home().join("testdata/WolfgangLanger_Pexels.mp4"));
     let frames: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(10);
     let mtcnn = Mtcnn::load(&store.require("mtcnn")?, &Device::Cpu)?;
     let media = Media::open(&clip, &OpenOptions::default())?;

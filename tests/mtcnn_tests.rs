@@ -39,7 +39,10 @@ fn reference_doc() -> Value {
 
 /// The reference faces of `image` with the default settings.
 fn reference(image: &str) -> Vec<Value> {
-    reference_doc()["images"][image]["faces"].as_array().unwrap_or_else(|| panic!("{image} not in the reference")).clone()
+    reference_doc()["images"][image]["faces"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{image} not in the reference"))
+        .clone()
 }
 
 fn f(v: &Value) -> f32 {
@@ -61,15 +64,9 @@ fn check_with(mtcnn: &Mtcnn, image: &str, want: &[Value]) -> f32 {
     for r in want {
         let b = &r["box"];
         let rbox = FaceBox { x0: f(&b[0]), y0: f(&b[1]), x1: f(&b[2]), y1: f(&b[3]) };
-        let d: &Detection =
-            got.iter().max_by(|a, b| a.bbox.iou(&rbox).total_cmp(&b.bbox.iou(&rbox))).unwrap();
+        let d: &Detection = got.iter().max_by(|a, b| a.bbox.iou(&rbox).total_cmp(&b.bbox.iou(&rbox))).unwrap();
         assert!(d.bbox.iou(&rbox) > 0.5, "{image}: no detection matches {rbox:?}: {got:#?}");
-        let corners = [
-            (d.bbox.x0, rbox.x0),
-            (d.bbox.y0, rbox.y0),
-            (d.bbox.x1, rbox.x1),
-            (d.bbox.y1, rbox.y1),
-        ];
+        let corners = [(d.bbox.x0, rbox.x0), (d.bbox.y0, rbox.y0), (d.bbox.x1, rbox.x1), (d.bbox.y1, rbox.y1)];
         let marks = (0..5).flat_map(|k| {
             let p = &r["landmarks"][k];
             [(d.landmarks5[k][0], f(&p[0])), (d.landmarks5[k][1], f(&p[1]))]

@@ -47,13 +47,13 @@ impl Conv {
         let src = &data[layout.start_offset()..layout.start_offset() + b * c_in * h * w];
         // im2col: row (ci, ky, kx) holds, for every image and output pixel, the input it sees
         // there. [c_in * k * k, b * oh * ow]
-        let mut col = vec![0f32; c_in * k * k * b * npix];
-        for (r, row) in col.chunks_exact_mut(b * npix).enumerate() {
+        let mut col = Vec::with_capacity(c_in * k * k * b * npix);
+        for r in 0..c_in * k * k {
             let (ci, ky, kx) = (r / (k * k), r / k % k, r % k);
-            for (bi, dst) in row.chunks_exact_mut(npix).enumerate() {
+            for bi in 0..b {
                 let plane = &src[(bi * c_in + ci) * h * w..][..h * w];
-                for (oy, d) in dst.chunks_exact_mut(ow).enumerate() {
-                    d.copy_from_slice(&plane[(oy + ky) * w + kx..][..ow]);
+                for oy in 0..oh {
+                    col.extend_from_slice(&plane[(oy + ky) * w + kx..][..ow]);
                 }
             }
         }
@@ -152,15 +152,13 @@ impl CustomOp1 for PRelu {
 ///
 /// [b, c, h, w] -> [b, c, oh, ow] with `oh = ceil((h - k) / s) + 1` (likewise `ow`).
 pub fn max_pool_ceil(xs: &Tensor, kernel: usize, stride: usize) -> Result<Tensor> {
+    let pool = MaxPoolCeil { kernel, stride };
+    if xs.device().is_cpu() && xs.dtype() == DType::F32 {
+        return xs.apply_op1_no_bwd(&pool);
+    }
+    // Elsewhere: pad the right and bottom with -inf up to the last window's end.
     let (b, c, h, w) = xs.dims4()?;
-    let out_len = |n: usize| {
-        let mut o = (n.saturating_sub(kernel)).div_ceil(stride) + 1;
-        if (o - 1) * stride >= n {
-            o -= 1;
-        }
-        o
-    };
-    let (oh, ow) = (out_len(h), out_len(w));
+    let (oh, ow) = (pool.out_len(h), pool.out_len(w));
     let (ph, pw) = ((oh - 1) * stride + kernel, (ow - 1) * stride + kernel);
     let mut xs = xs.clone();
     if pw > w {
@@ -174,9 +172,112 @@ pub fn max_pool_ceil(xs: &Tensor, kernel: usize, stride: usize) -> Result<Tensor
     xs.max_pool2d_with_stride(kernel, stride)
 }
 
+struct MaxPoolCeil {
+    kernel: usize,
+    stride: usize,
+}
+
+impl MaxPoolCeil {
+    fn out_len(&self, n: usize) -> usize {
+        let o = n.saturating_sub(self.kernel).div_ceil(self.stride) + 1;
+        if (o - 1) * self.stride >= n {
+            o - 1
+        } else {
+            o
+        }
+    }
+}
+
+impl CustomOp1 for MaxPoolCeil {
+    fn name(&self) -> &'static str {
+        "mtcnn-max-pool-ceil"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let CpuStorage::F32(data) = storage else {
+            candle_core::bail!("mtcnn-max-pool-ceil: expected f32 input");
+        };
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("mtcnn-max-pool-ceil: input must be contiguous");
+        };
+        let (b, c, h, w) = layout.shape().dims4()?;
+        let (oh, ow) = (self.out_len(h), self.out_len(w));
+        let (k, s) = (self.kernel, self.stride);
+        let mut out = Vec::with_capacity(b * c * oh * ow);
+        for plane in data[start..end].chunks_exact(h * w) {
+            for oy in 0..oh {
+                let rows = oy * s..(oy * s + k).min(h);
+                for ox in 0..ow {
+                    let cols = ox * s..(ox * s + k).min(w);
+                    let mut m = f32::NEG_INFINITY;
+                    for y in rows.clone() {
+                        for &v in &plane[y * w + cols.start..y * w + cols.end] {
+                            m = m.max(v);
+                        }
+                    }
+                    out.push(m);
+                }
+            }
+        }
+        Ok((CpuStorage::F32(out), Shape::from((b, c, oh, ow))))
+    }
+}
+
 /// facenet-pytorch's flatten before the first dense layer: NCHW permuted to NWHC, so the
 /// flat index is `(w * H + h) * C + c` (the original Caffe weights were trained on
 /// transposed images). [b, c, h, w] -> [b, w * h * c]
 pub fn flatten_whc(xs: &Tensor) -> Result<Tensor> {
     xs.permute((0, 3, 2, 1))?.contiguous()?.flatten_from(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    #[test]
+    fn ceil_mode_pooling_keeps_partial_windows() {
+        // 5x5, kernel 3, stride 2: ceil((5 - 3) / 2) + 1 = 2 windows per axis; the 100 sits in
+        // the last row and column.
+        let v: Vec<f32> = (0..25).map(|i| if i == 24 { 100.0 } else { -(i as f32) }).collect();
+        let xs = Tensor::from_vec(v, (1, 1, 5, 5), &Device::Cpu).unwrap();
+        let out = max_pool_ceil(&xs, 3, 2).unwrap();
+        assert_eq!(out.flatten_all().unwrap().to_vec1::<f32>().unwrap(), vec![0.0, -2.0, -10.0, 100.0]);
+        // 2x5, kernel 2, stride 2: 1 x 3 windows, the last one column wide (floor mode: 2).
+        let xs = Tensor::arange(0f32, 10.0, &Device::Cpu).unwrap().reshape((1, 1, 2, 5)).unwrap();
+        let out = max_pool_ceil(&xs, 2, 2).unwrap();
+        assert_eq!(out.flatten_all().unwrap().to_vec1::<f32>().unwrap(), vec![6.0, 8.0, 9.0]);
+    }
+
+    #[test]
+    fn prelu_scales_negatives_per_channel() {
+        let vb = VarBuilder::from_tensors(
+            [("weight".to_string(), Tensor::new(&[0.5f32, 2.0], &Device::Cpu).unwrap())].into(),
+            DType::F32,
+            &Device::Cpu,
+        );
+        let prelu = PRelu::new(2, vb).unwrap();
+        let xs = Tensor::new(&[[[-2f32, 3.0]], [[-1.0, 4.0]]], &Device::Cpu).unwrap().reshape((1, 2, 1, 2)).unwrap();
+        let out = prelu.forward(&xs).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(out, vec![-1.0, 3.0, -2.0, 4.0]);
+    }
+
+    #[test]
+    fn cpu_convolution_matches_candle() {
+        let dev = Device::Cpu;
+        let w = Tensor::randn(0f32, 1.0, (4, 3, 3, 3), &dev).unwrap();
+        let b = Tensor::randn(0f32, 1.0, 4, &dev).unwrap();
+        let vb = VarBuilder::from_tensors(
+            [("weight".to_string(), w.clone()), ("bias".to_string(), b.clone())].into(),
+            DType::F32,
+            &dev,
+        );
+        let conv = Conv::new(3, 4, 3, vb).unwrap();
+        let xs = Tensor::randn(0f32, 1.0, (2, 3, 7, 9), &dev).unwrap();
+        let want = xs.conv2d(&w, 0, 1, 1, 1).unwrap().broadcast_add(&b.reshape((1, 4, 1, 1)).unwrap()).unwrap();
+        let got = conv.forward(&xs).unwrap();
+        assert_eq!(got.dims(), &[2, 4, 5, 7]);
+        let diff = (got - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        assert!(diff < 1e-4, "{diff}");
+    }
 }

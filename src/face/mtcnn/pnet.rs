@@ -4,7 +4,7 @@
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
-use super::layers::{Conv, max_pool_ceil, PRelu};
+use super::layers::{max_pool_ceil, Conv, PRelu};
 
 #[derive(Debug, Clone)]
 pub struct PNet {

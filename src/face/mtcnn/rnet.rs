@@ -3,7 +3,7 @@
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{linear, Linear, VarBuilder};
 
-use super::layers::{Conv, flatten_whc, max_pool_ceil, PRelu};
+use super::layers::{flatten_whc, max_pool_ceil, Conv, PRelu};
 
 /// The crop side R-Net takes.
 pub const RNET_SIZE: usize = 24;
