@@ -18,29 +18,69 @@ use opencv::imgproc;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    anyhow::ensure!(args.len() == 2 || args.len() == 6, "usage: mesh_overlay PHOTO OUT.png [CX CY SIZE ANGLE_RAD]");
+    anyhow::ensure!(
+        args.len() == 2 || args.len() == 6,
+        "usage: mesh_overlay PHOTO OUT.png [CX CY SIZE ANGLE_RAD]"
+    );
     let image = read_image(&PathBuf::from(&args[0]))?;
     let spec = if args.len() == 6 {
         let f = |i: usize| args[i].parse::<f32>();
-        CropSpec { center: [f(2)?, f(3)?], size: f(4)?, angle: f(5)? }
+        CropSpec {
+            center: [f(2)?, f(3)?],
+            size: f(4)?,
+            angle: f(5)?,
+        }
     } else {
         let (w, h) = (image.width as f32, image.height as f32);
-        CropSpec { center: [(w - 1.0) / 2.0, (h - 1.0) / 2.0], size: w.min(h), angle: 0.0 }
+        CropSpec {
+            center: [(w - 1.0) / 2.0, (h - 1.0) / 2.0],
+            size: w.min(h),
+            angle: 0.0,
+        }
     };
     let model = FaceMesh::load(&ModelStore::from_env()?.require(MODEL_NAME)?, &Device::Cpu)?;
     let mesh = model.landmarks_in(&image, &spec)?;
-    let pose = head_pose(&mesh);
-    println!("presence {:.4}, yaw {:.1}, pitch {:.1}, roll {:.1} (degrees)", mesh.presence, pose.yaw, pose.pitch, pose.roll);
+    let pose = head_pose(&mesh.points);
+    println!(
+        "presence {:.4}, yaw {:.1}, pitch {:.1}, roll {:.1} (degrees)",
+        mesh.presence, pose.yaw, pose.pitch, pose.roll
+    );
 
     let mut mat = image.to_bgr_mat()?;
     let px = |p: [f32; 2]| Point::new(p[0].round() as i32, p[1].round() as i32);
     for p in &mesh.points {
-        imgproc::circle(&mut mat, px([p[0], p[1]]), 1, Scalar::new(200.0, 200.0, 0.0, 0.0), -1, imgproc::LINE_AA, 0)?;
+        imgproc::circle(
+            &mut mat,
+            px([p[0], p[1]]),
+            1,
+            Scalar::new(200.0, 200.0, 0.0, 0.0),
+            -1,
+            imgproc::LINE_AA,
+            0,
+        )?;
     }
-    for (i, p) in landmarks68::from_mesh(&mesh).iter().enumerate() {
-        imgproc::circle(&mut mat, px(*p), 3, Scalar::new(0.0, 0.0, 255.0, 0.0), -1, imgproc::LINE_AA, 0)?;
+    for (i, p) in landmarks68::from_mesh(&mesh.points).iter().enumerate() {
+        imgproc::circle(
+            &mut mat,
+            px(*p),
+            3,
+            Scalar::new(0.0, 0.0, 255.0, 0.0),
+            -1,
+            imgproc::LINE_AA,
+            0,
+        )?;
         let at = px([p[0] + 3.0, p[1] - 3.0]);
-        imgproc::put_text(&mut mat, &i.to_string(), at, imgproc::FONT_HERSHEY_SIMPLEX, 0.3, Scalar::new(0.0, 255.0, 0.0, 0.0), 1, imgproc::LINE_AA, false)?;
+        imgproc::put_text(
+            &mut mat,
+            &i.to_string(),
+            at,
+            imgproc::FONT_HERSHEY_SIMPLEX,
+            0.3,
+            Scalar::new(0.0, 255.0, 0.0, 0.0),
+            1,
+            imgproc::LINE_AA,
+            false,
+        )?;
     }
     actfer::media::write_image(&PathBuf::from(&args[1]), &RgbImage::from_bgr_mat(&mat)?)?;
 
@@ -54,7 +94,10 @@ fn main() -> anyhow::Result<()> {
             model.run_crops(&crops)?;
         }
         let ms = t.elapsed().as_secs_f64() * 1e3 / (runs * batch) as f64;
-        println!("batch {batch}: {ms:.2} ms per face ({:.0} faces/s)", 1e3 / ms);
+        println!(
+            "batch {batch}: {ms:.2} ms per face ({:.0} faces/s)",
+            1e3 / ms
+        );
     }
     Ok(())
 }

@@ -16,12 +16,18 @@ use candle_core::Device;
 fn main() -> anyhow::Result<()> {
     let store = ModelStore::from_env()?;
     let mut args = std::env::args().skip(1);
-    let clip =
-        args.next().map(PathBuf::from).unwrap_or_else(|| store.home().join("testdata/WolfgangLanger_Pexels.mp4"));
+    let clip = args
+        .next()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| store.home().join("testdata/WolfgangLanger_Pexels.mp4"));
     let frames: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(10);
     let mtcnn = Mtcnn::load(&store.require("mtcnn")?, &Device::Cpu)?;
     let media = Media::open(&clip, &OpenOptions::default())?;
-    let images: Vec<_> = media.frames()?.take(frames).map(|f| f.map(|f| f.image)).collect::<Result<_, _>>()?;
+    let images: Vec<_> = media
+        .frames()?
+        .take(frames)
+        .map(|f| f.map(|f| f.image))
+        .collect::<Result<_, _>>()?;
     let reps = 5;
     let mut times = Vec::new();
     let mut faces = Vec::new();

@@ -1,5 +1,6 @@
 //! The `actfer` command line: one file per subcommand, each a thin layer over the library.
 
+mod detect;
 mod media;
 mod models;
 
@@ -26,6 +27,9 @@ pub enum Command {
     /// The model store: list, verify and locate models.
     #[command(subcommand)]
     Models(models::ModelsCommand),
+    /// Find faces: box, score, 5 landmarks, 68 and 478 points, head pose. Every face of an
+    /// image (largest first); the subject of a clip, tracked. Exit code 3 when there is no face.
+    Detect(detect::DetectArgs),
     /// Inspect videos, frame folders and images.
     #[command(subcommand)]
     Media(media::MediaCommand),
@@ -37,6 +41,7 @@ impl Cli {
         match &self.command {
             Command::Models(c) => c.wants_json(),
             Command::Media(c) => c.wants_json(),
+            Command::Detect(a) => a.json,
         }
     }
 }
@@ -45,6 +50,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Models(c) => models::run(c),
         Command::Media(c) => media::run(c),
+        Command::Detect(a) => detect::run(a),
     }
 }
 

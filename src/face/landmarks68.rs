@@ -15,7 +15,6 @@
 
 use serde::Serialize;
 
-use super::mesh::Mesh;
 use super::Point;
 
 /// `MESH_68[i]` is the mesh vertex of 68-point landmark `i`.
@@ -23,10 +22,8 @@ pub const MESH_68: [usize; 68] = [
     // 0-16 jaw, image-left ear level -> chin (8) -> image-right ear level.
     127, 234, 93, 132, 58, 172, 136, 150, 152, 379, 365, 397, 288, 361, 323, 454, 356,
     // 17-21 brow on the image's left, outer -> inner.
-    70, 63, 105, 66, 107,
-    // 22-26 brow on the image's right, inner -> outer.
-    336, 296, 334, 293, 300,
-    // 27-30 nose bridge, between the eyes -> tip.
+    70, 63, 105, 66, 107, // 22-26 brow on the image's right, inner -> outer.
+    336, 296, 334, 293, 300, // 27-30 nose bridge, between the eyes -> tip.
     168, 197, 5, 4,
     // 31-35 nose bottom, image-left alar base -> subnasale (33) -> image-right alar base.
     98, 97, 2, 326, 327,
@@ -54,9 +51,10 @@ pub mod groups {
     pub const MOUTH: Range<usize> = 48..68;
 }
 
-/// The 68 points in image pixels.
-pub fn from_mesh(mesh: &Mesh) -> [Point; 68] {
-    MESH_68.map(|i| mesh.point2(i))
+/// The 68 points from the 478 mesh points ([`Mesh::points`](super::mesh::Mesh::points)), in
+/// the mesh's pixels.
+pub fn from_mesh(points: &[[f32; 3]]) -> [Point; 68] {
+    MESH_68.map(|i| [points[i][0], points[i][1]])
 }
 
 /// Head rotation in degrees.
@@ -80,9 +78,15 @@ pub struct HeadPose {
 /// `yaw = atan2(n.x, -n.z)`, `pitch = asin(-n.y)`, `roll = atan2(x.y, x.x)`. A frontal face
 /// reads close to zero on all three; with this weak-perspective mesh the angles are
 /// approximate (a few degrees), good for "frontal / turned / tilted", not for metrology.
-pub fn head_pose(mesh: &Mesh) -> HeadPose {
-    let p = |i: usize| mesh.points[i];
-    let mid = |a: [f32; 3], b: [f32; 3]| [(a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0, (a[2] + b[2]) / 2.0];
+pub fn head_pose(points: &[[f32; 3]]) -> HeadPose {
+    let p = |i: usize| points[i];
+    let mid = |a: [f32; 3], b: [f32; 3]| {
+        [
+            (a[0] + b[0]) / 2.0,
+            (a[1] + b[1]) / 2.0,
+            (a[2] + b[2]) / 2.0,
+        ]
+    };
     let sub = |a: [f32; 3], b: [f32; 3]| [a[0] - b[0], a[1] - b[1], a[2] - b[2]];
     let dot = |a: [f32; 3], b: [f32; 3]| a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
     let unit = |a: [f32; 3]| {
@@ -93,7 +97,11 @@ pub fn head_pose(mesh: &Mesh) -> HeadPose {
     let down = sub(mid(p(61), p(291)), mid(p(33), p(263)));
     let k = dot(down, x);
     let y = unit(sub(down, x.map(|v| v * k)));
-    let n = [-(x[1] * y[2] - x[2] * y[1]), -(x[2] * y[0] - x[0] * y[2]), -(x[0] * y[1] - x[1] * y[0])];
+    let n = [
+        -(x[1] * y[2] - x[2] * y[1]),
+        -(x[2] * y[0] - x[0] * y[2]),
+        -(x[0] * y[1] - x[1] * y[0]),
+    ];
     HeadPose {
         yaw: n[0].atan2(-n[2]).to_degrees(),
         pitch: (-n[1]).clamp(-1.0, 1.0).asin().to_degrees(),
@@ -104,6 +112,7 @@ pub fn head_pose(mesh: &Mesh) -> HeadPose {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::face::mesh::Mesh;
     use crate::face::Affine2;
 
     fn mesh_with(points: &[(usize, [f32; 3])]) -> Mesh {
@@ -111,7 +120,11 @@ mod tests {
         for &(i, p) in points {
             all[i] = p;
         }
-        Mesh { points: all, presence: 1.0, image_from_crop: Affine2::IDENTITY }
+        Mesh {
+            points: all,
+            presence: 1.0,
+            image_from_crop: Affine2::IDENTITY,
+        }
     }
 
     #[test]
@@ -126,18 +139,26 @@ mod tests {
     #[test]
     fn head_pose_signs() {
         // Frontal: eyes at y=0, mouth corners 60 px below, all at depth 0.
-        let frontal = [(33, [-50.0, 0.0, 0.0]), (263, [50.0, 0.0, 0.0]), (61, [-30.0, 60.0, 0.0]), (291, [30.0, 60.0, 0.0])];
-        let pose = head_pose(&mesh_with(&frontal));
-        assert!(pose.yaw.abs() < 1e-3 && pose.pitch.abs() < 1e-3 && pose.roll.abs() < 1e-3, "{pose:?}");
+        let frontal = [
+            (33, [-50.0, 0.0, 0.0]),
+            (263, [50.0, 0.0, 0.0]),
+            (61, [-30.0, 60.0, 0.0]),
+            (291, [30.0, 60.0, 0.0]),
+        ];
+        let pose = head_pose(&mesh_with(&frontal).points);
+        assert!(
+            pose.yaw.abs() < 1e-3 && pose.pitch.abs() < 1e-3 && pose.roll.abs() < 1e-3,
+            "{pose:?}"
+        );
         // Turned towards the image's right: the image-right half of the face moves away.
         let turned = frontal.map(|(i, [x, y, _])| (i, [x * 0.9, y, x * 0.45]));
-        assert!(head_pose(&mesh_with(&turned)).yaw > 20.0);
+        assert!(head_pose(&mesh_with(&turned).points).yaw > 20.0);
         // Chin up: the mouth comes closer to the camera.
         let up = frontal.map(|(i, [x, y, _])| (i, [x, y * 0.9, -y * 0.45]));
-        assert!(head_pose(&mesh_with(&up)).pitch > 20.0);
+        assert!(head_pose(&mesh_with(&up).points).pitch > 20.0);
         // Clockwise on screen: the image-right eye drops.
         let (s, c) = 0.3f32.sin_cos();
         let tilted = frontal.map(|(i, [x, y, z])| (i, [c * x - s * y, s * x + c * y, z]));
-        assert!((head_pose(&mesh_with(&tilted)).roll - 0.3f32.to_degrees()).abs() < 1e-3);
+        assert!((head_pose(&mesh_with(&tilted).points).roll - 0.3f32.to_degrees()).abs() < 1e-3);
     }
 }

@@ -70,15 +70,22 @@ impl CropSpec {
         let (a, b, d, e) = (s * c, -s * sn, s * sn, s * c);
         let half = (CROP_SIZE as f64 - 1.0) / 2.0;
         let [cx, cy] = [self.center[0] as f64, self.center[1] as f64];
-        [[a, b, half - (a * cx + b * cy)], [d, e, half - (d * cx + e * cy)]]
+        [
+            [a, b, half - (a * cx + b * cy)],
+            [d, e, half - (d * cx + e * cy)],
+        ]
     }
 
     pub fn crop_from_image(&self) -> Affine2 {
-        Affine2 { m: self.crop_from_image_f64().map(|r| r.map(|v| v as f32)) }
+        Affine2 {
+            m: self.crop_from_image_f64().map(|r| r.map(|v| v as f32)),
+        }
     }
 
     pub fn image_from_crop(&self) -> Affine2 {
-        self.crop_from_image().inverse().expect("a crop of positive size is invertible")
+        self.crop_from_image()
+            .inverse()
+            .expect("a crop of positive size is invertible")
     }
 }
 
@@ -86,14 +93,25 @@ impl CropSpec {
 /// `image_from_crop`.
 pub fn warp_crop(image: &RgbImage, spec: &CropSpec) -> Result<(RgbImage, Affine2)> {
     if !spec.size.is_finite() || spec.size <= 0.0 {
-        return Err(Error::Internal(format!("mesh crop of size {} (must be positive)", spec.size)));
+        return Err(Error::Internal(format!(
+            "mesh crop of size {} (must be positive)",
+            spec.size
+        )));
     }
     let m = spec.crop_from_image_f64();
     let m = Mat::from_slice_2d(&[m[0], m[1]])?;
     let src = image.to_bgr_mat()?;
     let mut dst = Mat::default();
     let size = Size::new(CROP_SIZE as i32, CROP_SIZE as i32);
-    imgproc::warp_affine(&src, &mut dst, &m, size, imgproc::INTER_LINEAR, BORDER_REPLICATE, Scalar::default())?;
+    imgproc::warp_affine(
+        &src,
+        &mut dst,
+        &m,
+        size,
+        imgproc::INTER_LINEAR,
+        BORDER_REPLICATE,
+        Scalar::default(),
+    )?;
     Ok((RgbImage::from_bgr_mat(&dst)?, spec.image_from_crop()))
 }
 
@@ -139,7 +157,11 @@ impl FaceMesh {
     /// Loads from the model folder (as `ModelStore::require("face-landmarker")` gives it) or
     /// from the `.safetensors` file itself.
     pub fn load(path: &Path, device: &Device) -> Result<Self> {
-        let file = if path.is_dir() { path.join(WEIGHTS_FILE) } else { path.to_path_buf() };
+        let file = if path.is_dir() {
+            path.join(WEIGHTS_FILE)
+        } else {
+            path.to_path_buf()
+        };
         if !file.is_file() {
             return Err(Error::BadModel {
                 name: MODEL_NAME.into(),
@@ -156,7 +178,12 @@ impl FaceMesh {
             })
         };
         let (landmarks_out, presence_out) = (output("Identity")?, output("Identity_1")?);
-        Ok(FaceMesh { graph, landmarks_out, presence_out, device: device.clone() })
+        Ok(FaceMesh {
+            graph,
+            landmarks_out,
+            presence_out,
+            device: device.clone(),
+        })
     }
 
     /// Runs the network on `[b, 3, 256, 256]` RGB in [0, 1]; returns points `[b, 478, 3]` in
@@ -178,7 +205,10 @@ impl FaceMesh {
         let mut data = Vec::with_capacity(crops.len() * n);
         for c in crops {
             if (c.width as usize, c.height as usize) != (CROP_SIZE, CROP_SIZE) {
-                return Err(Error::Internal(format!("mesh crop is {}x{}, expected 256x256", c.width, c.height)));
+                return Err(Error::Internal(format!(
+                    "mesh crop is {}x{}, expected 256x256",
+                    c.width, c.height
+                )));
             }
             data.extend_from_slice(&c.data);
         }
@@ -192,7 +222,10 @@ impl FaceMesh {
         Ok(points
             .into_iter()
             .zip(presence)
-            .map(|(p, presence)| CropMesh { points: p.into_iter().map(|v| [v[0], v[1], v[2]]).collect(), presence })
+            .map(|(p, presence)| CropMesh {
+                points: p.into_iter().map(|v| [v[0], v[1], v[2]]).collect(),
+                presence,
+            })
             .collect())
     }
 
@@ -220,5 +253,9 @@ pub fn to_image(mesh: &CropMesh, image_from_crop: Affine2) -> Mesh {
             [ix, iy, z * scale]
         })
         .collect();
-    Mesh { points, presence: mesh.presence, image_from_crop }
+    Mesh {
+        points,
+        presence: mesh.presence,
+        image_from_crop,
+    }
 }

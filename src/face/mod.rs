@@ -8,9 +8,11 @@ pub mod geometry;
 pub mod landmarks68;
 pub mod mesh;
 pub mod mtcnn;
+pub mod pipeline;
 pub mod regions;
 pub mod smooth;
 pub mod tflite;
+pub mod track;
 pub mod zoom;
 
 use serde::Serialize;

@@ -71,18 +71,35 @@ struct Epilogue {
 
 enum Kind {
     /// `weight` `[o, i, kh, kw]` (`[o, i]` when `pointwise`: then it runs as a matmul).
-    Conv { weight: Tensor, stride: usize, pad: Pad4, pointwise: bool },
+    Conv {
+        weight: Tensor,
+        stride: usize,
+        pad: Pad4,
+        pointwise: bool,
+    },
     /// `weight` `[c, 1, kh, kw]` for devices without the CPU kernel.
-    Depthwise { weight: Tensor, cpu: DepthwiseCpu },
+    Depthwise {
+        weight: Tensor,
+        cpu: DepthwiseCpu,
+    },
     /// Only the epilogue (an unfused PRELU).
     Activation,
-    Add { rhs: usize },
-    MaxPool { k: (usize, usize), stride: (usize, usize) },
+    Add {
+        rhs: usize,
+    },
+    MaxPool {
+        k: (usize, usize),
+        stride: (usize, usize),
+    },
     /// Zero padding per NCHW dimension, `[before, after]`.
-    Pad { pads: [[usize; 2]; 4] },
+    Pad {
+        pads: [[usize; 2]; 4],
+    },
     Logistic,
     /// The target shape in TFLite's layout; -1 (or the batch) takes the rest.
-    Reshape { shape: Vec<i64> },
+    Reshape {
+        shape: Vec<i64>,
+    },
 }
 
 struct Op {
@@ -103,15 +120,23 @@ pub struct Graph {
 }
 
 fn bad(name: &str, path: &Path, reason: impl Into<String>) -> Error {
-    Error::BadModel { name: name.to_string(), path: path.to_path_buf(), reason: reason.into() }
+    Error::BadModel {
+        name: name.to_string(),
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    }
 }
 
 /// The safetensors header's `__metadata__.graph`, parsed.
 fn read_graph_json(bytes: &[u8]) -> std::result::Result<GraphJson, String> {
-    let n = u64::from_le_bytes(bytes.get(..8).ok_or("file too short")?.try_into().unwrap()) as usize;
+    let n =
+        u64::from_le_bytes(bytes.get(..8).ok_or("file too short")?.try_into().unwrap()) as usize;
     let header: serde_json::Value =
-        serde_json::from_slice(bytes.get(8..8 + n).ok_or("truncated header")?).map_err(|e| e.to_string())?;
-    let graph = header["__metadata__"]["graph"].as_str().ok_or("no `graph` in the safetensors metadata")?;
+        serde_json::from_slice(bytes.get(8..8 + n).ok_or("truncated header")?)
+            .map_err(|e| e.to_string())?;
+    let graph = header["__metadata__"]["graph"]
+        .as_str()
+        .ok_or("no `graph` in the safetensors metadata")?;
     serde_json::from_str(graph).map_err(|e| format!("bad graph metadata: {e}"))
 }
 
@@ -140,19 +165,40 @@ impl Graph {
         let mut ops = Vec::with_capacity(graph.ops.len());
         for (i, op) in graph.ops.iter().enumerate() {
             let arg = |k: usize| -> std::result::Result<&str, String> {
-                op.inputs.get(k).and_then(|s| s.as_deref()).ok_or(format!("op {i} ({}) lacks input {k}", op.op))
+                op.inputs
+                    .get(k)
+                    .and_then(|s| s.as_deref())
+                    .ok_or(format!("op {i} ({}) lacks input {k}", op.op))
             };
             let konst = |k: usize| -> std::result::Result<Tensor, String> {
                 let n = arg(k)?;
-                consts.get(n).cloned().ok_or(format!("op {i} ({}): constant {n} is not stored", op.op))
+                consts
+                    .get(n)
+                    .cloned()
+                    .ok_or(format!("op {i} ({}): constant {n} is not stored", op.op))
             };
             let opt = |k: &str| op.options.get(k).and_then(|v| v.as_u64()).unwrap_or(1) as usize;
-            let shape_of = |n: &str| graph.tensors.get(n).map(|t| t.shape.clone()).unwrap_or_default();
-            let act = match op.options.get("fused_activation_function").and_then(|v| v.as_str()) {
+            let shape_of = |n: &str| {
+                graph
+                    .tensors
+                    .get(n)
+                    .map(|t| t.shape.clone())
+                    .unwrap_or_default()
+            };
+            let act = match op
+                .options
+                .get("fused_activation_function")
+                .and_then(|v| v.as_str())
+            {
                 None | Some("NONE") => Act::None,
                 Some("RELU") => Act::Relu,
                 Some("RELU6") => Act::Relu6,
-                Some(a) => return Err(fail(format!("op {i} ({}): fused activation {a} is not supported", op.op))),
+                Some(a) => {
+                    return Err(fail(format!(
+                        "op {i} ({}): fused activation {a} is not supported",
+                        op.op
+                    )))
+                }
             };
             let padding = |k: (usize, usize), stride: usize| -> std::result::Result<Pad4, String> {
                 match op.options.get("padding").and_then(|v| v.as_str()) {
@@ -179,18 +225,29 @@ impl Graph {
                 let e = |e: candle_core::Error| e.to_string();
                 Ok(match op.op.as_str() {
                     "CONV_2D" => {
-                        let weight = konst(1)?.permute((0, 3, 1, 2)).and_then(|t| t.contiguous()).map_err(e)?;
+                        let weight = konst(1)?
+                            .permute((0, 3, 1, 2))
+                            .and_then(|t| t.contiguous())
+                            .map_err(e)?;
                         let (o, _, kh, kw) = weight.dims4().map_err(e)?;
                         bias = Some(konst(2)?.reshape((1, o, 1, 1)).map_err(e)?);
                         let pad = padding((kh, kw), stride)?;
                         let pointwise = kh == 1 && kw == 1 && stride == 1 && pad == [0; 4];
-                        Kind::Conv { weight, stride, pad, pointwise }
+                        Kind::Conv {
+                            weight,
+                            stride,
+                            pad,
+                            pointwise,
+                        }
                     }
                     "DEPTHWISE_CONV_2D" => {
                         if opt("depth_multiplier") != 1 {
                             return Err("depth_multiplier != 1 is not supported".into());
                         }
-                        let weight = konst(1)?.permute((3, 0, 1, 2)).and_then(|t| t.contiguous()).map_err(e)?;
+                        let weight = konst(1)?
+                            .permute((3, 0, 1, 2))
+                            .and_then(|t| t.contiguous())
+                            .map_err(e)?;
                         let (c, _, kh, kw) = weight.dims4().map_err(e)?;
                         bias = Some(konst(2)?.reshape((1, c, 1, 1)).map_err(e)?);
                         let cpu = DepthwiseCpu {
@@ -208,7 +265,8 @@ impl Graph {
                             return Err("PRELU alpha must vary over channels only".into());
                         }
                         let values = alpha.flatten_all().and_then(|t| t.to_vec1()).map_err(e)?;
-                        kind_act = Some(Act::Prelu(alpha.reshape((1, c, 1, 1)).map_err(e)?, values));
+                        kind_act =
+                            Some(Act::Prelu(alpha.reshape((1, c, 1, 1)).map_err(e)?, values));
                         Kind::Activation
                     }
                     "ADD" => Kind::Add { rhs: usize::MAX },
@@ -216,38 +274,71 @@ impl Graph {
                         if op.options.get("padding").and_then(|v| v.as_str()) != Some("VALID") {
                             return Err("MAX_POOL_2D with SAME padding is not supported".into());
                         }
-                        Kind::MaxPool { k: (opt("filter_height"), opt("filter_width")), stride: (stride, stride) }
+                        Kind::MaxPool {
+                            k: (opt("filter_height"), opt("filter_width")),
+                            stride: (stride, stride),
+                        }
                     }
                     "PAD" => {
-                        let p = konst(1)?.to_dtype(DType::I64).and_then(|t| t.to_vec2::<i64>()).map_err(e)?;
+                        let p = konst(1)?
+                            .to_dtype(DType::I64)
+                            .and_then(|t| t.to_vec2::<i64>())
+                            .map_err(e)?;
                         let nchw = [0, 3, 1, 2].map(|d| [p[d][0] as usize, p[d][1] as usize]);
                         Kind::Pad { pads: nchw }
                     }
                     "LOGISTIC" => Kind::Logistic,
                     "RESHAPE" => Kind::Reshape {
-                        shape: konst(1)?.to_dtype(DType::I64).and_then(|t| t.to_vec1::<i64>()).map_err(e)?,
+                        shape: konst(1)?
+                            .to_dtype(DType::I64)
+                            .and_then(|t| t.to_vec1::<i64>())
+                            .map_err(e)?,
                     },
                     other => return Err(format!("op {other} is not supported")),
                 })
             })()
             .map_err(|r| fail(format!("op {i} ({}): {r}", op.op)))?;
-            let src = *slot_of.get(arg(0).map_err(fail)?).ok_or_else(|| fail(format!("op {i} reads an unknown tensor")))?;
+            let src = *slot_of
+                .get(arg(0).map_err(fail)?)
+                .ok_or_else(|| fail(format!("op {i} reads an unknown tensor")))?;
             let kind = match kind {
                 Kind::Add { .. } => {
                     let rhs = arg(1).map_err(fail)?;
-                    Kind::Add { rhs: *slot_of.get(rhs).ok_or_else(|| fail(format!("op {i}: unknown {rhs}")))? }
+                    Kind::Add {
+                        rhs: *slot_of
+                            .get(rhs)
+                            .ok_or_else(|| fail(format!("op {i}: unknown {rhs}")))?,
+                    }
                 }
                 k => k,
             };
             let output = slot(&op.outputs[0], &mut slot_of);
-            let bias = bias.map(|b| -> Result<_> { Ok((b.clone(), b.flatten_all()?.to_vec1()?)) }).transpose()?;
-            let epilogue = Epilogue { bias, act: kind_act.unwrap_or(act) };
-            ops.push(Op { kind, input: src, output, epilogue, release: vec![] });
+            let bias = bias
+                .map(|b| -> Result<_> { Ok((b.clone(), b.flatten_all()?.to_vec1()?)) })
+                .transpose()?;
+            let epilogue = Epilogue {
+                bias,
+                act: kind_act.unwrap_or(act),
+            };
+            ops.push(Op {
+                kind,
+                input: src,
+                output,
+                epilogue,
+                release: vec![],
+            });
         }
         let outputs = graph
             .outputs
             .iter()
-            .map(|o| Ok((o.name.clone(), *slot_of.get(o.name.as_str()).ok_or_else(|| fail(format!("no op writes {}", o.name)))?)))
+            .map(|o| {
+                Ok((
+                    o.name.clone(),
+                    *slot_of
+                        .get(o.name.as_str())
+                        .ok_or_else(|| fail(format!("no op writes {}", o.name)))?,
+                ))
+            })
             .collect::<Result<Vec<_>>>()?;
 
         // Fuse a PRELU into the op before it when it is that op's only reader.
@@ -261,8 +352,10 @@ impl Graph {
         let mut fused: Vec<Op> = Vec::with_capacity(ops.len());
         for op in ops {
             if let (Kind::Activation, Some(prev)) = (&op.kind, fused.last_mut()) {
-                let fusable = matches!(prev.kind, Kind::Conv { .. } | Kind::Depthwise { .. } | Kind::Add { .. })
-                    && matches!(prev.epilogue.act, Act::None)
+                let fusable = matches!(
+                    prev.kind,
+                    Kind::Conv { .. } | Kind::Depthwise { .. } | Kind::Add { .. }
+                ) && matches!(prev.epilogue.act, Act::None)
                     && prev.output == op.input
                     && readers[op.input] == 1
                     && !outputs.iter().any(|o| o.1 == op.input);
@@ -292,11 +385,28 @@ impl Graph {
         }
         for op in &mut ops {
             op.kind = match std::mem::replace(&mut op.kind, Kind::Logistic) {
-                Kind::Conv { weight, stride, pad, pointwise } => {
-                    let weight = if pointwise { weight.flatten_from(1)? } else { weight };
-                    Kind::Conv { weight: weight.to_device(device)?, stride, pad, pointwise }
+                Kind::Conv {
+                    weight,
+                    stride,
+                    pad,
+                    pointwise,
+                } => {
+                    let weight = if pointwise {
+                        weight.flatten_from(1)?
+                    } else {
+                        weight
+                    };
+                    Kind::Conv {
+                        weight: weight.to_device(device)?,
+                        stride,
+                        pad,
+                        pointwise,
+                    }
                 }
-                Kind::Depthwise { weight, cpu } => Kind::Depthwise { weight: weight.to_device(device)?, cpu },
+                Kind::Depthwise { weight, cpu } => Kind::Depthwise {
+                    weight: weight.to_device(device)?,
+                    cpu,
+                },
                 k => k,
             };
             if let Some((b, _)) = &mut op.epilogue.bias {
@@ -306,7 +416,12 @@ impl Graph {
                 *a = a.to_device(device)?;
             }
         }
-        Ok(Graph { ops, slots: slot_of.len(), input, outputs })
+        Ok(Graph {
+            ops,
+            slots: slot_of.len(),
+            input,
+            outputs,
+        })
     }
 
     /// The index of a subgraph output in [`Graph::forward`]'s result.
@@ -320,9 +435,16 @@ impl Graph {
         let mut values: Vec<Option<Tensor>> = vec![None; self.slots];
         values[self.input] = Some(x.clone());
         for op in &self.ops {
-            let x = values[op.input].as_ref().ok_or_else(|| Error::Internal("graph slot read before written".into()))?;
+            let x = values[op.input]
+                .as_ref()
+                .ok_or_else(|| Error::Internal("graph slot read before written".into()))?;
             let y = match &op.kind {
-                Kind::Conv { weight, stride, pad, pointwise } => {
+                Kind::Conv {
+                    weight,
+                    stride,
+                    pad,
+                    pointwise,
+                } => {
                     if *pointwise {
                         // [b, i, h, w] -> [b, o, h, w] as one matmul over pixels.
                         let (b, c, h, w) = x.dims4()?;
@@ -331,10 +453,15 @@ impl Graph {
                     } else if x.device().is_cpu() {
                         // im2col, then one matmul: [o, i*kh*kw] x [b, i*kh*kw, oh*ow].
                         let (o, _, kh, kw) = weight.dims4()?;
-                        let cols = x.contiguous()?.apply_op1_no_bwd(&Im2Col { k: (kh, kw), stride: *stride, pad: *pad })?;
+                        let cols = x.contiguous()?.apply_op1_no_bwd(&Im2Col {
+                            k: (kh, kw),
+                            stride: *stride,
+                            pad: *pad,
+                        })?;
                         let (b, _, oh, ow) = cols.dims4()?;
                         let w2 = weight.reshape((o, ()))?;
-                        w2.broadcast_matmul(&cols.reshape((b, (), oh * ow))?)?.reshape((b, o, oh, ow))?
+                        w2.broadcast_matmul(&cols.reshape((b, (), oh * ow))?)?
+                            .reshape((b, o, oh, ow))?
                     } else {
                         let [t, bo, l, r] = *pad;
                         let x = x.pad_with_zeros(2, t, bo)?.pad_with_zeros(3, l, r)?;
@@ -352,7 +479,9 @@ impl Graph {
                 }
                 Kind::Activation => x.clone(),
                 Kind::Add { rhs } => {
-                    let rhs = values[*rhs].as_ref().ok_or_else(|| Error::Internal("ADD reads an empty slot".into()))?;
+                    let rhs = values[*rhs]
+                        .as_ref()
+                        .ok_or_else(|| Error::Internal("ADD reads an empty slot".into()))?;
                     op.epilogue.apply(x, Some(rhs))?
                 }
                 Kind::MaxPool { k, stride } => x.max_pool2d_with_stride(*k, *stride)?,
@@ -367,11 +496,21 @@ impl Graph {
                 }
                 Kind::Logistic => candle_nn::ops::sigmoid(x)?,
                 Kind::Reshape { shape } => {
-                    let x = if x.rank() == 4 { x.permute((0, 2, 3, 1))? } else { x.clone() };
+                    let x = if x.rank() == 4 {
+                        x.permute((0, 2, 3, 1))?
+                    } else {
+                        x.clone()
+                    };
                     let b = x.dim(0)?;
                     let known: i64 = shape.iter().skip(1).filter(|&&d| d > 0).product();
                     let dims: Vec<usize> = std::iter::once(b)
-                        .chain(shape.iter().skip(1).map(|&d| if d > 0 { d as usize } else { x.elem_count() / b / known as usize }))
+                        .chain(shape.iter().skip(1).map(|&d| {
+                            if d > 0 {
+                                d as usize
+                            } else {
+                                x.elem_count() / b / known as usize
+                            }
+                        }))
                         .collect();
                     let y = x.contiguous()?.reshape(dims)?;
                     if y.rank() == 4 {
@@ -394,8 +533,14 @@ impl Graph {
         self.outputs
             .iter()
             .map(|(_, s)| {
-                let t = values[*s].take().ok_or_else(|| Error::Internal("graph output never written".into()))?;
-                Ok(if t.rank() == 4 { t.permute((0, 2, 3, 1))?.contiguous()? } else { t })
+                let t = values[*s]
+                    .take()
+                    .ok_or_else(|| Error::Internal("graph output never written".into()))?;
+                Ok(if t.rank() == 4 {
+                    t.permute((0, 2, 3, 1))?.contiguous()?
+                } else {
+                    t
+                })
             })
             .collect()
     }
@@ -434,7 +579,12 @@ impl Epilogue {
     }
 
     /// The CPU pass over contiguous NCHW f32, optionally adding `residual` first.
-    fn cpu(&self, x: &[f32], residual: Option<&[f32]>, shape: &Shape) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu(
+        &self,
+        x: &[f32],
+        residual: Option<&[f32]>,
+        shape: &Shape,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (_, c, h, w) = shape.dims4()?;
         let mut y = x.to_vec();
         if let Some(r) = residual {
@@ -461,7 +611,9 @@ impl Epilogue {
 }
 
 fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
-    let CpuStorage::F32(all) = storage else { candle_core::bail!("f32 input only") };
+    let CpuStorage::F32(all) = storage else {
+        candle_core::bail!("f32 input only")
+    };
     match layout.contiguous_offsets() {
         Some((start, end)) => Ok(&all[start..end]),
         None => candle_core::bail!("contiguous input only"),
@@ -473,7 +625,11 @@ impl CustomOp1 for Epilogue {
         "tflite-epilogue"
     }
 
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         self.cpu(contiguous_f32(storage, layout)?, None, layout.shape())
     }
 }
@@ -483,11 +639,25 @@ impl CustomOp2 for Epilogue {
         "tflite-add-epilogue"
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         if l1.shape() != l2.shape() {
-            candle_core::bail!("ADD of {:?} and {:?}: broadcasting is not supported", l1.shape(), l2.shape());
+            candle_core::bail!(
+                "ADD of {:?} and {:?}: broadcasting is not supported",
+                l1.shape(),
+                l2.shape()
+            );
         }
-        self.cpu(contiguous_f32(s1, l1)?, Some(contiguous_f32(s2, l2)?), l1.shape())
+        self.cpu(
+            contiguous_f32(s1, l1)?,
+            Some(contiguous_f32(s2, l2)?),
+            l1.shape(),
+        )
     }
 }
 
@@ -504,7 +674,11 @@ impl CustomOp1 for Im2Col {
         "tflite-im2col"
     }
 
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = contiguous_f32(storage, layout)?;
         let (b, c, h, w) = layout.shape().dims4()?;
         let ((kh, kw), s, [t, _, l, _]) = (self.k, self.stride, self.pad);
@@ -547,7 +721,11 @@ impl CustomOp1 for DepthwiseCpu {
         "tflite-depthwise-conv2d"
     }
 
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = contiguous_f32(storage, layout)?;
         let (b, c, h, w) = layout.shape().dims4()?;
         let ((kh, kw), s, [t, _, l, _]) = (self.k, self.stride, self.pad);
@@ -609,13 +787,26 @@ mod tests {
     #[test]
     fn im2col_matches_candle_conv() -> candle_core::Result<()> {
         let dev = Device::Cpu;
-        for (k, stride, pad) in [(3, 2, [0, 1, 0, 1]), (2, 2, [0, 0, 0, 0]), (3, 1, [1, 1, 1, 1])] {
+        for (k, stride, pad) in [
+            (3, 2, [0, 1, 0, 1]),
+            (2, 2, [0, 0, 0, 0]),
+            (3, 1, [1, 1, 1, 1]),
+        ] {
             let x = Tensor::randn(0f32, 1.0, (2, 3, 8, 8), &dev)?;
             let wt = Tensor::randn(0f32, 1.0, (4, 3, k, k), &dev)?;
-            let cols = x.apply_op1_no_bwd(&Im2Col { k: (k, k), stride, pad })?;
+            let cols = x.apply_op1_no_bwd(&Im2Col {
+                k: (k, k),
+                stride,
+                pad,
+            })?;
             let (b, _, oh, ow) = cols.dims4()?;
-            let got = wt.reshape((4, ()))?.broadcast_matmul(&cols.reshape((b, (), oh * ow))?)?.reshape((b, 4, oh, ow))?;
-            let xp = x.pad_with_zeros(2, pad[0], pad[1])?.pad_with_zeros(3, pad[2], pad[3])?;
+            let got = wt
+                .reshape((4, ()))?
+                .broadcast_matmul(&cols.reshape((b, (), oh * ow))?)?
+                .reshape((b, 4, oh, ow))?;
+            let xp = x
+                .pad_with_zeros(2, pad[0], pad[1])?
+                .pad_with_zeros(3, pad[2], pad[3])?;
             let want = xp.conv2d(&wt, 0, stride, 1, 1)?;
             assert_eq!(got.dims(), want.dims());
             let err = (got - want)?.abs()?.max_all()?.to_scalar::<f32>()?;
@@ -631,12 +822,26 @@ mod tests {
             let x = Tensor::randn(0f32, 1.0, (2, 3, 7, 6), &dev)?;
             let wt = Tensor::randn(0f32, 1.0, (3, 1, 3, 3), &dev)?;
             let bias = Tensor::new(&[0.5f32, -1.0, 2.0], &dev)?;
-            let op = DepthwiseCpu { weight: wt.flatten_all()?.to_vec1()?, k: (3, 3), stride, pad };
+            let op = DepthwiseCpu {
+                weight: wt.flatten_all()?.to_vec1()?,
+                k: (3, 3),
+                stride,
+                pad,
+            };
             let b4 = bias.reshape((1, 3, 1, 1))?;
-            let epilogue = Epilogue { bias: Some((b4.clone(), bias.to_vec1()?)), act: Act::None };
-            let got = epilogue.apply(&x.apply_op1_no_bwd(&op)?, None).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-            let xp = x.pad_with_zeros(2, pad[0], pad[1])?.pad_with_zeros(3, pad[2], pad[3])?;
-            let want = xp.conv2d(&wt, 0, stride, 1, 3)?.broadcast_add(&bias.reshape((1, 3, 1, 1))?)?;
+            let epilogue = Epilogue {
+                bias: Some((b4.clone(), bias.to_vec1()?)),
+                act: Act::None,
+            };
+            let got = epilogue
+                .apply(&x.apply_op1_no_bwd(&op)?, None)
+                .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+            let xp = x
+                .pad_with_zeros(2, pad[0], pad[1])?
+                .pad_with_zeros(3, pad[2], pad[3])?;
+            let want = xp
+                .conv2d(&wt, 0, stride, 1, 3)?
+                .broadcast_add(&bias.reshape((1, 3, 1, 1))?)?;
             assert_eq!(got.dims(), want.dims());
             let err = (got - want)?.abs()?.max_all()?.to_scalar::<f32>()?;
             assert!(err < 1e-4, "stride {stride} pad {pad:?}: {err}");

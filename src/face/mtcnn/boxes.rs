@@ -23,7 +23,13 @@ const PNET_CELL: f32 = 12.0;
 /// face probability is at least `threshold`, row by row. `prob` is the face-probability plane
 /// [oh, ow]; `reg` the four regression planes [4, oh, ow]. The box maps the cell's 12x12
 /// window back to image pixels.
-pub fn proposals(prob: &[f32], reg: &[f32], ow: usize, scale: f32, threshold: f32) -> Vec<Candidate> {
+pub fn proposals(
+    prob: &[f32],
+    reg: &[f32],
+    ow: usize,
+    scale: f32,
+    threshold: f32,
+) -> Vec<Candidate> {
     let plane = prob.len();
     let image_from_level = |v: f32| (v / scale).floor();
     prob.iter()
@@ -38,7 +44,12 @@ pub fn proposals(prob: &[f32], reg: &[f32], ow: usize, scale: f32, threshold: f3
             Candidate {
                 bbox: [x0, y0, x1, y1],
                 score,
-                reg: [reg[i], reg[plane + i], reg[2 * plane + i], reg[3 * plane + i]],
+                reg: [
+                    reg[i],
+                    reg[plane + i],
+                    reg[2 * plane + i],
+                    reg[3 * plane + i],
+                ],
             }
         })
         .collect()
@@ -49,7 +60,12 @@ pub fn proposals(prob: &[f32], reg: &[f32], ow: usize, scale: f32, threshold: f3
 /// Returns the indices kept, in decreasing score order.
 pub fn nms_union(cands: &[Candidate], threshold: f32) -> Vec<usize> {
     let area = |b: &[f32; 4]| (b[2] - b[0]) * (b[3] - b[1]);
-    greedy(cands, area, |inter, ai, aj| inter / (ai + aj - inter) > threshold, 0.0)
+    greedy(
+        cands,
+        area,
+        |inter, ai, aj| inter / (ai + aj - inter) > threshold,
+        0.0,
+    )
 }
 
 /// Greedy non-maximum suppression with intersection over the smaller box, as facenet-pytorch's
@@ -57,7 +73,12 @@ pub fn nms_union(cands: &[Candidate], threshold: f32) -> Vec<usize> {
 /// overlap exceeds `threshold`. Returns the indices kept, in decreasing score order.
 pub fn nms_min(cands: &[Candidate], threshold: f32) -> Vec<usize> {
     let area = |b: &[f32; 4]| (b[2] - b[0] + 1.0) * (b[3] - b[1] + 1.0);
-    greedy(cands, area, |inter, ai, aj| inter / ai.min(aj) > threshold, 1.0)
+    greedy(
+        cands,
+        area,
+        |inter, ai, aj| inter / ai.min(aj) > threshold,
+        1.0,
+    )
 }
 
 /// Visits candidates by decreasing score (ties in input order), keeping each one that no
@@ -105,7 +126,12 @@ pub fn pick(cands: &[Candidate], keep: &[usize]) -> Vec<Candidate> {
 pub fn regress_pnet(c: &Candidate) -> [f32; 4] {
     let [x0, y0, x1, y1] = c.bbox;
     let (w, h) = (x1 - x0, y1 - y0);
-    [x0 + c.reg[0] * w, y0 + c.reg[1] * h, x1 + c.reg[2] * w, y1 + c.reg[3] * h]
+    [
+        x0 + c.reg[0] * w,
+        y0 + c.reg[1] * h,
+        x1 + c.reg[2] * w,
+        y1 + c.reg[3] * h,
+    ]
 }
 
 /// Applies R-Net's or O-Net's regression: offsets are fractions of the inclusive box size
@@ -113,7 +139,12 @@ pub fn regress_pnet(c: &Candidate) -> [f32; 4] {
 pub fn regress(c: &Candidate) -> [f32; 4] {
     let [x0, y0, x1, y1] = c.bbox;
     let (w, h) = (x1 - x0 + 1.0, y1 - y0 + 1.0);
-    [x0 + c.reg[0] * w, y0 + c.reg[1] * h, x1 + c.reg[2] * w, y1 + c.reg[3] * h]
+    [
+        x0 + c.reg[0] * w,
+        y0 + c.reg[1] * h,
+        x1 + c.reg[2] * w,
+        y1 + c.reg[3] * h,
+    ]
 }
 
 /// The square with the box's centre and its longer side.
@@ -147,7 +178,11 @@ mod tests {
     use super::*;
 
     fn cand(bbox: [f32; 4], score: f32) -> Candidate {
-        Candidate { bbox, score, reg: [0.0; 4] }
+        Candidate {
+            bbox,
+            score,
+            reg: [0.0; 4],
+        }
     }
 
     #[test]
@@ -160,7 +195,14 @@ mod tests {
             reg[k * 6 + 5] = k as f32 + 1.0;
         }
         let c = proposals(&prob, &reg, 3, 0.5, 0.6);
-        assert_eq!(c, vec![Candidate { bbox: [10.0, 6.0, 32.0, 28.0], score: 0.9, reg: [1.0, 2.0, 3.0, 4.0] }]);
+        assert_eq!(
+            c,
+            vec![Candidate {
+                bbox: [10.0, 6.0, 32.0, 28.0],
+                score: 0.9,
+                reg: [1.0, 2.0, 3.0, 4.0]
+            }]
+        );
     }
 
     #[test]
@@ -177,14 +219,21 @@ mod tests {
     #[test]
     fn nms_min_drops_a_box_inside_another() {
         // IoU is small (36/121) but the small box lies inside the big one.
-        let boxes = vec![cand([0.0, 0.0, 10.0, 10.0], 0.9), cand([2.0, 2.0, 7.0, 7.0], 0.95)];
+        let boxes = vec![
+            cand([0.0, 0.0, 10.0, 10.0], 0.9),
+            cand([2.0, 2.0, 7.0, 7.0], 0.95),
+        ];
         assert_eq!(nms_min(&boxes, 0.7), vec![1]);
         assert_eq!(nms_union(&boxes, 0.7), vec![1, 0]);
     }
 
     #[test]
     fn regression_and_squaring() {
-        let c = Candidate { bbox: [10.0, 20.0, 29.0, 59.0], score: 1.0, reg: [0.1, -0.1, 0.0, 0.5] };
+        let c = Candidate {
+            bbox: [10.0, 20.0, 29.0, 59.0],
+            score: 1.0,
+            reg: [0.1, -0.1, 0.0, 0.5],
+        };
         assert_eq!(regress(&c), [12.0, 16.0, 29.0, 79.0]);
         let r = regress_pnet(&c);
         for (got, want) in r.iter().zip([11.9, 16.1, 29.0, 78.5]) {
@@ -195,7 +244,15 @@ mod tests {
 
     #[test]
     fn crops_are_clamped_to_the_image() {
-        assert_eq!(crop_region([-5.7, 3.2, 20.9, 200.0], 100, 50), Some(Region { x0: 0, y0: 2, w: 20, h: 48 }));
+        assert_eq!(
+            crop_region([-5.7, 3.2, 20.9, 200.0], 100, 50),
+            Some(Region {
+                x0: 0,
+                y0: 2,
+                w: 20,
+                h: 48
+            })
+        );
         assert_eq!(crop_region([120.0, 3.0, 140.0, 20.0], 100, 50), None);
     }
 }

@@ -1,7 +1,9 @@
 //! Layers the three MTCNN networks share: a stride-1 convolution, PReLU, ceil-mode max
 //! pooling and the Caffe-order flatten before the first dense layer.
 
-use candle_core::{CpuStorage, CustomOp1, DType, Layout, Module, Result, Shape, Storage, Tensor, D};
+use candle_core::{
+    CpuStorage, CustomOp1, DType, Layout, Module, Result, Shape, Storage, Tensor, D,
+};
 use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
 
 /// A square, stride-1, unpadded convolution with bias (every MTCNN convolution).
@@ -27,14 +29,25 @@ impl Conv {
             Some(b) => b.to_dtype(DType::F32)?.to_vec1::<f32>()?,
             None => vec![0.0; c_out],
         };
-        Ok(Conv { conv, weight2d, bias, c_in, k })
+        Ok(Conv {
+            conv,
+            weight2d,
+            bias,
+            c_in,
+            k,
+        })
     }
 
     /// [b, c_in, h, w] -> [b, c_out, h - k + 1, w - k + 1]
     fn forward_cpu(&self, xs: &Tensor) -> Result<Tensor> {
         let (b, c_in, h, w) = xs.dims4()?;
         if c_in != self.c_in || h < self.k || w < self.k {
-            candle_core::bail!("conv: input {:?} does not fit {} channels, kernel {}", xs.dims(), self.c_in, self.k);
+            candle_core::bail!(
+                "conv: input {:?} does not fit {} channels, kernel {}",
+                xs.dims(),
+                self.c_in,
+                self.k
+            );
         }
         let k = self.k;
         let (oh, ow) = (h - k + 1, w - k + 1);
@@ -70,7 +83,11 @@ impl Conv {
         let mut out = Vec::with_capacity(b * c_out * npix);
         for bi in 0..b {
             for (co, &bias) in self.bias.iter().enumerate() {
-                out.extend(prod[(co * b + bi) * npix..][..npix].iter().map(|&v| v + bias));
+                out.extend(
+                    prod[(co * b + bi) * npix..][..npix]
+                        .iter()
+                        .map(|&v| v + bias),
+                );
             }
         }
         Tensor::from_vec(out, (b, c_out, oh, ow), xs.device())
@@ -130,7 +147,11 @@ impl CustomOp1 for PRelu {
         };
         let dims = layout.shape().dims();
         if dims.len() < 2 || dims[1] != self.slopes.len() {
-            candle_core::bail!("mtcnn-prelu: input {:?} does not have {} channels", dims, self.slopes.len());
+            candle_core::bail!(
+                "mtcnn-prelu: input {:?} does not have {} channels",
+                dims,
+                self.slopes.len()
+            );
         }
         let Some((start, end)) = layout.contiguous_offsets() else {
             candle_core::bail!("mtcnn-prelu: input must be contiguous");
@@ -162,11 +183,13 @@ pub fn max_pool_ceil(xs: &Tensor, kernel: usize, stride: usize) -> Result<Tensor
     let (ph, pw) = ((oh - 1) * stride + kernel, (ow - 1) * stride + kernel);
     let mut xs = xs.clone();
     if pw > w {
-        let fill = Tensor::full(f32::NEG_INFINITY, (b, c, h, pw - w), xs.device())?.to_dtype(xs.dtype())?;
+        let fill = Tensor::full(f32::NEG_INFINITY, (b, c, h, pw - w), xs.device())?
+            .to_dtype(xs.dtype())?;
         xs = Tensor::cat(&[&xs, &fill], D::Minus1)?;
     }
     if ph > h {
-        let fill = Tensor::full(f32::NEG_INFINITY, (b, c, ph - h, pw.max(w)), xs.device())?.to_dtype(xs.dtype())?;
+        let fill = Tensor::full(f32::NEG_INFINITY, (b, c, ph - h, pw.max(w)), xs.device())?
+            .to_dtype(xs.dtype())?;
         xs = Tensor::cat(&[&xs, &fill], 2)?;
     }
     xs.max_pool2d_with_stride(kernel, stride)
@@ -239,26 +262,50 @@ mod tests {
     fn ceil_mode_pooling_keeps_partial_windows() {
         // 5x5, kernel 3, stride 2: ceil((5 - 3) / 2) + 1 = 2 windows per axis; the 100 sits in
         // the last row and column.
-        let v: Vec<f32> = (0..25).map(|i| if i == 24 { 100.0 } else { -(i as f32) }).collect();
+        let v: Vec<f32> = (0..25)
+            .map(|i| if i == 24 { 100.0 } else { -(i as f32) })
+            .collect();
         let xs = Tensor::from_vec(v, (1, 1, 5, 5), &Device::Cpu).unwrap();
         let out = max_pool_ceil(&xs, 3, 2).unwrap();
-        assert_eq!(out.flatten_all().unwrap().to_vec1::<f32>().unwrap(), vec![0.0, -2.0, -10.0, 100.0]);
+        assert_eq!(
+            out.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            vec![0.0, -2.0, -10.0, 100.0]
+        );
         // 2x5, kernel 2, stride 2: 1 x 3 windows, the last one column wide (floor mode: 2).
-        let xs = Tensor::arange(0f32, 10.0, &Device::Cpu).unwrap().reshape((1, 1, 2, 5)).unwrap();
+        let xs = Tensor::arange(0f32, 10.0, &Device::Cpu)
+            .unwrap()
+            .reshape((1, 1, 2, 5))
+            .unwrap();
         let out = max_pool_ceil(&xs, 2, 2).unwrap();
-        assert_eq!(out.flatten_all().unwrap().to_vec1::<f32>().unwrap(), vec![6.0, 8.0, 9.0]);
+        assert_eq!(
+            out.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            vec![6.0, 8.0, 9.0]
+        );
     }
 
     #[test]
     fn prelu_scales_negatives_per_channel() {
         let vb = VarBuilder::from_tensors(
-            [("weight".to_string(), Tensor::new(&[0.5f32, 2.0], &Device::Cpu).unwrap())].into(),
+            [(
+                "weight".to_string(),
+                Tensor::new(&[0.5f32, 2.0], &Device::Cpu).unwrap(),
+            )]
+            .into(),
             DType::F32,
             &Device::Cpu,
         );
         let prelu = PRelu::new(2, vb).unwrap();
-        let xs = Tensor::new(&[[[-2f32, 3.0]], [[-1.0, 4.0]]], &Device::Cpu).unwrap().reshape((1, 2, 1, 2)).unwrap();
-        let out = prelu.forward(&xs).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let xs = Tensor::new(&[[[-2f32, 3.0]], [[-1.0, 4.0]]], &Device::Cpu)
+            .unwrap()
+            .reshape((1, 2, 1, 2))
+            .unwrap();
+        let out = prelu
+            .forward(&xs)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         assert_eq!(out, vec![-1.0, 3.0, -2.0, 4.0]);
     }
 
@@ -268,16 +315,31 @@ mod tests {
         let w = Tensor::randn(0f32, 1.0, (4, 3, 3, 3), &dev).unwrap();
         let b = Tensor::randn(0f32, 1.0, 4, &dev).unwrap();
         let vb = VarBuilder::from_tensors(
-            [("weight".to_string(), w.clone()), ("bias".to_string(), b.clone())].into(),
+            [
+                ("weight".to_string(), w.clone()),
+                ("bias".to_string(), b.clone()),
+            ]
+            .into(),
             DType::F32,
             &dev,
         );
         let conv = Conv::new(3, 4, 3, vb).unwrap();
         let xs = Tensor::randn(0f32, 1.0, (2, 3, 7, 9), &dev).unwrap();
-        let want = xs.conv2d(&w, 0, 1, 1, 1).unwrap().broadcast_add(&b.reshape((1, 4, 1, 1)).unwrap()).unwrap();
+        let want = xs
+            .conv2d(&w, 0, 1, 1, 1)
+            .unwrap()
+            .broadcast_add(&b.reshape((1, 4, 1, 1)).unwrap())
+            .unwrap();
         let got = conv.forward(&xs).unwrap();
         assert_eq!(got.dims(), &[2, 4, 5, 7]);
-        let diff = (got - want).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let diff = (got - want)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert!(diff < 1e-4, "{diff}");
     }
 }

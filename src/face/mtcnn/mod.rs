@@ -120,9 +120,15 @@ impl Mtcnn {
     }
 
     pub fn load_with(cfg: MtcnnConfig, path: &Path, device: &Device) -> Result<Self> {
-        let bad = |reason: String| Error::BadModel { name: "mtcnn".into(), path: path.to_path_buf(), reason };
+        let bad = |reason: String| Error::BadModel {
+            name: "mtcnn".into(),
+            path: path.to_path_buf(),
+            reason,
+        };
         if !path.is_file() {
-            return Err(Error::NotFound { path: path.to_path_buf() });
+            return Err(Error::NotFound {
+                path: path.to_path_buf(),
+            });
         }
         let tensors = candle_core::safetensors::load(path, device)
             .map_err(|e| bad(format!("not a readable safetensors file ({e})")))?;
@@ -151,7 +157,15 @@ impl Mtcnn {
         let rnet_kept: usize = cands.iter().map(Vec::len).sum();
         let faces = self.output(images, cands)?;
         let total_ms = start.elapsed().as_secs_f64() * 1e3;
-        tracing::debug!(images = images.len(), pnet_kept, rnet_kept, pnet_ms, rnet_ms, total_ms, "mtcnn");
+        tracing::debug!(
+            images = images.len(),
+            pnet_kept,
+            rnet_kept,
+            pnet_ms,
+            rnet_ms,
+            total_ms,
+            "mtcnn"
+        );
         Ok(faces)
     }
 
@@ -165,7 +179,9 @@ impl Mtcnn {
             }
             let (w, h) = (images[first].width as usize, images[first].height as usize);
             let group: Vec<usize> = (first..images.len())
-                .filter(|&i| !done[i] && images[i].width as usize == w && images[i].height as usize == h)
+                .filter(|&i| {
+                    !done[i] && images[i].width as usize == w && images[i].height as usize == h
+                })
                 .collect();
             group.iter().for_each(|&i| done[i] = true);
             if w == 0 || h == 0 {
@@ -188,7 +204,8 @@ impl Mtcnn {
                 for (k, &i) in group.iter().enumerate() {
                     let face = &prob[(2 * k + 1) * plane..(2 * k + 2) * plane];
                     let regs = &reg[4 * k * plane..4 * (k + 1) * plane];
-                    let found = boxes::proposals(face, regs, ow, scale as f32, self.cfg.thresholds[0]);
+                    let found =
+                        boxes::proposals(face, regs, ow, scale as f32, self.cfg.thresholds[0]);
                     let keep = boxes::nms_union(&found, self.cfg.nms_pnet_level);
                     per_image[i].extend(boxes::pick(&found, &keep));
                 }
@@ -198,24 +215,41 @@ impl Mtcnn {
             .into_iter()
             .map(|c| {
                 let keep = boxes::nms_union(&c, self.cfg.nms_pnet);
-                keep.iter().map(|&k| Candidate { bbox: boxes::square(boxes::regress_pnet(&c[k])), ..c[k] }).collect()
+                keep.iter()
+                    .map(|&k| Candidate {
+                        bbox: boxes::square(boxes::regress_pnet(&c[k])),
+                        ..c[k]
+                    })
+                    .collect()
             })
             .collect())
     }
 
     /// Stage 2: R-Net on 24x24 crops. Returns squared candidate boxes per image.
-    fn refine(&self, images: &[&RgbImage], cands: Vec<Vec<Candidate>>) -> Result<Vec<Vec<Candidate>>> {
+    fn refine(
+        &self,
+        images: &[&RgbImage],
+        cands: Vec<Vec<Candidate>>,
+    ) -> Result<Vec<Vec<Candidate>>> {
         let (tagged, crops) = crop_all(images, cands, RNET_SIZE);
         let mut scored: Vec<Vec<Candidate>> = vec![Vec::new(); images.len()];
         let batch = self.cfg.batch_size.max(1);
-        for (chunk, pixels) in tagged.chunks(batch).zip(crops.chunks(batch * crop_len(RNET_SIZE))) {
-            let xs = Tensor::from_slice(pixels, (chunk.len(), 3, RNET_SIZE, RNET_SIZE), &self.device)?;
+        for (chunk, pixels) in tagged
+            .chunks(batch)
+            .zip(crops.chunks(batch * crop_len(RNET_SIZE)))
+        {
+            let xs =
+                Tensor::from_slice(pixels, (chunk.len(), 3, RNET_SIZE, RNET_SIZE), &self.device)?;
             let (reg, prob) = self.rnet.forward(&xs)?; // [n, 4], [n, 2]
             let reg = reg.to_vec2::<f32>()?;
             let prob = prob.to_vec2::<f32>()?;
             for (((i, c), r), p) in chunk.iter().zip(reg).zip(prob) {
                 if p[1] > self.cfg.thresholds[1] {
-                    scored[*i].push(Candidate { bbox: c.bbox, score: p[1], reg: [r[0], r[1], r[2], r[3]] });
+                    scored[*i].push(Candidate {
+                        bbox: c.bbox,
+                        score: p[1],
+                        reg: [r[0], r[1], r[2], r[3]],
+                    });
                 }
             }
         }
@@ -223,25 +257,42 @@ impl Mtcnn {
             .into_iter()
             .map(|c| {
                 let keep = boxes::nms_union(&c, self.cfg.nms_rnet);
-                keep.iter().map(|&k| Candidate { bbox: boxes::square(boxes::regress(&c[k])), ..c[k] }).collect()
+                keep.iter()
+                    .map(|&k| Candidate {
+                        bbox: boxes::square(boxes::regress(&c[k])),
+                        ..c[k]
+                    })
+                    .collect()
             })
             .collect())
     }
 
     /// Stage 3: O-Net on 48x48 crops; final boxes, scores and landmarks.
-    fn output(&self, images: &[&RgbImage], cands: Vec<Vec<Candidate>>) -> Result<Vec<Vec<Detection>>> {
+    fn output(
+        &self,
+        images: &[&RgbImage],
+        cands: Vec<Vec<Candidate>>,
+    ) -> Result<Vec<Vec<Detection>>> {
         let (tagged, crops) = crop_all(images, cands, ONET_SIZE);
         let mut found: Vec<Vec<(Candidate, [[f32; 2]; 5])>> = vec![Vec::new(); images.len()];
         let batch = self.cfg.batch_size.max(1);
-        for (chunk, pixels) in tagged.chunks(batch).zip(crops.chunks(batch * crop_len(ONET_SIZE))) {
-            let xs = Tensor::from_slice(pixels, (chunk.len(), 3, ONET_SIZE, ONET_SIZE), &self.device)?;
+        for (chunk, pixels) in tagged
+            .chunks(batch)
+            .zip(crops.chunks(batch * crop_len(ONET_SIZE)))
+        {
+            let xs =
+                Tensor::from_slice(pixels, (chunk.len(), 3, ONET_SIZE, ONET_SIZE), &self.device)?;
             let (reg, marks, prob) = self.onet.forward(&xs)?; // [n, 4], [n, 10], [n, 2]
             let reg = reg.to_vec2::<f32>()?;
             let marks = marks.to_vec2::<f32>()?;
             let prob = prob.to_vec2::<f32>()?;
             for ((((i, c), r), m), p) in chunk.iter().zip(reg).zip(marks).zip(prob) {
                 if p[1] > self.cfg.thresholds[2] {
-                    let c = Candidate { bbox: c.bbox, score: p[1], reg: [r[0], r[1], r[2], r[3]] };
+                    let c = Candidate {
+                        bbox: c.bbox,
+                        score: p[1],
+                        reg: [r[0], r[1], r[2], r[3]],
+                    };
                     found[*i].push((c, image_from_box_fractions(&c.bbox, &m)));
                 }
             }
@@ -249,8 +300,13 @@ impl Mtcnn {
         Ok(found
             .into_iter()
             .map(|faces| {
-                let regressed: Vec<Candidate> =
-                    faces.iter().map(|(c, _)| Candidate { bbox: boxes::regress(c), ..*c }).collect();
+                let regressed: Vec<Candidate> = faces
+                    .iter()
+                    .map(|(c, _)| Candidate {
+                        bbox: boxes::regress(c),
+                        ..*c
+                    })
+                    .collect();
                 boxes::nms_min(&regressed, self.cfg.nms_onet_min)
                     .into_iter()
                     .map(|k| {
@@ -275,7 +331,11 @@ fn crop_len(side: usize) -> usize {
 /// Cuts every candidate's crop out of its image and resizes it to `side x side`; candidates
 /// whose box lies outside the image are dropped. Returns the candidates kept, tagged with
 /// their image, and their crops [n, 3, side, side] (flat).
-fn crop_all(images: &[&RgbImage], cands: Vec<Vec<Candidate>>, side: usize) -> (Vec<Tagged>, Vec<f32>) {
+fn crop_all(
+    images: &[&RgbImage],
+    cands: Vec<Vec<Candidate>>,
+    side: usize,
+) -> (Vec<Tagged>, Vec<f32>) {
     let mut tagged = Vec::new();
     let mut crops = Vec::new();
     for (i, list) in cands.into_iter().enumerate() {
@@ -297,5 +357,10 @@ fn crop_all(images: &[&RgbImage], cands: Vec<Vec<Candidate>>, side: usize) -> (V
 fn image_from_box_fractions(bbox: &[f32; 4], marks: &[f32]) -> [[f32; 2]; 5] {
     let w = bbox[2] - bbox[0] + 1.0;
     let h = bbox[3] - bbox[1] + 1.0;
-    std::array::from_fn(|k| [w * marks[k] + bbox[0] - 1.0, h * marks[k + 5] + bbox[1] - 1.0])
+    std::array::from_fn(|k| {
+        [
+            w * marks[k] + bbox[0] - 1.0,
+            h * marks[k + 5] + bbox[1] - 1.0,
+        ]
+    })
 }

@@ -56,7 +56,9 @@ impl ONet {
         let xs = self.prelu3.forward(&self.conv3.forward(&xs)?)?; // [n, 64, 8, 8]
         let xs = max_pool_ceil(&xs, 2, 2)?; // [n, 64, 4, 4]
         let xs = self.prelu4.forward(&self.conv4.forward(&xs)?)?; // [n, 128, 3, 3]
-        let xs = self.prelu5.forward(&self.dense5.forward(&flatten_whc(&xs)?)?)?; // [n, 256]
+        let xs = self
+            .prelu5
+            .forward(&self.dense5.forward(&flatten_whc(&xs)?)?)?; // [n, 256]
         let prob = candle_nn::ops::softmax(&self.dense6_1.forward(&xs)?, 1)?; // [n, 2]
         let reg = self.dense6_2.forward(&xs)?; // [n, 4]
         let landmarks = self.dense6_3.forward(&xs)?; // [n, 10]

@@ -27,7 +27,12 @@ pub struct Region {
 
 impl Region {
     pub fn whole(image: &RgbImage) -> Self {
-        Region { x0: 0, y0: 0, w: image.width as usize, h: image.height as usize }
+        Region {
+            x0: 0,
+            y0: 0,
+            w: image.width as usize,
+            h: image.height as usize,
+        }
     }
 }
 
@@ -41,8 +46,14 @@ fn window(i: usize, out: usize, len: usize) -> (usize, usize) {
 /// result as planes (R, G, B) of `oh * ow` values into `dst` (`3 * oh * ow` long):
 /// [3, oh, ow].
 pub fn area_resize_planar(image: &RgbImage, region: Region, oh: usize, ow: usize, dst: &mut [f32]) {
-    assert!(region.w > 0 && region.h > 0 && oh > 0 && ow > 0, "empty resize");
-    assert!(region.x0 + region.w <= image.width as usize && region.y0 + region.h <= image.height as usize);
+    assert!(
+        region.w > 0 && region.h > 0 && oh > 0 && ow > 0,
+        "empty resize"
+    );
+    assert!(
+        region.x0 + region.w <= image.width as usize
+            && region.y0 + region.h <= image.height as usize
+    );
     assert_eq!(dst.len(), 3 * oh * ow);
     let stride = image.width as usize * 3;
     let cols: Vec<(usize, usize)> = (0..ow).map(|ox| window(ox, ow, region.w)).collect();
@@ -98,24 +109,41 @@ mod tests {
     #[test]
     fn windows_match_adaptive_pooling() {
         // 5 -> 3: floor/ceil windows [0,2), [1,4), [3,5) overlap by one.
-        assert_eq!((0..3).map(|i| window(i, 3, 5)).collect::<Vec<_>>(), vec![(0, 2), (1, 4), (3, 5)]);
+        assert_eq!(
+            (0..3).map(|i| window(i, 3, 5)).collect::<Vec<_>>(),
+            vec![(0, 2), (1, 4), (3, 5)]
+        );
         // Enlarging 2 -> 4 repeats each input.
-        assert_eq!((0..4).map(|i| window(i, 4, 2)).collect::<Vec<_>>(), vec![(0, 1), (0, 1), (1, 2), (1, 2)]);
+        assert_eq!(
+            (0..4).map(|i| window(i, 4, 2)).collect::<Vec<_>>(),
+            vec![(0, 1), (0, 1), (1, 2), (1, 2)]
+        );
     }
 
     #[test]
     fn averages_the_window_of_a_region() {
         let img = image(9, 7);
-        let region = Region { x0: 2, y0: 1, w: 6, h: 4 };
+        let region = Region {
+            x0: 2,
+            y0: 1,
+            w: 6,
+            h: 4,
+        };
         let mut out = vec![0.0; 3 * 2 * 3];
         area_resize_planar(&img, region, 2, 3, &mut out);
         // Output (1, 2), green: rows 3..5, columns 6..8 of the image.
-        let sum: u32 = (3..5).flat_map(|y| (6..8).map(move |x| (x, y))).map(|(x, y)| img.pixel(x, y)[1] as u32).sum();
+        let sum: u32 = (3..5)
+            .flat_map(|y| (6..8).map(move |x| (x, y)))
+            .map(|(x, y)| img.pixel(x, y)[1] as u32)
+            .sum();
         let expected = normalise(sum as f32 / 2.0 / 2.0);
         assert_eq!(out[6 + 3 + 2], expected);
         // Same size is the identity.
         let mut same = vec![0.0; 3 * 7 * 9];
         area_resize_planar(&img, Region::whole(&img), 7, 9, &mut same);
-        assert_eq!(same[2 * 63 + 4 * 9 + 5], normalise(img.pixel(5, 4)[2] as f32));
+        assert_eq!(
+            same[2 * 63 + 4 * 9 + 5],
+            normalise(img.pixel(5, 4)[2] as f32)
+        );
     }
 }

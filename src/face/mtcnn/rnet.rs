@@ -47,7 +47,9 @@ impl RNet {
         let xs = self.prelu2.forward(&self.conv2.forward(&xs)?)?; // [n, 48, 9, 9]
         let xs = max_pool_ceil(&xs, 3, 2)?; // [n, 48, 4, 4]
         let xs = self.prelu3.forward(&self.conv3.forward(&xs)?)?; // [n, 64, 3, 3]
-        let xs = self.prelu4.forward(&self.dense4.forward(&flatten_whc(&xs)?)?)?; // [n, 128]
+        let xs = self
+            .prelu4
+            .forward(&self.dense4.forward(&flatten_whc(&xs)?)?)?; // [n, 128]
         let prob = candle_nn::ops::softmax(&self.dense5_1.forward(&xs)?, 1)?; // [n, 2]
         let reg = self.dense5_2.forward(&xs)?; // [n, 4]
         Ok((reg, prob))
