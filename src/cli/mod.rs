@@ -2,6 +2,7 @@
 
 mod media;
 mod models;
+mod reward;
 
 use clap::{Parser, Subcommand};
 
@@ -29,6 +30,8 @@ pub enum Command {
     /// Inspect videos, frame folders and images.
     #[command(subcommand)]
     Media(media::MediaCommand),
+    /// Score reasoning rollouts with UC-GRPO rewards against gold labels.
+    Reward(reward::RewardArgs),
 }
 
 impl Cli {
@@ -37,6 +40,7 @@ impl Cli {
         match &self.command {
             Command::Models(c) => c.wants_json(),
             Command::Media(c) => c.wants_json(),
+            Command::Reward(c) => c.wants_json(),
         }
     }
 }
@@ -45,6 +49,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Models(c) => models::run(c),
         Command::Media(c) => media::run(c),
+        Command::Reward(c) => reward::run(c),
     }
 }
 
