@@ -64,7 +64,7 @@ pub fn run(args: RewardArgs) -> anyhow::Result<()> {
     let rollouts_text = read(rollouts_path)?;
     let on_problem = if args.strict { OnProblem::Fail } else { OnProblem::Skip };
     let labels = io::jsonl_lines(&labels_text).map(|(n, l)| (n, io::parse_label(l)));
-    let rollouts = io::jsonl_lines(&rollouts_text).map(|(n, l)| (n, io::parse_rollout(l, n)));
+    let rollouts = io::parse_rollouts(&rollouts_text).into_iter();
     let (lsrc, rsrc) = (labels_path.display().to_string(), rollouts_path.display().to_string());
     let report = reward::run(labels, &lsrc, rollouts, &rsrc, &cfg, &mut state, on_problem).map_err(|p| {
         let path = if p.source == lsrc { labels_path } else { rollouts_path };

@@ -144,6 +144,24 @@ pub fn jsonl_lines(text: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
     })
 }
 
+/// Parses every rollout line of a JSONL text, on all cores (the lines split into one chunk
+/// per thread), in line order.
+pub fn parse_rollouts(text: &[u8]) -> Vec<(usize, Result<Rollout, String>)> {
+    let lines: Vec<(usize, &[u8])> = jsonl_lines(text).collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(16);
+    if threads == 1 || lines.len() < 4096 {
+        return lines.into_iter().map(|(n, l)| (n, parse_rollout(l, n))).collect();
+    }
+    let chunk = lines.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = lines
+            .chunks(chunk)
+            .map(|c| s.spawn(move || c.iter().map(|&(n, l)| (n, parse_rollout(l, n))).collect::<Vec<_>>()))
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("rollout parser thread")).collect()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
