@@ -16,10 +16,11 @@ fn item(id: &str, group: &str, answer: &str, zoomed: bool, gold: Gold) -> Item {
 
 /// Weights 1 everywhere, alpha 0.5, beta 0.5, eps 1e-6: the numbers stay easy to follow.
 fn unit_config() -> RewardConfig {
-    let mut cfg = RewardConfig::default();
-    cfg.weights = config::Weights { format: 1.0, region: 1.0, au: 1.0, consistency: 1.0, emotion: 1.0, utility: 1.0 };
-    cfg.calibration = config::Calibration { alpha: 0.5, beta: 0.5 };
-    cfg
+    RewardConfig {
+        weights: config::Weights { format: 1.0, region: 1.0, au: 1.0, consistency: 1.0, emotion: 1.0, utility: 1.0 },
+        calibration: config::Calibration { alpha: 0.5, beta: 0.5 },
+        ..RewardConfig::default()
+    }
 }
 
 const HAPPY_FULL: &str = r#"{"emotion": "happiness", "aus": ["AU6", "AU12"]}"#;
@@ -37,6 +38,7 @@ fn happy() -> Gold {
 ///   lower_face} (8), common {r/l_mouth_corner, upper_face, lower_face} (4): 8/15
 ///   -> task 1 + 8/15 + 0 + 1 + 0 = 38/15
 /// - c: not zoomed, malformed answer -> task 0
+///
 /// U = 5 - mean(38/15, 0) = 5 - 19/15 = 56/15; Ubar = 0 (fresh); Uhat = 0.5 * 56/15 = 28/15.
 /// totals: a = 5 + 28/15 = 103/15, b = 38/15, c = 0.
 fn batch1() -> Vec<Item> {
