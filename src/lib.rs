@@ -2,12 +2,15 @@
 //!
 //! The library holds every capability; the `actfer` binary and the agent's tools are thin
 //! layers over it. Modules follow the data flow: [`media`] decodes inputs, [`models`] finds
-//! the weights.
+//! the weights, [`face`] finds and aligns faces, [`facs`] holds the AU catalogue and the
+//! emotion labels, [`reward`] scores UC-GRPO rollouts.
 
 pub mod error;
 pub mod face;
+pub mod facs;
 pub mod media;
 pub mod models;
 pub mod progress;
+pub mod reward;
 
 pub use error::{Error, Result};

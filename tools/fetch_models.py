@@ -85,7 +85,7 @@ def extract_sources(package_file, sources, into):
 
 
 def venv_python(home):
-    """The converters' private virtualenv, created on first use."""
+    """The tools' private virtualenv (converters, plots), made again when requirements change."""
     venv = home / "venv"
     python = venv / "bin" / "python"
     stamp = venv / "requirements.txt"
@@ -151,6 +151,7 @@ def main():
             continue
         log(f"installing {model['name']} ({model['role']})")
         install(home, manifest, model)
+    venv_python(home)  # the tools' Python (plots) follows tools/requirements.txt too
     log(f"models and test data verified in {home}")
 
 

@@ -3,6 +3,7 @@
 mod detect;
 mod media;
 mod models;
+mod reward;
 
 use clap::{Parser, Subcommand};
 
@@ -33,6 +34,8 @@ pub enum Command {
     /// Inspect videos, frame folders and images.
     #[command(subcommand)]
     Media(media::MediaCommand),
+    /// Score reasoning rollouts with UC-GRPO rewards against gold labels.
+    Reward(reward::RewardArgs),
 }
 
 impl Cli {
@@ -42,6 +45,7 @@ impl Cli {
             Command::Models(c) => c.wants_json(),
             Command::Media(c) => c.wants_json(),
             Command::Detect(a) => a.json,
+            Command::Reward(c) => c.wants_json(),
         }
     }
 }
@@ -51,6 +55,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Models(c) => models::run(c),
         Command::Media(c) => media::run(c),
         Command::Detect(a) => detect::run(a),
+        Command::Reward(c) => reward::run(c),
     }
 }
 
