@@ -35,7 +35,8 @@ fn generate(dir: &Path, n: usize) {
     let mut labels = String::new();
     for g in 0..groups {
         let (e, aus) = EMOTIONS[g % 8];
-        labels += &serde_json::json!({"sample": format!("s{g}"), "emotion": e, "aus": aus}).to_string();
+        labels +=
+            &serde_json::json!({"sample": format!("s{g}"), "emotion": e, "aus": aus}).to_string();
         labels.push('\n');
     }
     let mut rollouts = String::with_capacity(n * 240);
@@ -93,19 +94,37 @@ print(json.dumps({"rollouts": n, "seconds": dt, "single_call_s": single}))
 "#;
 
 fn main() {
-    let n: usize = std::env::var("ACTFER_BENCH_N").ok().and_then(|s| s.parse().ok()).unwrap_or(200_000);
+    let n: usize = std::env::var("ACTFER_BENCH_N")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200_000);
     let dir = tempfile::tempdir().unwrap();
     generate(dir.path(), n);
-    let (rpath, lpath) = (dir.path().join("rollouts.jsonl"), dir.path().join("labels.jsonl"));
+    let (rpath, lpath) = (
+        dir.path().join("rollouts.jsonl"),
+        dir.path().join("labels.jsonl"),
+    );
     let cfg = RewardConfig::default();
 
     // Baseline: the library in-process, from bytes in memory to scores in memory.
-    let (rtext, ltext) = (std::fs::read(&rpath).unwrap(), std::fs::read(&lpath).unwrap());
+    let (rtext, ltext) = (
+        std::fs::read(&rpath).unwrap(),
+        std::fs::read(&lpath).unwrap(),
+    );
     let lib_s = best_of(3, || {
         let mut state = CalibrationState::default();
         let labels = io::jsonl_lines(&ltext).map(|(k, l)| (k, io::parse_label(l)));
         let rollouts = io::parse_rollouts(&rtext).into_iter();
-        let r = reward::run(labels, "l", rollouts, "r", &cfg, &mut state, OnProblem::Skip).unwrap();
+        let r = reward::run(
+            labels,
+            "l",
+            rollouts,
+            "r",
+            &cfg,
+            &mut state,
+            OnProblem::Skip,
+        )
+        .unwrap();
         assert_eq!(r.scores.len(), n);
     });
 
@@ -114,20 +133,42 @@ fn main() {
     let out = dir.path().join("scores.jsonl");
     let cli_s = best_of(3, || {
         let st = Command::new(bin)
-            .args(["reward", "--rollouts", rpath.to_str().unwrap(), "--labels", lpath.to_str().unwrap(), "--out", out.to_str().unwrap(), "--json"])
+            .args([
+                "reward",
+                "--rollouts",
+                rpath.to_str().unwrap(),
+                "--labels",
+                lpath.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "--json",
+            ])
             .output()
             .unwrap();
-        assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+        assert!(
+            st.status.success(),
+            "{}",
+            String::from_utf8_lossy(&st.stderr)
+        );
     });
 
     // Python: the TRL-style entry point through one `actfer reward --serve`.
     let py = Command::new("python3")
-        .args(["-c", PYTHON, rpath.to_str().unwrap(), lpath.to_str().unwrap()])
+        .args([
+            "-c",
+            PYTHON,
+            rpath.to_str().unwrap(),
+            lpath.to_str().unwrap(),
+        ])
         .env("ACTFER_BIN", bin)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
-    assert!(py.status.success(), "{}", String::from_utf8_lossy(&py.stderr));
+    assert!(
+        py.status.success(),
+        "{}",
+        String::from_utf8_lossy(&py.stderr)
+    );
     let pyv: serde_json::Value = serde_json::from_slice(&py.stdout).unwrap();
     let py_rate = pyv["rollouts"].as_f64().unwrap() / pyv["seconds"].as_f64().unwrap();
 

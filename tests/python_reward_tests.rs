@@ -12,6 +12,9 @@ fn python_reward_function() {
         .output()
         .expect("python3 is needed for the Python reward tests (tools/setup installs it)");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "Python reward tests failed:\n{stderr}");
+    assert!(
+        out.status.success(),
+        "Python reward tests failed:\n{stderr}"
+    );
     assert!(stderr.contains("OK"), "{stderr}");
 }

@@ -30,7 +30,9 @@ struct Dir {
 
 impl Dir {
     fn new() -> Dir {
-        let d = Dir { dir: tempfile::tempdir().unwrap() };
+        let d = Dir {
+            dir: tempfile::tempdir().unwrap(),
+        };
         d.write("unit.toml", UNIT);
         d.write("labels.jsonl", LABELS);
         d
@@ -49,7 +51,11 @@ impl Dir {
 }
 
 fn lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 fn close(a: &Value, b: f64) {
@@ -61,13 +67,37 @@ fn close(a: &Value, b: f64) {
 fn score(d: &Dir, name: &str, rollouts: &[String]) -> (Value, Vec<Value>, Vec<Value>) {
     d.write(name, &(rollouts.join("\n") + "\n"));
     let out = actfer()
-        .args(["reward", "--rollouts", &d.s(name), "--labels", &d.s("labels.jsonl"), "--config", &d.s("unit.toml")])
-        .args(["--state", &d.s("state.json"), "--out", &d.s("scores.jsonl"), "--groups", &d.s("groups.jsonl"), "--json"])
+        .args([
+            "reward",
+            "--rollouts",
+            &d.s(name),
+            "--labels",
+            &d.s("labels.jsonl"),
+            "--config",
+            &d.s("unit.toml"),
+        ])
+        .args([
+            "--state",
+            &d.s("state.json"),
+            "--out",
+            &d.s("scores.jsonl"),
+            "--groups",
+            &d.s("groups.jsonl"),
+            "--json",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
-    (summary, lines(&d.path("scores.jsonl")), lines(&d.path("groups.jsonl")))
+    (
+        summary,
+        lines(&d.path("scores.jsonl")),
+        lines(&d.path("groups.jsonl")),
+    )
 }
 
 /// Three batches through the CLI, the state saved between them (see src/reward/tests.rs for
@@ -84,10 +114,20 @@ fn three_batches_by_hand_with_a_saved_state() {
     let (summary, scores, groups) = score(
         &d,
         "b1.jsonl",
-        &[rollout("a", "q1", "s1", PERFECT, true), rollout("b", "q1", "s1", SAD, false), rollout("c", "q1", "s1", BROKEN, false)],
+        &[
+            rollout("a", "q1", "s1", PERFECT, true),
+            rollout("b", "q1", "s1", SAD, false),
+            rollout("c", "q1", "s1", BROKEN, false),
+        ],
     );
     let t = &scores[1]["terms"];
-    for (k, v) in [("format", 1.0), ("au", 0.0), ("consistency", 1.0), ("emotion", 0.0), ("utility", 0.0)] {
+    for (k, v) in [
+        ("format", 1.0),
+        ("au", 0.0),
+        ("consistency", 1.0),
+        ("emotion", 0.0),
+        ("utility", 0.0),
+    ] {
         close(&t[k], v);
     }
     close(&t["region"], 8.0 / 15.0);
@@ -95,14 +135,30 @@ fn three_batches_by_hand_with_a_saved_state() {
     close(&scores[0]["total"], 103.0 / 15.0);
     close(&scores[1]["total"], 38.0 / 15.0);
     close(&scores[2]["total"], 0.0);
-    assert!(scores[2]["format_error"].as_str().unwrap().contains("twice"));
-    close(&scores[0]["advantage"], 56.0 / 15.0 / ((5426.0f64 / 675.0).sqrt() + 1e-6));
+    assert!(scores[2]["format_error"]
+        .as_str()
+        .unwrap()
+        .contains("twice"));
+    close(
+        &scores[0]["advantage"],
+        56.0 / 15.0 / ((5426.0f64 / 675.0).sqrt() + 1e-6),
+    );
     close(&groups[0]["utility"], 56.0 / 15.0);
     close(&groups[0]["uhat"], 28.0 / 15.0);
     assert_eq!(summary["summary"]["format_failures"], 1);
-    close(&summary["summary"]["state"]["classes"]["happiness"]["ubar"], 28.0 / 15.0);
+    close(
+        &summary["summary"]["state"]["classes"]["happiness"]["ubar"],
+        28.0 / 15.0,
+    );
 
-    let (_, scores, groups) = score(&d, "b2.jsonl", &[rollout("a", "q2", "s1", PERFECT, true), rollout("b", "q2", "s1", PERFECT, true)]);
+    let (_, scores, groups) = score(
+        &d,
+        "b2.jsonl",
+        &[
+            rollout("a", "q2", "s1", PERFECT, true),
+            rollout("b", "q2", "s1", PERFECT, true),
+        ],
+    );
     assert!(groups[0]["utility"].is_null());
     close(&groups[0]["uhat"], 28.0 / 15.0);
     close(&scores[0]["total"], 103.0 / 15.0);
@@ -122,7 +178,8 @@ fn three_batches_by_hand_with_a_saved_state() {
     close(&groups[0]["uhat"], 14.0 / 15.0);
     close(&scores[0]["total"], 5.0 + 14.0 / 15.0);
     close(&scores[2]["total"], 5.0);
-    let state: Value = serde_json::from_str(&std::fs::read_to_string(d.path("state.json")).unwrap()).unwrap();
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.path("state.json")).unwrap()).unwrap();
     close(&state["classes"]["happiness"]["ubar"], 14.0 / 15.0);
     assert_eq!(state["batches"], 3);
     assert!(state["classes"].get("sadness").is_none());
@@ -139,7 +196,10 @@ fn traces_and_tool_calls_are_read() {
     let calls = serde_json::json!({"id": "c", "group": "q", "sample": "s1",
         "completion": "Check the cheeks.\n{\"tool\": \"final_answer\", \"args\": {\"emotion\": \"happiness\", \"aus\": [\"AU6\", \"AU12\"]}}"});
     let (_, scores, groups) = score(&d, "r.jsonl", &[trace.to_string(), calls.to_string()]);
-    assert_eq!((scores[0]["zoomed"].as_bool(), scores[1]["zoomed"].as_bool()), (Some(true), Some(false)));
+    assert_eq!(
+        (scores[0]["zoomed"].as_bool(), scores[1]["zoomed"].as_bool()),
+        (Some(true), Some(false))
+    );
     close(&scores[0]["task"], 5.0);
     close(&scores[1]["task"], 5.0);
     close(&groups[0]["utility"], 0.0);
@@ -149,20 +209,37 @@ fn traces_and_tool_calls_are_read() {
 #[test]
 fn bad_input_is_reported_with_line_numbers() {
     let d = Dir::new();
-    d.write("labels.jsonl", &(LABELS.to_string() + "{\"sample\": \"s3\", \"emotion\": \"bored\", \"aus\": []}\n"));
+    d.write(
+        "labels.jsonl",
+        &(LABELS.to_string() + "{\"sample\": \"s3\", \"emotion\": \"bored\", \"aus\": []}\n"),
+    );
     let rollouts = [
         rollout("a", "q1", "s1", PERFECT, true),
-        "{\"id\": \"b\", \"group\": \"q1\"".to_string(),   // 2: malformed JSON
-        rollout("c", "q2", "s9", PERFECT, false),         // 3: no label
-        rollout("d", "q3", "s3", PERFECT, false),         // 4: label skipped (unknown emotion)
-        rollout("e", "", "s1", PERFECT, false),           // 5: empty group id
+        "{\"id\": \"b\", \"group\": \"q1\"".to_string(), // 2: malformed JSON
+        rollout("c", "q2", "s9", PERFECT, false),        // 3: no label
+        rollout("d", "q3", "s3", PERFECT, false),        // 4: label skipped (unknown emotion)
+        rollout("e", "", "s1", PERFECT, false),          // 5: empty group id
     ];
     d.write("r.jsonl", &rollouts.join("\n"));
-    let args = ["reward", "--rollouts", &d.s("r.jsonl"), "--labels", &d.s("labels.jsonl")];
+    let args = [
+        "reward",
+        "--rollouts",
+        &d.s("r.jsonl"),
+        "--labels",
+        &d.s("labels.jsonl"),
+    ];
     let out = actfer().args(args).arg("--json").output().unwrap();
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    for want in ["7 problem(s)", "line 2:", "line 3:", "no label for sample \"s9\"", "unknown emotion \"bored\"", "empty group", "line 3 was skipped"] {
+    for want in [
+        "7 problem(s)",
+        "line 2:",
+        "line 3:",
+        "no label for sample \"s9\"",
+        "unknown emotion \"bored\"",
+        "empty group",
+        "line 3 was skipped",
+    ] {
         assert!(stderr.contains(want), "{want:?} not in {stderr}");
     }
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -173,35 +250,123 @@ fn bad_input_is_reported_with_line_numbers() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| (Path::new(p["source"].as_str().unwrap()).file_name().unwrap().to_str().unwrap().to_string(), p["line"].as_u64().unwrap()))
+        .map(|p| {
+            (
+                Path::new(p["source"].as_str().unwrap())
+                    .file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .to_string(),
+                p["line"].as_u64().unwrap(),
+            )
+        })
         .collect();
-    let want = [("labels.jsonl", 3), ("r.jsonl", 2), ("r.jsonl", 3), ("r.jsonl", 4), ("r.jsonl", 5), ("r.jsonl", 3), ("r.jsonl", 4)];
-    assert_eq!(where_, want.map(|(s, l)| (s.to_string(), l)).to_vec(), "q2 and q3 end up empty");
+    let want = [
+        ("labels.jsonl", 3),
+        ("r.jsonl", 2),
+        ("r.jsonl", 3),
+        ("r.jsonl", 4),
+        ("r.jsonl", 5),
+        ("r.jsonl", 3),
+        ("r.jsonl", 4),
+    ];
+    assert_eq!(
+        where_,
+        want.map(|(s, l)| (s.to_string(), l)).to_vec(),
+        "q2 and q3 end up empty"
+    );
 
     let stderr = fails_with(&[&args[..], &["--strict"]].concat(), 2);
-    assert!(stderr.contains("labels.jsonl: line 3: label \"s3\": unknown emotion"), "{stderr}");
+    assert!(
+        stderr.contains("labels.jsonl: line 3: label \"s3\": unknown emotion"),
+        "{stderr}"
+    );
     d.write("labels.jsonl", LABELS);
     let stderr = fails_with(&[&args[..], &["--strict"]].concat(), 2);
-    assert!(stderr.contains("r.jsonl: line 2: not a rollout"), "{stderr}");
+    assert!(
+        stderr.contains("r.jsonl: line 2: not a rollout"),
+        "{stderr}"
+    );
 
     // Nothing scorable at all is an error even without --strict.
     d.write("none.jsonl", "{oops\n");
-    let stderr = fails_with(&["reward", "--rollouts", &d.s("none.jsonl"), "--labels", &d.s("labels.jsonl")], 2);
+    let stderr = fails_with(
+        &[
+            "reward",
+            "--rollouts",
+            &d.s("none.jsonl"),
+            "--labels",
+            &d.s("labels.jsonl"),
+        ],
+        2,
+    );
     assert!(stderr.contains("no rollout could be scored"), "{stderr}");
     // A typo in the config is refused.
     d.write("typo.toml", "[weights]\nemotions = 2.0\n");
-    fails_with(&["reward", "--rollouts", &d.s("r.jsonl"), "--labels", &d.s("labels.jsonl"), "--config", &d.s("typo.toml")], 2);
+    fails_with(
+        &[
+            "reward",
+            "--rollouts",
+            &d.s("r.jsonl"),
+            "--labels",
+            &d.s("labels.jsonl"),
+            "--config",
+            &d.s("typo.toml"),
+        ],
+        2,
+    );
 }
 
 #[test]
 fn the_summary_table_and_stdout_lines() {
     let d = Dir::new();
-    d.write("r.jsonl", &[rollout("a", "q1", "s1", PERFECT, true), rollout("b", "q1", "s1", SAD, false)].join("\n"));
-    let out = actfer().args(["reward", "--rollouts", &d.s("r.jsonl"), "--labels", &d.s("labels.jsonl")]).output().unwrap();
+    d.write(
+        "r.jsonl",
+        &[
+            rollout("a", "q1", "s1", PERFECT, true),
+            rollout("b", "q1", "s1", SAD, false),
+        ]
+        .join("\n"),
+    );
+    let out = actfer()
+        .args([
+            "reward",
+            "--rollouts",
+            &d.s("r.jsonl"),
+            "--labels",
+            &d.s("labels.jsonl"),
+        ])
+        .output()
+        .unwrap();
     let table = String::from_utf8_lossy(&out.stdout);
-    assert!(table.contains("scored 2 rollouts in 1 groups") && table.contains("happiness") && table.contains("consistency"), "{table}");
-    let out = actfer().args(["reward", "--rollouts", &d.s("r.jsonl"), "--labels", &d.s("labels.jsonl"), "--out", "-"]).output().unwrap();
-    let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].as_str().unwrap().to_string()).collect();
+    assert!(
+        table.contains("scored 2 rollouts in 1 groups")
+            && table.contains("happiness")
+            && table.contains("consistency"),
+        "{table}"
+    );
+    let out = actfer()
+        .args([
+            "reward",
+            "--rollouts",
+            &d.s("r.jsonl"),
+            "--labels",
+            &d.s("labels.jsonl"),
+            "--out",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
     assert_eq!(ids, ["a", "b"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("scored 2 rollouts"));
 }
@@ -214,14 +379,36 @@ fn serve_answers_one_line_per_request() {
                      {"id": "b", "group": "q", "sample": "s1", "completion": "nothing", "zoomed": false}],
         "labels": [{"sample": "s1", "emotion": "happiness", "aus": ["AU6", "AU12"]}]});
     let input = format!("{req}\nnot json\n{req}\n");
-    let out = actfer().args(["reward", "--serve", "--config", &d.s("unit.toml"), "--state", &d.s("state.json")]).write_stdin(input).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let answers: Vec<Value> = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let out = actfer()
+        .args([
+            "reward",
+            "--serve",
+            "--config",
+            &d.s("unit.toml"),
+            "--state",
+            &d.s("state.json"),
+        ])
+        .write_stdin(input)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answers: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(answers.len(), 3);
     // U = 5 - 0 = 5; Uhat = 2.5 (fresh), then 0.5*5 + 0.5*2.5 = 3.75 after one update.
     close(&answers[0]["scores"][0]["total"], 7.5);
-    assert!(answers[1]["error"].as_str().unwrap().contains("bad request"));
+    assert!(answers[1]["error"]
+        .as_str()
+        .unwrap()
+        .contains("bad request"));
     close(&answers[2]["scores"][0]["total"], 8.75);
-    let state: Value = serde_json::from_str(&std::fs::read_to_string(d.path("state.json")).unwrap()).unwrap();
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(d.path("state.json")).unwrap()).unwrap();
     assert_eq!(state["batches"], 2);
 }

@@ -59,20 +59,42 @@ pub fn run(args: RewardArgs) -> anyhow::Result<()> {
     if args.serve {
         return serve(&cfg, &mut state, args.state.as_deref(), args.strict);
     }
-    let (rollouts_path, labels_path) = (args.rollouts.as_ref().expect("clap"), args.labels.as_ref().expect("clap"));
+    let (rollouts_path, labels_path) = (
+        args.rollouts.as_ref().expect("clap"),
+        args.labels.as_ref().expect("clap"),
+    );
     let labels_text = read(labels_path)?;
     let rollouts_text = read(rollouts_path)?;
-    let on_problem = if args.strict { OnProblem::Fail } else { OnProblem::Skip };
+    let on_problem = if args.strict {
+        OnProblem::Fail
+    } else {
+        OnProblem::Skip
+    };
     let labels = io::jsonl_lines(&labels_text).map(|(n, l)| (n, io::parse_label(l)));
     let rollouts = io::parse_rollouts(&rollouts_text).into_iter();
-    let (lsrc, rsrc) = (labels_path.display().to_string(), rollouts_path.display().to_string());
+    let (lsrc, rsrc) = (
+        labels_path.display().to_string(),
+        rollouts_path.display().to_string(),
+    );
     let report = reward::run(labels, &lsrc, rollouts, &rsrc, &cfg, &mut state, on_problem).map_err(|p| {
         let path = if p.source == lsrc { labels_path } else { rollouts_path };
         Error::bad_input(path, format!("line {}: {} (--strict stops at the first problem; leave it out to skip and count)", p.line, p.reason))
     })?;
     if report.scores.is_empty() {
-        let first = report.problems.first().map_or("the file holds no rollout".to_string(), |p| format!("first problem: {p}"));
-        return Err(Error::bad_input(rollouts_path, format!("no rollout could be scored ({} problem(s); {first})", report.problems.len())).into());
+        let first = report
+            .problems
+            .first()
+            .map_or("the file holds no rollout".to_string(), |p| {
+                format!("first problem: {p}")
+            });
+        return Err(Error::bad_input(
+            rollouts_path,
+            format!(
+                "no rollout could be scored ({} problem(s); {first})",
+                report.problems.len()
+            ),
+        )
+        .into());
     }
     let to_stdout = args.out.as_deref() == Some(Path::new("-"));
     if let Some(out) = &args.out {
@@ -108,7 +130,9 @@ pub fn run(args: RewardArgs) -> anyhow::Result<()> {
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            Error::NotFound { path: path.to_path_buf() }
+            Error::NotFound {
+                path: path.to_path_buf(),
+            }
         } else {
             Error::io(format!("reading {}", path.display()), e)
         }
@@ -117,18 +141,25 @@ fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
 }
 
 /// Writes JSON lines to a file, or to stdout for `-`.
-fn write_lines<'a, T: serde::Serialize + 'a>(path: &Path, items: impl Iterator<Item = &'a T>) -> anyhow::Result<()> {
+fn write_lines<'a, T: serde::Serialize + 'a>(
+    path: &Path,
+    items: impl Iterator<Item = &'a T>,
+) -> anyhow::Result<()> {
     let sink: Box<dyn Write> = if path == Path::new("-") {
         Box::new(std::io::stdout().lock())
     } else {
-        Box::new(std::fs::File::create(path).map_err(|e| Error::io(format!("creating {}", path.display()), e))?)
+        Box::new(
+            std::fs::File::create(path)
+                .map_err(|e| Error::io(format!("creating {}", path.display()), e))?,
+        )
     };
     let mut w = BufWriter::with_capacity(1 << 16, sink);
     for it in items {
         serde_json::to_writer(&mut w, it)?;
         w.write_all(b"\n")?;
     }
-    w.flush().map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    w.flush()
+        .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
     Ok(())
 }
 
@@ -145,7 +176,10 @@ fn warn_problems(report: &Report) {
         eprintln!("  {p}");
     }
     if report.problems.len() > SHOWN {
-        eprintln!("  ... and {} more (--json lists them all)", report.problems.len() - SHOWN);
+        eprintln!(
+            "  ... and {} more (--json lists them all)",
+            report.problems.len() - SHOWN
+        );
     }
 }
 
@@ -160,7 +194,11 @@ fn summary_table(report: &Report) -> String {
         s.rollouts, s.groups, s.groups_with_utility, s.format_failures, s.skipped_rollouts, s.skipped_labels
     );
     let mut cols = vec![("all".to_string(), s.rollouts, s.means)];
-    cols.extend(s.per_emotion.iter().map(|(e, m)| (e.to_string(), m.rollouts, m.means)));
+    cols.extend(
+        s.per_emotion
+            .iter()
+            .map(|(e, m)| (e.to_string(), m.rollouts, m.means)),
+    );
     let _ = write!(t, "{:<12}", "mean");
     for (name, _, _) in &cols {
         let _ = write!(t, " {name:>10}");
@@ -209,7 +247,12 @@ struct Request {
 
 /// One request a line on stdin, one answer a line on stdout; a bad request gets
 /// `{"error": "..."}` and the server goes on. The state is saved after each request.
-fn serve(cfg: &RewardConfig, state: &mut CalibrationState, state_path: Option<&Path>, strict: bool) -> anyhow::Result<()> {
+fn serve(
+    cfg: &RewardConfig,
+    state: &mut CalibrationState,
+    state_path: Option<&Path>,
+    strict: bool,
+) -> anyhow::Result<()> {
     let stdin = std::io::stdin().lock();
     let mut out = BufWriter::new(std::io::stdout().lock());
     for line in stdin.lines() {
@@ -220,9 +263,21 @@ fn serve(cfg: &RewardConfig, state: &mut CalibrationState, state_path: Option<&P
         let answer = match serde_json::from_str::<Request>(&line) {
             Err(e) => serde_json::json!({"error": format!("bad request: {e}")}),
             Ok(req) => {
-                let on = if req.strict.unwrap_or(strict) { OnProblem::Fail } else { OnProblem::Skip };
-                let labels = req.labels.iter().enumerate().map(|(i, v)| (i + 1, io::label_from_value(v)));
-                let rollouts = req.rollouts.iter().enumerate().map(|(i, v)| (i + 1, io::rollout_from_value(v, i + 1)));
+                let on = if req.strict.unwrap_or(strict) {
+                    OnProblem::Fail
+                } else {
+                    OnProblem::Skip
+                };
+                let labels = req
+                    .labels
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (i + 1, io::label_from_value(v)));
+                let rollouts = req
+                    .rollouts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| (i + 1, io::rollout_from_value(v, i + 1)));
                 let mut next = state.clone();
                 match reward::run(labels, "labels", rollouts, "rollouts", cfg, &mut next, on) {
                     Err(p) => serde_json::json!({"error": format!("{p}")}),

@@ -21,7 +21,11 @@ pub struct AuInfo {
 }
 
 const fn au(number: u8, name: &'static str, one_sided: bool) -> AuInfo {
-    AuInfo { number, name, one_sided }
+    AuInfo {
+        number,
+        name,
+        one_sided,
+    }
 }
 
 /// Every AU actfer knows, in FACS order. Numbers stay below 64 ([`AuSet`] is a bit mask).
@@ -76,14 +80,20 @@ pub struct AuCode {
 impl AuCode {
     /// Parses `AU12`, `12`, `R12`, `L12`, `RAU12` (strict: no spaces, no leading zeros).
     pub fn parse(s: &str) -> Result<AuCode, String> {
-        let bad = || format!("malformed AU {s:?} (expected e.g. \"AU12\", or \"R12\" for a one-sided AU)");
+        let bad = || {
+            format!("malformed AU {s:?} (expected e.g. \"AU12\", or \"R12\" for a one-sided AU)")
+        };
         let (side, rest) = match s.as_bytes().first() {
             Some(b'R') => (Some(AuSide::Right), &s[1..]),
             Some(b'L') => (Some(AuSide::Left), &s[1..]),
             _ => (None, s),
         };
         let digits = rest.strip_prefix("AU").unwrap_or(rest);
-        if digits.is_empty() || digits.len() > 2 || digits.starts_with('0') || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        if digits.is_empty()
+            || digits.len() > 2
+            || digits.starts_with('0')
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+        {
             return Err(bad());
         }
         let number: u8 = digits.parse().map_err(|_| bad())?;
@@ -124,7 +134,8 @@ impl<'de> serde::Deserialize<'de> for AuCode {
                 AuCode::parse(s).map_err(E::custom)
             }
             fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<AuCode, E> {
-                let n = u8::try_from(n).map_err(|_| E::custom(format!("AU{n} is not in the AU catalogue")))?;
+                let n = u8::try_from(n)
+                    .map_err(|_| E::custom(format!("AU{n} is not in the AU catalogue")))?;
                 AuCode::new(n, None).map_err(E::custom)
             }
         }
@@ -219,11 +230,37 @@ mod tests {
 
     #[test]
     fn written_forms() {
-        assert_eq!(AuCode::parse("AU12").unwrap(), AuCode { number: 12, side: None });
-        assert_eq!(AuCode::parse("12").unwrap(), AuCode { number: 12, side: None });
-        assert_eq!(AuCode::parse("R12").unwrap(), AuCode { number: 12, side: Some(AuSide::Right) });
-        assert_eq!(AuCode::parse("LAU14").unwrap(), AuCode { number: 14, side: Some(AuSide::Left) });
-        for bad in ["AU 12", " AU12", "AU012", "AU", "AU99", "X12", "R26", "au12", "AU12.0", "AU123"] {
+        assert_eq!(
+            AuCode::parse("AU12").unwrap(),
+            AuCode {
+                number: 12,
+                side: None
+            }
+        );
+        assert_eq!(
+            AuCode::parse("12").unwrap(),
+            AuCode {
+                number: 12,
+                side: None
+            }
+        );
+        assert_eq!(
+            AuCode::parse("R12").unwrap(),
+            AuCode {
+                number: 12,
+                side: Some(AuSide::Right)
+            }
+        );
+        assert_eq!(
+            AuCode::parse("LAU14").unwrap(),
+            AuCode {
+                number: 14,
+                side: Some(AuSide::Left)
+            }
+        );
+        for bad in [
+            "AU 12", " AU12", "AU012", "AU", "AU99", "X12", "R26", "au12", "AU12.0", "AU123",
+        ] {
             assert!(AuCode::parse(bad).is_err(), "{bad}");
         }
         let v: Vec<AuCode> = serde_json::from_str(r#"["AU6", 12]"#).unwrap();
@@ -233,10 +270,18 @@ mod tests {
 
     #[test]
     fn sets_refuse_duplicates() {
-        let s = AuSet::from_codes(&[AuCode::parse("AU6").unwrap(), AuCode::parse("R12").unwrap()]).unwrap();
+        let s = AuSet::from_codes(&[AuCode::parse("AU6").unwrap(), AuCode::parse("R12").unwrap()])
+            .unwrap();
         assert_eq!(s.numbers(), mask(&[6, 12]));
         assert_eq!(s.right, mask(&[12]));
-        assert_eq!(s.codes().iter().map(|c| c.to_string()).collect::<Vec<_>>(), ["AU6", "R12"]);
-        assert!(AuSet::from_codes(&[AuCode::parse("AU12").unwrap(), AuCode::parse("L12").unwrap()]).is_err());
+        assert_eq!(
+            s.codes().iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+            ["AU6", "R12"]
+        );
+        assert!(AuSet::from_codes(&[
+            AuCode::parse("AU12").unwrap(),
+            AuCode::parse("L12").unwrap()
+        ])
+        .is_err());
     }
 }

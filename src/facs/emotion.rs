@@ -108,7 +108,11 @@ impl Emotion {
         match self {
             Emotion::Happiness => Some(MeClass::Positive),
             Emotion::Surprise => Some(MeClass::Surprise),
-            Emotion::Anger | Emotion::Disgust | Emotion::Sadness | Emotion::Fear | Emotion::Contempt => Some(MeClass::Negative),
+            Emotion::Anger
+            | Emotion::Disgust
+            | Emotion::Sadness
+            | Emotion::Fear
+            | Emotion::Contempt => Some(MeClass::Negative),
             Emotion::Neutral => None,
         }
     }
@@ -156,13 +160,24 @@ mod tests {
 
     #[test]
     fn spellings_normalise() {
-        for (s, e) in [("happy", Emotion::Happiness), (" Sad ", Emotion::Sadness), ("ANGRY", Emotion::Anger), ("disgusted", Emotion::Disgust), ("afraid", Emotion::Fear), ("surprised", Emotion::Surprise), ("Contempt", Emotion::Contempt), ("neutral", Emotion::Neutral)] {
+        for (s, e) in [
+            ("happy", Emotion::Happiness),
+            (" Sad ", Emotion::Sadness),
+            ("ANGRY", Emotion::Anger),
+            ("disgusted", Emotion::Disgust),
+            ("afraid", Emotion::Fear),
+            ("surprised", Emotion::Surprise),
+            ("Contempt", Emotion::Contempt),
+            ("neutral", Emotion::Neutral),
+        ] {
             assert_eq!(Emotion::parse(s).unwrap(), e, "{s}");
         }
         for e in Emotion::ALL {
             assert_eq!(Emotion::parse(e.name()).unwrap(), e);
         }
-        assert!(Emotion::parse("joyful").unwrap_err().contains("unknown emotion"));
+        assert!(Emotion::parse("joyful")
+            .unwrap_err()
+            .contains("unknown emotion"));
         assert!(Emotion::parse("").is_err());
         assert!(Emotion::parse("a very long unknown label").is_err());
     }

@@ -39,7 +39,11 @@ pub struct CalibrationState {
 
 impl Default for CalibrationState {
     fn default() -> Self {
-        CalibrationState { schema: STATE_SCHEMA.into(), batches: 0, classes: BTreeMap::new() }
+        CalibrationState {
+            schema: STATE_SCHEMA.into(),
+            batches: 0,
+            classes: BTreeMap::new(),
+        }
     }
 }
 
@@ -72,10 +76,20 @@ impl CalibrationState {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
             Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
         };
-        let state: CalibrationState =
-            serde_json::from_slice(&bytes).map_err(|e| Error::bad_input(path, format!("reward state: {e}; delete the file to start afresh")))?;
+        let state: CalibrationState = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::bad_input(
+                path,
+                format!("reward state: {e}; delete the file to start afresh"),
+            )
+        })?;
         if state.schema != STATE_SCHEMA {
-            return Err(Error::bad_input(path, format!("reward state schema {:?}, expected {STATE_SCHEMA:?}", state.schema)));
+            return Err(Error::bad_input(
+                path,
+                format!(
+                    "reward state schema {:?}, expected {STATE_SCHEMA:?}",
+                    state.schema
+                ),
+            ));
         }
         Ok(state)
     }
@@ -83,8 +97,10 @@ impl CalibrationState {
     /// Writes the state atomically (a temporary file beside it, then a rename).
     pub fn save(&self, path: &Path) -> Result<()> {
         let tmp = path.with_extension("json.tmp");
-        let text = serde_json::to_string_pretty(self).map_err(|e| Error::Internal(e.to_string()))?;
-        std::fs::write(&tmp, text + "\n").map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+        let text =
+            serde_json::to_string_pretty(self).map_err(|e| Error::Internal(e.to_string()))?;
+        std::fs::write(&tmp, text + "\n")
+            .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
         std::fs::rename(&tmp, path).map_err(|e| Error::io(format!("writing {}", path.display()), e))
     }
 }
@@ -102,7 +118,10 @@ mod tests {
         s.apply_batch(&[(Emotion::Happiness, 0.4)], 0.5);
         assert_eq!(s.ubar(Emotion::Happiness), 0.2);
         s.apply_batch(&[(Emotion::Happiness, -0.2), (Emotion::Fear, 1.0)], 0.5);
-        assert_eq!((s.ubar(Emotion::Happiness), s.ubar(Emotion::Fear)), (0.0, 0.5));
+        assert_eq!(
+            (s.ubar(Emotion::Happiness), s.ubar(Emotion::Fear)),
+            (0.0, 0.5)
+        );
         // Save after batch 2, resume, and run batch 3 on both copies: same result.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
@@ -123,8 +142,16 @@ mod tests {
     fn missing_state_is_fresh_and_a_broken_one_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
-        assert_eq!(CalibrationState::load_or_default(&path).unwrap(), CalibrationState::default());
+        assert_eq!(
+            CalibrationState::load_or_default(&path).unwrap(),
+            CalibrationState::default()
+        );
         std::fs::write(&path, "{not json").unwrap();
-        assert_eq!(CalibrationState::load_or_default(&path).unwrap_err().exit_code(), 2);
+        assert_eq!(
+            CalibrationState::load_or_default(&path)
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
     }
 }

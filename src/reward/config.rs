@@ -36,7 +36,14 @@ pub struct Weights {
 
 impl Default for Weights {
     fn default() -> Self {
-        Weights { format: 0.5, region: 0.5, au: 1.0, consistency: 0.5, emotion: 1.0, utility: 0.5 }
+        Weights {
+            format: 0.5,
+            region: 0.5,
+            au: 1.0,
+            consistency: 0.5,
+            emotion: 1.0,
+            utility: 0.5,
+        }
     }
 }
 
@@ -51,7 +58,10 @@ pub struct Calibration {
 
 impl Default for Calibration {
     fn default() -> Self {
-        Calibration { alpha: 0.5, beta: 0.9 }
+        Calibration {
+            alpha: 0.5,
+            beta: 0.9,
+        }
     }
 }
 
@@ -90,8 +100,10 @@ pub struct RewardConfig {
 impl RewardConfig {
     /// Parses TOML text; `path` names the file in errors.
     pub fn from_toml(text: &str, path: &Path) -> Result<RewardConfig> {
-        let cfg: RewardConfig = toml::from_str(text).map_err(|e| Error::bad_input(path, format!("reward config: {}", e.message())))?;
-        cfg.validate().map_err(|reason| Error::bad_input(path, reason))?;
+        let cfg: RewardConfig = toml::from_str(text)
+            .map_err(|e| Error::bad_input(path, format!("reward config: {}", e.message())))?;
+        cfg.validate()
+            .map_err(|reason| Error::bad_input(path, reason))?;
         Ok(cfg)
     }
 
@@ -103,15 +115,31 @@ impl RewardConfig {
     /// Checks ranges: alpha and beta in [0, 1], eps > 0, weights finite.
     pub fn validate(&self) -> std::result::Result<(), String> {
         let w = self.weights;
-        if ![w.format, w.region, w.au, w.consistency, w.emotion, w.utility].iter().all(|x| x.is_finite()) {
+        if ![
+            w.format,
+            w.region,
+            w.au,
+            w.consistency,
+            w.emotion,
+            w.utility,
+        ]
+        .iter()
+        .all(|x| x.is_finite())
+        {
             return Err("reward config: weights must be finite numbers".into());
         }
         let c = self.calibration;
         if !(0.0..=1.0).contains(&c.alpha) || !(0.0..=1.0).contains(&c.beta) {
-            return Err(format!("reward config: alpha ({}) and beta ({}) must lie in [0, 1]", c.alpha, c.beta));
+            return Err(format!(
+                "reward config: alpha ({}) and beta ({}) must lie in [0, 1]",
+                c.alpha, c.beta
+            ));
         }
         if !(self.advantage.eps > 0.0 && self.advantage.eps.is_finite()) {
-            return Err(format!("reward config: eps ({}) must be a positive number", self.advantage.eps));
+            return Err(format!(
+                "reward config: eps ({}) must be a positive number",
+                self.advantage.eps
+            ));
         }
         Ok(())
     }
@@ -119,7 +147,9 @@ impl RewardConfig {
 
 pub(crate) fn read_error(path: &Path, e: std::io::Error) -> Error {
     if e.kind() == std::io::ErrorKind::NotFound {
-        Error::NotFound { path: path.to_path_buf() }
+        Error::NotFound {
+            path: path.to_path_buf(),
+        }
     } else {
         Error::io(format!("reading {}", path.display()), e)
     }
@@ -131,19 +161,35 @@ mod tests {
 
     #[test]
     fn partial_toml_keeps_the_other_defaults() {
-        let cfg = RewardConfig::from_toml("[weights]\nau = 2.0\n[calibration]\nbeta = 0.5\n", Path::new("c.toml")).unwrap();
+        let cfg = RewardConfig::from_toml(
+            "[weights]\nau = 2.0\n[calibration]\nbeta = 0.5\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
         assert_eq!(cfg.weights.au, 2.0);
         assert_eq!(cfg.weights.format, Weights::default().format);
-        assert_eq!(cfg.calibration, Calibration { alpha: 0.5, beta: 0.5 });
-        assert_eq!(RewardConfig::from_toml("", Path::new("c.toml")).unwrap(), RewardConfig::default());
+        assert_eq!(
+            cfg.calibration,
+            Calibration {
+                alpha: 0.5,
+                beta: 0.5
+            }
+        );
+        assert_eq!(
+            RewardConfig::from_toml("", Path::new("c.toml")).unwrap(),
+            RewardConfig::default()
+        );
     }
 
     #[test]
     fn typos_and_bad_ranges_are_refused() {
-        let e = RewardConfig::from_toml("[weights]\nemotions = 1.0\n", Path::new("c.toml")).unwrap_err();
+        let e = RewardConfig::from_toml("[weights]\nemotions = 1.0\n", Path::new("c.toml"))
+            .unwrap_err();
         assert!(e.to_string().contains("emotions"), "{e}");
         assert_eq!(e.exit_code(), 2);
-        assert!(RewardConfig::from_toml("[calibration]\nalpha = 1.5\n", Path::new("c.toml")).is_err());
+        assert!(
+            RewardConfig::from_toml("[calibration]\nalpha = 1.5\n", Path::new("c.toml")).is_err()
+        );
         assert!(RewardConfig::from_toml("[advantage]\neps = 0.0\n", Path::new("c.toml")).is_err());
     }
 }

@@ -79,23 +79,47 @@ impl RolloutLine<'_> {
                 p
             }
             (None, Some(t)) if t.is_object() => parse_trace(&t),
-            (None, Some(_)) => return Err(format!("rollout {:?}: \"trace\" must be an object", self.id)),
-            (Some(_), Some(_)) => return Err(format!("rollout {:?}: give \"completion\" or \"trace\", not both", self.id)),
-            (None, None) => return Err(format!("rollout {:?}: no \"completion\" and no \"trace\"", self.id)),
+            (None, Some(_)) => {
+                return Err(format!(
+                    "rollout {:?}: \"trace\" must be an object",
+                    self.id
+                ))
+            }
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "rollout {:?}: give \"completion\" or \"trace\", not both",
+                    self.id
+                ))
+            }
+            (None, None) => {
+                return Err(format!(
+                    "rollout {:?}: no \"completion\" and no \"trace\"",
+                    self.id
+                ))
+            }
         };
-        Ok(Rollout { id: self.id.into_owned(), group: self.group.into_owned(), sample: self.sample.into_owned(), parsed, line })
+        Ok(Rollout {
+            id: self.id.into_owned(),
+            group: self.group.into_owned(),
+            sample: self.sample.into_owned(),
+            parsed,
+            line,
+        })
     }
 }
 
 /// Parses one rollout line.
 pub fn parse_rollout(bytes: &[u8], line: usize) -> Result<Rollout, String> {
-    let r: RolloutLine = serde_json::from_slice(bytes).map_err(|e| format!("not a rollout: {e}"))?;
+    let r: RolloutLine =
+        serde_json::from_slice(bytes).map_err(|e| format!("not a rollout: {e}"))?;
     r.into_rollout(line)
 }
 
 /// Parses one rollout given as a JSON value (a `--serve` request item).
 pub fn rollout_from_value(v: &Value, line: usize) -> Result<Rollout, String> {
-    RolloutLine::deserialize(v).map_err(|e| format!("not a rollout: {e}"))?.into_rollout(line)
+    RolloutLine::deserialize(v)
+        .map_err(|e| format!("not a rollout: {e}"))?
+        .into_rollout(line)
 }
 
 #[derive(Deserialize)]
@@ -107,8 +131,15 @@ struct LabelLine {
 
 impl LabelLine {
     fn into_gold(self) -> Result<(String, Gold), String> {
-        let aus = AuSet::from_codes(&self.aus).map_err(|e| format!("label {:?}: {e}", self.sample))?;
-        Ok((self.sample, Gold { emotion: self.emotion, aus }))
+        let aus =
+            AuSet::from_codes(&self.aus).map_err(|e| format!("label {:?}: {e}", self.sample))?;
+        Ok((
+            self.sample,
+            Gold {
+                emotion: self.emotion,
+                aus,
+            },
+        ))
     }
 }
 
@@ -128,37 +159,57 @@ fn label_error(sample: Option<SampleOnly>, e: serde_json::Error) -> String {
 /// Parses one label line into (sample, gold). Errors start with `label "SAMPLE": ` when the
 /// sample could be read.
 pub fn parse_label(bytes: &[u8]) -> Result<(String, Gold), String> {
-    serde_json::from_slice::<LabelLine>(bytes).map_err(|e| label_error(serde_json::from_slice(bytes).ok(), e))?.into_gold()
+    serde_json::from_slice::<LabelLine>(bytes)
+        .map_err(|e| label_error(serde_json::from_slice(bytes).ok(), e))?
+        .into_gold()
 }
 
 /// Parses one label given as a JSON value.
 pub fn label_from_value(v: &Value) -> Result<(String, Gold), String> {
-    LabelLine::deserialize(v).map_err(|e| label_error(SampleOnly::deserialize(v).ok(), e))?.into_gold()
+    LabelLine::deserialize(v)
+        .map_err(|e| label_error(SampleOnly::deserialize(v).ok(), e))?
+        .into_gold()
 }
 
 /// The non-blank lines of a JSONL text with their 1-based numbers (a trailing `\r` dropped).
 pub fn jsonl_lines(text: &[u8]) -> impl Iterator<Item = (usize, &[u8])> {
-    text.split(|&b| b == b'\n').enumerate().filter_map(|(i, l)| {
-        let l = l.strip_suffix(b"\r").unwrap_or(l);
-        (!l.iter().all(u8::is_ascii_whitespace)).then_some((i + 1, l))
-    })
+    text.split(|&b| b == b'\n')
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let l = l.strip_suffix(b"\r").unwrap_or(l);
+            (!l.iter().all(u8::is_ascii_whitespace)).then_some((i + 1, l))
+        })
 }
 
 /// Parses every rollout line of a JSONL text, on all cores (the lines split into one chunk
 /// per thread), in line order.
 pub fn parse_rollouts(text: &[u8]) -> Vec<(usize, Result<Rollout, String>)> {
     let lines: Vec<(usize, &[u8])> = jsonl_lines(text).collect();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(16);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(16);
     if threads == 1 || lines.len() < 4096 {
-        return lines.into_iter().map(|(n, l)| (n, parse_rollout(l, n))).collect();
+        return lines
+            .into_iter()
+            .map(|(n, l)| (n, parse_rollout(l, n)))
+            .collect();
     }
     let chunk = lines.len().div_ceil(threads);
     std::thread::scope(|s| {
         let handles: Vec<_> = lines
             .chunks(chunk)
-            .map(|c| s.spawn(move || c.iter().map(|&(n, l)| (n, parse_rollout(l, n))).collect::<Vec<_>>()))
+            .map(|c| {
+                s.spawn(move || {
+                    c.iter()
+                        .map(|&(n, l)| (n, parse_rollout(l, n)))
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("rollout parser thread")).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("rollout parser thread"))
+            .collect()
     })
 }
 
@@ -175,21 +226,51 @@ mod tests {
     #[test]
     fn rollout_lines() {
         let r = parse_rollout(br#"{"id": "r1", "group": "q1", "sample": "s1", "completion": "<think>.</think><answer>{\"emotion\": \"sad\", \"aus\": [\"AU15\"]}</answer>", "zoomed": true, "extra": [1]}"#, 7).unwrap();
-        assert_eq!((r.id.as_str(), r.group.as_str(), r.line, r.parsed.zoomed), ("r1", "q1", 7, true));
+        assert_eq!(
+            (r.id.as_str(), r.group.as_str(), r.line, r.parsed.zoomed),
+            ("r1", "q1", 7, true)
+        );
         assert_eq!(r.parsed.answer.unwrap().emotion, Emotion::Sadness);
         let t = parse_rollout(br#"{"id": "r2", "group": "q1", "sample": "s1", "zoomed": false, "trace": {"steps": [{"tool": {"name": "zoom", "args": {}}}], "answer": {"emotion": {"label": "sad"}, "aus": []}}}"#, 1).unwrap();
         assert!(t.parsed.zoomed, "a trace's own steps decide");
-        assert!(parse_rollout(br#"{"id": "r1", "group": "q1", "sample": "s1"}"#, 1).unwrap_err().contains("no \"completion\""));
-        assert!(parse_rollout(br#"{"id": "r1", "group": "", "sample": "s1", "completion": ""}"#, 1).unwrap_err().contains("empty group"));
-        assert!(parse_rollout(br#"{"id": "r1", "group": "q1", "completion": ""}"#, 1).unwrap_err().contains("sample"));
+        assert!(
+            parse_rollout(br#"{"id": "r1", "group": "q1", "sample": "s1"}"#, 1)
+                .unwrap_err()
+                .contains("no \"completion\"")
+        );
+        assert!(parse_rollout(
+            br#"{"id": "r1", "group": "", "sample": "s1", "completion": ""}"#,
+            1
+        )
+        .unwrap_err()
+        .contains("empty group"));
+        assert!(
+            parse_rollout(br#"{"id": "r1", "group": "q1", "completion": ""}"#, 1)
+                .unwrap_err()
+                .contains("sample")
+        );
         assert!(parse_rollout(b"{\"id\": \"r1\",", 1).is_err());
     }
 
     #[test]
     fn label_lines() {
-        let (s, g) = parse_label(br#"{"sample": "s1", "emotion": "Happy", "aus": ["AU6", "AU12"], "subject": 3}"#).unwrap();
-        assert_eq!((s.as_str(), g.emotion, g.aus.len()), ("s1", Emotion::Happiness, 2));
-        assert!(parse_label(br#"{"sample": "s1", "emotion": "joyful", "aus": []}"#).unwrap_err().contains("unknown emotion"));
-        assert!(parse_label(br#"{"sample": "s1", "emotion": "happy", "aus": ["AU6", "AU6"]}"#).unwrap_err().contains("twice"));
+        let (s, g) = parse_label(
+            br#"{"sample": "s1", "emotion": "Happy", "aus": ["AU6", "AU12"], "subject": 3}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (s.as_str(), g.emotion, g.aus.len()),
+            ("s1", Emotion::Happiness, 2)
+        );
+        assert!(
+            parse_label(br#"{"sample": "s1", "emotion": "joyful", "aus": []}"#)
+                .unwrap_err()
+                .contains("unknown emotion")
+        );
+        assert!(
+            parse_label(br#"{"sample": "s1", "emotion": "happy", "aus": ["AU6", "AU6"]}"#)
+                .unwrap_err()
+                .contains("twice")
+        );
     }
 }

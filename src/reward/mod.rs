@@ -77,7 +77,11 @@ pub struct GroupScore {
 }
 
 /// Scores one batch and folds its utilities into `state` (see the module docs).
-pub fn score_batch(items: Vec<Item>, cfg: &RewardConfig, state: &mut CalibrationState) -> (Vec<RolloutScore>, Vec<GroupScore>) {
+pub fn score_batch(
+    items: Vec<Item>,
+    cfg: &RewardConfig,
+    state: &mut CalibrationState,
+) -> (Vec<RolloutScore>, Vec<GroupScore>) {
     let mut index: HashMap<&str, usize> = HashMap::new();
     let mut members: Vec<Vec<usize>> = Vec::new();
     for (i, it) in items.iter().enumerate() {
@@ -87,7 +91,10 @@ pub fn score_batch(items: Vec<Item>, cfg: &RewardConfig, state: &mut Calibration
         });
         members[g].push(i);
     }
-    let terms: Vec<Terms> = items.iter().map(|it| terms::score_answer(it.rollout.parsed.answer.as_ref().ok(), &it.gold, cfg)).collect();
+    let terms: Vec<Terms> = items
+        .iter()
+        .map(|it| terms::score_answer(it.rollout.parsed.answer.as_ref().ok(), &it.gold, cfg))
+        .collect();
     let task: Vec<f64> = terms.iter().map(|t| t.task(cfg)).collect();
     let mut totals = vec![0.0; items.len()];
     let mut advantages = vec![0.0; items.len()];
@@ -117,7 +124,11 @@ pub fn score_batch(items: Vec<Item>, cfg: &RewardConfig, state: &mut Calibration
         let group_totals: Vec<f64> = m
             .iter()
             .map(|&i| {
-                utility[i] = if items[i].rollout.parsed.zoomed { uhat } else { 0.0 };
+                utility[i] = if items[i].rollout.parsed.zoomed {
+                    uhat
+                } else {
+                    0.0
+                };
                 task[i] + cfg.weights.utility * utility[i]
             })
             .collect();
@@ -150,7 +161,10 @@ pub fn score_batch(items: Vec<Item>, cfg: &RewardConfig, state: &mut Calibration
                 group: r.group,
                 sample: r.sample,
                 zoomed: r.parsed.zoomed,
-                terms: Terms { utility: utility[i], ..terms[i] },
+                terms: Terms {
+                    utility: utility[i],
+                    ..terms[i]
+                },
                 task: task[i],
                 total: totals[i],
                 advantage: advantages[i],
@@ -209,7 +223,16 @@ impl Means {
         }
         if n > 0 {
             let k = n as f64;
-            for acc in [&mut m.format, &mut m.region, &mut m.au, &mut m.consistency, &mut m.emotion, &mut m.utility, &mut m.task, &mut m.total] {
+            for acc in [
+                &mut m.format,
+                &mut m.region,
+                &mut m.au,
+                &mut m.consistency,
+                &mut m.emotion,
+                &mut m.utility,
+                &mut m.task,
+                &mut m.total,
+            ] {
                 *acc /= k;
             }
         }
@@ -261,7 +284,11 @@ pub fn run(
 ) -> Result<Report, Problem> {
     let mut problems = Vec::new();
     let mut report = |source: &str, line: usize, reason: String| -> Result<(), Problem> {
-        let p = Problem { source: source.to_string(), line, reason };
+        let p = Problem {
+            source: source.to_string(),
+            line,
+            reason,
+        };
         match on_problem {
             OnProblem::Fail => Err(p),
             OnProblem::Skip => {
@@ -278,7 +305,11 @@ pub fn run(
             Ok((sample, g)) => {
                 if let Some((_, first)) = gold.get(&sample) {
                     skipped_labels += 1;
-                    report(labels_source, line, format!("sample {sample:?} is labelled twice (first on line {first})"))?;
+                    report(
+                        labels_source,
+                        line,
+                        format!("sample {sample:?} is labelled twice (first on line {first})"),
+                    )?;
                 } else {
                     gold.insert(sample, (g, line));
                 }
@@ -322,23 +353,46 @@ pub fn run(
                 Some(l) => format!(" (its label on {labels_source} line {l} was skipped)"),
                 None => String::new(),
             };
-            report(rollouts_source, line, format!("rollout {:?}: no label for sample {:?}{why}", r.id, r.sample))?;
+            report(
+                rollouts_source,
+                line,
+                format!(
+                    "rollout {:?}: no label for sample {:?}{why}",
+                    r.id, r.sample
+                ),
+            )?;
             continue;
         };
-        items.push(Item { gold: *g, rollout: r });
+        items.push(Item {
+            gold: *g,
+            rollout: r,
+        });
     }
     let (scores, groups) = score_batch(items, cfg, state);
     let scored: std::collections::HashSet<&str> = groups.iter().map(|g| g.group.as_str()).collect();
-    let empty: Vec<(String, usize)> = group_lines.into_iter().filter(|(g, _)| !scored.contains(g.as_str())).collect();
+    let empty: Vec<(String, usize)> = group_lines
+        .into_iter()
+        .filter(|(g, _)| !scored.contains(g.as_str()))
+        .collect();
     for (g, line) in empty {
-        report(rollouts_source, line, format!("group {g:?} has no rollout left to score (every one was skipped)"))?;
+        report(
+            rollouts_source,
+            line,
+            format!("group {g:?} has no rollout left to score (every one was skipped)"),
+        )?;
     }
     let (n, means) = Means::of(scores.iter());
     let mut per_emotion = BTreeMap::new();
     for e in Emotion::ALL {
         let (k, m) = Means::of(scores.iter().filter(|s| s.gold == e));
         if k > 0 {
-            per_emotion.insert(e, EmotionSummary { rollouts: k, means: m });
+            per_emotion.insert(
+                e,
+                EmotionSummary {
+                    rollouts: k,
+                    means: m,
+                },
+            );
         }
     }
     let summary = Summary {
@@ -352,7 +406,12 @@ pub fn run(
         per_emotion,
         state: state.clone(),
     };
-    Ok(Report { scores, groups, summary, problems })
+    Ok(Report {
+        scores,
+        groups,
+        summary,
+        problems,
+    })
 }
 
 /// The sample named in a label error, when the line got that far (`label "s1": ...`).

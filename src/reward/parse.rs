@@ -48,33 +48,50 @@ struct AnswerJson {
 
 impl AnswerJson {
     fn into_answer(self) -> Result<Answer, String> {
-        Ok(Answer { emotion: self.emotion, aus: AuSet::from_codes(&self.aus)? })
+        Ok(Answer {
+            emotion: self.emotion,
+            aus: AuSet::from_codes(&self.aus)?,
+        })
     }
 }
 
 /// Parses an answer object's JSON text.
 pub fn parse_answer(json: &str) -> Result<Answer, String> {
-    serde_json::from_str::<AnswerJson>(json).map_err(|e| format!("answer: {e}"))?.into_answer()
+    serde_json::from_str::<AnswerJson>(json)
+        .map_err(|e| format!("answer: {e}"))?
+        .into_answer()
 }
 
 /// Parses a completion in either format (R1-style when it holds `<answer>`).
 pub fn parse_completion(text: &str) -> Parsed {
     if text.contains("<answer>") || text.trim_start().starts_with("<think>") {
-        Parsed { answer: parse_r1(text), zoomed: false }
+        Parsed {
+            answer: parse_r1(text),
+            zoomed: false,
+        }
     } else {
         parse_tool_calls(text)
     }
 }
 
 fn parse_r1(text: &str) -> Result<Answer, String> {
-    let rest = text.trim_start().strip_prefix("<think>").ok_or("R1 format: the completion must start with <think>")?;
-    let end = rest.find("</think>").ok_or("R1 format: <think> is not closed")?;
+    let rest = text
+        .trim_start()
+        .strip_prefix("<think>")
+        .ok_or("R1 format: the completion must start with <think>")?;
+    let end = rest
+        .find("</think>")
+        .ok_or("R1 format: <think> is not closed")?;
     if rest[..end].contains("<think>") || rest[..end].contains("<answer>") {
         return Err("R1 format: <think> holds another <think> or <answer>".into());
     }
     let rest = rest[end + "</think>".len()..].trim_start();
-    let rest = rest.strip_prefix("<answer>").ok_or("R1 format: <answer> must follow </think>")?;
-    let end = rest.find("</answer>").ok_or("R1 format: <answer> is not closed")?;
+    let rest = rest
+        .strip_prefix("<answer>")
+        .ok_or("R1 format: <answer> must follow </think>")?;
+    let end = rest
+        .find("</answer>")
+        .ok_or("R1 format: <answer> is not closed")?;
     let inner = &rest[..end];
     if !rest[end + "</answer>".len()..].trim().is_empty() {
         return Err("R1 format: text after </answer>".into());
@@ -107,48 +124,88 @@ fn parse_tool_calls(text: &str) -> Parsed {
                 pos = start + stream.byte_offset();
                 last = Some(call);
             }
-            Some(Err(e)) => return Parsed { answer: Err(format!("tool call {} at byte {start}: {e}", calls + 1)), zoomed },
+            Some(Err(e)) => {
+                return Parsed {
+                    answer: Err(format!("tool call {} at byte {start}: {e}", calls + 1)),
+                    zoomed,
+                }
+            }
             None => break,
         }
     }
     let answer = match last {
-        None => Err("no final answer: neither <answer>...</answer> nor a final_answer tool call".into()),
-        Some(call) if call.tool != "final_answer" => Err(format!("the last tool call is {:?}, not final_answer", call.tool)),
-        Some(_) if !text[pos..].trim().is_empty() => Err("text after the final_answer tool call".into()),
-        Some(call) => AnswerJson::deserialize(Value::Object(call.args)).map_err(|e| format!("final_answer args: {e}")).and_then(AnswerJson::into_answer),
+        None => {
+            Err("no final answer: neither <answer>...</answer> nor a final_answer tool call".into())
+        }
+        Some(call) if call.tool != "final_answer" => Err(format!(
+            "the last tool call is {:?}, not final_answer",
+            call.tool
+        )),
+        Some(_) if !text[pos..].trim().is_empty() => {
+            Err("text after the final_answer tool call".into())
+        }
+        Some(call) => AnswerJson::deserialize(Value::Object(call.args))
+            .map_err(|e| format!("final_answer args: {e}"))
+            .and_then(AnswerJson::into_answer),
     };
     Parsed { answer, zoomed }
 }
 
 /// Reads the answer and the zoom flag from a trace document.
 pub fn parse_trace(trace: &Value) -> Parsed {
-    let steps = trace.get("steps").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let steps = trace
+        .get("steps")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     let mut zoomed = false;
     for (k, step) in steps.iter().enumerate() {
         match step.get("tool") {
             None | Some(Value::Null) => {}
             Some(tool) => match tool.get("name").and_then(Value::as_str) {
                 Some(name) => zoomed |= name == "zoom",
-                None => return Parsed { answer: Err(format!("trace step {k}: tool without a name")), zoomed },
+                None => {
+                    return Parsed {
+                        answer: Err(format!("trace step {k}: tool without a name")),
+                        zoomed,
+                    }
+                }
             },
         }
     }
-    Parsed { answer: trace_answer(trace), zoomed }
+    Parsed {
+        answer: trace_answer(trace),
+        zoomed,
+    }
 }
 
 fn trace_answer(trace: &Value) -> Result<Answer, String> {
-    let answer = trace.get("answer").filter(|a| !a.is_null()).ok_or("trace has no answer")?;
-    let label = answer.pointer("/emotion/label").and_then(Value::as_str).ok_or("trace answer: emotion.label is missing")?;
+    let answer = trace
+        .get("answer")
+        .filter(|a| !a.is_null())
+        .ok_or("trace has no answer")?;
+    let label = answer
+        .pointer("/emotion/label")
+        .and_then(Value::as_str)
+        .ok_or("trace answer: emotion.label is missing")?;
     let emotion = Emotion::parse(label)?;
-    let aus = answer.get("aus").and_then(Value::as_array).ok_or("trace answer: aus is missing")?;
+    let aus = answer
+        .get("aus")
+        .and_then(Value::as_array)
+        .ok_or("trace answer: aus is missing")?;
     let codes = aus
         .iter()
         .map(|a| {
-            let au = a.get("au").ok_or("trace answer: an AU entry has no \"au\"")?;
+            let au = a
+                .get("au")
+                .ok_or("trace answer: an AU entry has no \"au\"")?;
             AuCode::deserialize(au).map_err(|e| format!("trace answer: {e}"))
         })
         .collect::<Result<Vec<_>, String>>()?;
-    Ok(Answer { emotion, aus: AuSet::from_codes(&codes)? })
+    Ok(Answer {
+        emotion,
+        aus: AuSet::from_codes(&codes)?,
+    })
 }
 
 #[cfg(test)]
@@ -157,13 +214,25 @@ mod tests {
     use crate::facs::au::mask;
 
     fn ok(text: &str) -> Answer {
-        parse_completion(text).answer.unwrap_or_else(|e| panic!("{text}: {e}"))
+        parse_completion(text)
+            .answer
+            .unwrap_or_else(|e| panic!("{text}: {e}"))
     }
 
     #[test]
     fn r1_tolerates_whitespace() {
         let a = ok("<think>cheeks up</think><answer>{\"emotion\": \"happy\", \"aus\": [\"AU6\", \"AU12\"]}</answer>");
-        assert_eq!(a, Answer { emotion: Emotion::Happiness, aus: AuSet { both: mask(&[6, 12]), left: 0, right: 0 } });
+        assert_eq!(
+            a,
+            Answer {
+                emotion: Emotion::Happiness,
+                aus: AuSet {
+                    both: mask(&[6, 12]),
+                    left: 0,
+                    right: 0
+                }
+            }
+        );
         let b = ok("\n  <think>\n..\n</think>\n\n<answer>\n {\"emotion\":\"Happiness\",\"aus\":[\"AU12\",\"AU6\"],\"text\":\"a smile\"}\n</answer>\n");
         assert_eq!(a, b);
     }
@@ -171,11 +240,11 @@ mod tests {
     #[test]
     fn r1_is_strict_about_content() {
         for bad in [
-            "<answer>{\"emotion\": \"happy\", \"aus\": []}</answer>",                              // no think
-            "<think>x</think><answer>{\"emotion\": \"joyful\", \"aus\": []}</answer>",             // unknown emotion
-            "<think>x</think><answer>{\"emotion\": \"happy\", \"aus\": [\"AU 6\"]}</answer>",      // malformed AU
+            "<answer>{\"emotion\": \"happy\", \"aus\": []}</answer>", // no think
+            "<think>x</think><answer>{\"emotion\": \"joyful\", \"aus\": []}</answer>", // unknown emotion
+            "<think>x</think><answer>{\"emotion\": \"happy\", \"aus\": [\"AU 6\"]}</answer>", // malformed AU
             "<think>x</think><answer>{\"emotion\": \"happy\", \"aus\": [\"AU6\", \"R6\"]}</answer>", // AU twice
-            "<think>x</think><answer>{\"emotion\": \"happy\"}</answer>",                           // no aus
+            "<think>x</think><answer>{\"emotion\": \"happy\"}</answer>", // no aus
             "<think>x</think><answer>{\"emotion\": \"happy\", \"aus\": [], \"conf\": 1}</answer>", // unknown key
             "<think>x</think><answer>{\"emotion\": \"happy\", \"aus\": []}</answer> trailing",
             "<think>x</think> between <answer>{\"emotion\": \"happy\", \"aus\": []}</answer>",
@@ -196,14 +265,18 @@ The corners rise.
         let p = parse_completion(text);
         assert!(p.zoomed);
         assert_eq!(p.answer.unwrap().aus.numbers(), mask(&[6, 12]));
-        let no_zoom = parse_completion(r#"{"tool": "final_answer", "args": {"emotion": "sad", "aus": []}}"#);
-        assert_eq!((no_zoom.answer.unwrap().emotion, no_zoom.zoomed), (Emotion::Sadness, false));
+        let no_zoom =
+            parse_completion(r#"{"tool": "final_answer", "args": {"emotion": "sad", "aus": []}}"#);
+        assert_eq!(
+            (no_zoom.answer.unwrap().emotion, no_zoom.zoomed),
+            (Emotion::Sadness, false)
+        );
         for bad in [
-            r#"{"tool": "zoom", "args": {}}"#,                                                     // no final answer
-            r#"{"tool": "final_answer", "args": {"emotion": "sad", "aus": []}} then more"#,       // trailing text
+            r#"{"tool": "zoom", "args": {}}"#, // no final answer
+            r#"{"tool": "final_answer", "args": {"emotion": "sad", "aus": []}} then more"#, // trailing text
             r#"{"tool": "zoom", "args": {} {"tool": "final_answer", "args": {"emotion": "sad", "aus": []}}"#, // broken call
             r#"{"tool": "zoom", "args": []} {"tool": "final_answer", "args": {"emotion": "sad", "aus": []}}"#, // args not an object
-            r#"{"tool": "final_answer", "args": {"emotion": "sad", "aus": []}, "id": 1}"#,        // unknown key
+            r#"{"tool": "final_answer", "args": {"emotion": "sad", "aus": []}, "id": 1}"#, // unknown key
             "just prose",
         ] {
             assert!(parse_completion(bad).answer.is_err(), "accepted: {bad}");
@@ -220,8 +293,24 @@ The corners rise.
         .unwrap();
         let p = parse_trace(&t);
         assert!(p.zoomed);
-        assert_eq!(p.answer.unwrap(), Answer { emotion: Emotion::Anger, aus: AuSet { both: mask(&[4, 7]), left: 0, right: 0 } });
+        assert_eq!(
+            p.answer.unwrap(),
+            Answer {
+                emotion: Emotion::Anger,
+                aus: AuSet {
+                    both: mask(&[4, 7]),
+                    left: 0,
+                    right: 0
+                }
+            }
+        );
         let none: Value = serde_json::from_str(r#"{"steps": []}"#).unwrap();
-        assert_eq!(parse_trace(&none), Parsed { answer: Err("trace has no answer".into()), zoomed: false });
+        assert_eq!(
+            parse_trace(&none),
+            Parsed {
+                answer: Err("trace has no answer".into()),
+                zoomed: false
+            }
+        );
     }
 }

@@ -47,13 +47,19 @@ impl Terms {
     /// The task reward: the weighted sum of every term but utility.
     pub fn task(&self, cfg: &RewardConfig) -> f64 {
         let w = &cfg.weights;
-        w.format * self.format + w.region * self.region + w.au * self.au + w.consistency * self.consistency + w.emotion * self.emotion
+        w.format * self.format
+            + w.region * self.region
+            + w.au * self.au
+            + w.consistency * self.consistency
+            + w.emotion * self.emotion
     }
 }
 
 /// The terms of one answer (`None`: the format check failed) against its gold label.
 pub fn score_answer(answer: Option<&Answer>, gold: &Gold, cfg: &RewardConfig) -> Terms {
-    let Some(a) = answer else { return Terms::default() };
+    let Some(a) = answer else {
+        return Terms::default();
+    };
     let emotion = match cfg.emotion_level {
         EmotionLevel::Basic => a.emotion == gold.emotion,
         EmotionLevel::Me3 => a.emotion.me_class() == gold.emotion.me_class(),
@@ -89,10 +95,20 @@ fn region_table() -> &'static RegionTable {
     static TABLE: OnceLock<RegionTable> = OnceLock::new();
     TABLE.get_or_init(|| {
         assert!(REGIONS.len() <= 64, "the region mask holds 64 regions");
-        let mut t = RegionTable { both: [0; 64], left: [0; 64], right: [0; 64] };
+        let mut t = RegionTable {
+            both: [0; 64],
+            left: [0; 64],
+            right: [0; 64],
+        };
         for au in 0..64u8 {
-            for r in crate::face::regions::regions_for_au(au).filter(|r| matches!(r.level, Level::Fine | Level::Coarse)) {
-                let bit = 1u64 << REGIONS.iter().position(|q| q.name == r.name).expect("region in table");
+            for r in crate::face::regions::regions_for_au(au)
+                .filter(|r| matches!(r.level, Level::Fine | Level::Coarse))
+            {
+                let bit = 1u64
+                    << REGIONS
+                        .iter()
+                        .position(|q| q.name == r.name)
+                        .expect("region in table");
                 t.both[au as usize] |= bit;
                 if r.side != Side::Right {
                     t.left[au as usize] |= bit;
@@ -110,7 +126,11 @@ fn region_table() -> &'static RegionTable {
 pub fn region_mask(aus: &AuSet) -> u64 {
     let t = region_table();
     let mut m = 0;
-    for (bits, table) in [(aus.both, &t.both), (aus.left, &t.left), (aus.right, &t.right)] {
+    for (bits, table) in [
+        (aus.both, &t.both),
+        (aus.left, &t.left),
+        (aus.right, &t.right),
+    ] {
         let mut b = bits;
         while b != 0 {
             let n = b.trailing_zeros() as usize;
@@ -123,7 +143,12 @@ pub fn region_mask(aus: &AuSet) -> u64 {
 
 /// The names of the regions in a mask (for reports and tests).
 pub fn region_names(mask: u64) -> Vec<&'static str> {
-    REGIONS.iter().enumerate().filter(|(i, _)| mask >> i & 1 == 1).map(|(_, r)| r.name).collect()
+    REGIONS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| mask >> i & 1 == 1)
+        .map(|(_, r)| r.name)
+        .collect()
 }
 
 /// GRPO advantages of one group: `A_i = (R_i - mean R) / (std R + eps)`, with the population
@@ -135,7 +160,11 @@ pub fn advantages(totals: &[f64], eps: f64) -> (Vec<f64>, f64, f64) {
     let n = totals.len() as f64;
     let mean = totals.iter().sum::<f64>() / n;
     let std = (totals.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / n).sqrt();
-    (totals.iter().map(|r| (r - mean) / (std + eps)).collect(), mean, std)
+    (
+        totals.iter().map(|r| (r - mean) / (std + eps)).collect(),
+        mean,
+        std,
+    )
 }
 
 #[cfg(test)]
@@ -145,7 +174,13 @@ mod tests {
     use crate::facs::{AuCode, Emotion};
 
     fn set(codes: &[&str]) -> AuSet {
-        AuSet::from_codes(&codes.iter().map(|c| AuCode::parse(c).unwrap()).collect::<Vec<_>>()).unwrap()
+        AuSet::from_codes(
+            &codes
+                .iter()
+                .map(|c| AuCode::parse(c).unwrap())
+                .collect::<Vec<_>>(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -160,25 +195,51 @@ mod tests {
     fn regions_of_aus() {
         // AU12 (fine + coarse): both cheeks, both mouth corners, lower_face.
         let m12 = region_mask(&set(&["AU12"]));
-        assert_eq!(region_names(m12), ["r_cheek", "l_cheek", "r_mouth_corner", "l_mouth_corner", "lower_face"]);
+        assert_eq!(
+            region_names(m12),
+            [
+                "r_cheek",
+                "l_cheek",
+                "r_mouth_corner",
+                "l_mouth_corner",
+                "lower_face"
+            ]
+        );
         // R12: the subject's right side and the midline region only.
-        assert_eq!(region_names(region_mask(&set(&["R12"]))), ["r_cheek", "r_mouth_corner", "lower_face"]);
+        assert_eq!(
+            region_names(region_mask(&set(&["R12"]))),
+            ["r_cheek", "r_mouth_corner", "lower_face"]
+        );
         // AU6: both lower eyelids, both cheeks, upper_face.
         assert_eq!(region_mask(&set(&["AU6"])).count_ones(), 5);
         // No ROI level: AU9 touches nose_root, both nostril wings, lower_face (not the ROIs).
-        assert_eq!(region_names(region_mask(&set(&["AU9"]))), ["nose_root", "r_nostril_wing", "l_nostril_wing", "lower_face"]);
+        assert_eq!(
+            region_names(region_mask(&set(&["AU9"]))),
+            [
+                "nose_root",
+                "r_nostril_wing",
+                "l_nostril_wing",
+                "lower_face"
+            ]
+        );
     }
 
     #[test]
     fn terms_by_hand() {
         let cfg = RewardConfig::default();
-        let gold = Gold { emotion: Emotion::Happiness, aus: set(&["AU6", "AU12"]) };
+        let gold = Gold {
+            emotion: Emotion::Happiness,
+            aus: set(&["AU6", "AU12"]),
+        };
         // Predicted: happiness with AU12 only.
         // r_au = 2*1/(1+2) = 2/3.
         // regions: P = {r_cheek, l_cheek, r_mouth_corner, l_mouth_corner, lower_face} (5),
         // G = P ∪ {r_lower_eyelid, l_lower_eyelid, upper_face} (8): 2*5/13 = 10/13.
         // consistency: 12 covers 1 of {6, 12} (half) -> 1. emotion -> 1.
-        let a = Answer { emotion: Emotion::Happiness, aus: set(&["AU12"]) };
+        let a = Answer {
+            emotion: Emotion::Happiness,
+            aus: set(&["AU12"]),
+        };
         let t = score_answer(Some(&a), &gold, &cfg);
         assert_eq!(t.format, 1.0);
         assert!((t.au - 2.0 / 3.0).abs() < 1e-12);
@@ -191,15 +252,27 @@ mod tests {
         // AU1/AU2 touch brows + upper_face; gold touches upper_face too: regions
         // P = {r_inner_brow, l_inner_brow, r_outer_brow, l_outer_brow, upper_face} (5),
         // G (8): overlap {upper_face} -> 2*1/13. Sadness {1,4,15}: covers 1 of 3 -> 0.
-        let b = Answer { emotion: Emotion::Sadness, aus: set(&["AU1", "AU2"]) };
+        let b = Answer {
+            emotion: Emotion::Sadness,
+            aus: set(&["AU1", "AU2"]),
+        };
         let t = score_answer(Some(&b), &gold, &cfg);
         assert_eq!((t.au, t.consistency, t.emotion), (0.0, 0.0, 0.0));
         assert!((t.region - 2.0 / 13.0).abs() < 1e-12);
         assert_eq!(score_answer(None, &gold, &cfg), Terms::default());
         // me3: contempt vs gold sadness are both negative.
-        let me3 = RewardConfig { emotion_level: EmotionLevel::Me3, ..cfg };
-        let sad = Gold { emotion: Emotion::Sadness, aus: set(&["AU1", "AU4", "AU15"]) };
-        let c = Answer { emotion: Emotion::Contempt, aus: set(&["R12", "R14"]) };
+        let me3 = RewardConfig {
+            emotion_level: EmotionLevel::Me3,
+            ..cfg
+        };
+        let sad = Gold {
+            emotion: Emotion::Sadness,
+            aus: set(&["AU1", "AU4", "AU15"]),
+        };
+        let c = Answer {
+            emotion: Emotion::Contempt,
+            aus: set(&["R12", "R14"]),
+        };
         assert_eq!(score_answer(Some(&c), &sad, &me3).emotion, 1.0);
         assert_eq!(score_answer(Some(&c), &sad, &cfg).emotion, 0.0);
     }

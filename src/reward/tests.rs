@@ -4,21 +4,46 @@ use super::*;
 use crate::facs::{AuCode, AuSet};
 
 fn set(codes: &[&str]) -> AuSet {
-    AuSet::from_codes(&codes.iter().map(|c| AuCode::parse(c).unwrap()).collect::<Vec<_>>()).unwrap()
+    AuSet::from_codes(
+        &codes
+            .iter()
+            .map(|c| AuCode::parse(c).unwrap())
+            .collect::<Vec<_>>(),
+    )
+    .unwrap()
 }
 
 fn item(id: &str, group: &str, answer: &str, zoomed: bool, gold: Gold) -> Item {
     let text = format!("<think>.</think><answer>{answer}</answer>");
     let mut parsed = parse::parse_completion(&text);
     parsed.zoomed = zoomed;
-    Item { rollout: Rollout { id: id.into(), group: group.into(), sample: format!("s-{group}"), parsed, line: 0 }, gold }
+    Item {
+        rollout: Rollout {
+            id: id.into(),
+            group: group.into(),
+            sample: format!("s-{group}"),
+            parsed,
+            line: 0,
+        },
+        gold,
+    }
 }
 
 /// Weights 1 everywhere, alpha 0.5, beta 0.5, eps 1e-6: the numbers stay easy to follow.
 fn unit_config() -> RewardConfig {
     RewardConfig {
-        weights: config::Weights { format: 1.0, region: 1.0, au: 1.0, consistency: 1.0, emotion: 1.0, utility: 1.0 },
-        calibration: config::Calibration { alpha: 0.5, beta: 0.5 },
+        weights: config::Weights {
+            format: 1.0,
+            region: 1.0,
+            au: 1.0,
+            consistency: 1.0,
+            emotion: 1.0,
+            utility: 1.0,
+        },
+        calibration: config::Calibration {
+            alpha: 0.5,
+            beta: 0.5,
+        },
         ..RewardConfig::default()
     }
 }
@@ -27,7 +52,10 @@ const HAPPY_FULL: &str = r#"{"emotion": "happiness", "aus": ["AU6", "AU12"]}"#;
 const SAD_BROWS: &str = r#"{"emotion": "sadness", "aus": ["AU1", "AU4", "AU15"]}"#;
 
 fn happy() -> Gold {
-    Gold { emotion: Emotion::Happiness, aus: set(&["AU6", "AU12"]) }
+    Gold {
+        emotion: Emotion::Happiness,
+        aus: set(&["AU6", "AU12"]),
+    }
 }
 
 /// Group q1 (gold happiness {6, 12}):
@@ -45,7 +73,13 @@ fn batch1() -> Vec<Item> {
     vec![
         item("a", "q1", HAPPY_FULL, true, happy()),
         item("b", "q1", SAD_BROWS, false, happy()),
-        item("c", "q1", r#"{"emotion": "happiness", "aus": ["AU6", "AU6"]}"#, false, happy()),
+        item(
+            "c",
+            "q1",
+            r#"{"emotion": "happiness", "aus": ["AU6", "AU6"]}"#,
+            false,
+            happy(),
+        ),
     ]
 }
 
@@ -89,8 +123,18 @@ fn a_group_by_hand() {
 #[test]
 fn ema_over_three_batches_with_resume() {
     let cfg = unit_config();
-    let batch2 = || vec![item("a", "q2", HAPPY_FULL, true, happy()), item("b", "q2", HAPPY_FULL, true, happy())];
-    let batch3 = || vec![item("a", "q3", HAPPY_FULL, true, happy()), item("b", "q3", HAPPY_FULL, false, happy())];
+    let batch2 = || {
+        vec![
+            item("a", "q2", HAPPY_FULL, true, happy()),
+            item("b", "q2", HAPPY_FULL, true, happy()),
+        ]
+    };
+    let batch3 = || {
+        vec![
+            item("a", "q3", HAPPY_FULL, true, happy()),
+            item("b", "q3", HAPPY_FULL, false, happy()),
+        ]
+    };
     let mut state = CalibrationState::default();
     score_batch(batch1(), &cfg, &mut state);
     let (s2, g2) = score_batch(batch2(), &cfg, &mut state);
@@ -110,7 +154,10 @@ fn ema_over_three_batches_with_resume() {
     assert!((g3[0].uhat - 14.0 / 15.0).abs() < 1e-12);
     assert!((s3[0].total - (5.0 + 14.0 / 15.0)).abs() < 1e-12);
     assert_eq!(s3[1].total, 5.0);
-    assert_eq!(s3.iter().map(|s| s.total).collect::<Vec<_>>(), r3.iter().map(|s| s.total).collect::<Vec<_>>());
+    assert_eq!(
+        s3.iter().map(|s| s.total).collect::<Vec<_>>(),
+        r3.iter().map(|s| s.total).collect::<Vec<_>>()
+    );
     assert!((state.ubar(Emotion::Happiness) - 14.0 / 15.0).abs() < 1e-12);
     assert_eq!(state, resumed);
     assert_eq!(state.batches, 3);
@@ -130,17 +177,54 @@ fn problems_are_counted_with_line_numbers() {
     let run_with = |on| {
         let mut state = CalibrationState::default();
         let labels = io::jsonl_lines(labels.as_bytes()).map(|(n, l)| (n, io::parse_label(l)));
-        let rollouts = io::jsonl_lines(rollouts.as_bytes()).map(|(n, l)| (n, io::parse_rollout(l, n)));
+        let rollouts =
+            io::jsonl_lines(rollouts.as_bytes()).map(|(n, l)| (n, io::parse_rollout(l, n)));
         run(labels, "L.jsonl", rollouts, "R.jsonl", &cfg, &mut state, on)
     };
     let r = run_with(OnProblem::Skip).unwrap();
-    assert_eq!((r.summary.rollouts, r.summary.skipped_rollouts, r.summary.skipped_labels), (1, 3, 1));
-    let lines: Vec<(&str, usize)> = r.problems.iter().map(|p| (p.source.as_str(), p.line)).collect();
-    assert_eq!(lines, [("L.jsonl", 2), ("R.jsonl", 2), ("R.jsonl", 3), ("R.jsonl", 4), ("R.jsonl", 3)]);
-    assert!(r.problems[0].reason.contains("unknown emotion"), "{}", r.problems[0]);
-    assert!(r.problems[2].reason.contains("L.jsonl line 2 was skipped"), "{}", r.problems[2]);
-    assert!(r.problems[3].reason.contains("holds sample"), "{}", r.problems[3]);
-    assert!(r.problems[4].reason.contains("no rollout left"), "{}", r.problems[4]);
+    assert_eq!(
+        (
+            r.summary.rollouts,
+            r.summary.skipped_rollouts,
+            r.summary.skipped_labels
+        ),
+        (1, 3, 1)
+    );
+    let lines: Vec<(&str, usize)> = r
+        .problems
+        .iter()
+        .map(|p| (p.source.as_str(), p.line))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("L.jsonl", 2),
+            ("R.jsonl", 2),
+            ("R.jsonl", 3),
+            ("R.jsonl", 4),
+            ("R.jsonl", 3)
+        ]
+    );
+    assert!(
+        r.problems[0].reason.contains("unknown emotion"),
+        "{}",
+        r.problems[0]
+    );
+    assert!(
+        r.problems[2].reason.contains("L.jsonl line 2 was skipped"),
+        "{}",
+        r.problems[2]
+    );
+    assert!(
+        r.problems[3].reason.contains("holds sample"),
+        "{}",
+        r.problems[3]
+    );
+    assert!(
+        r.problems[4].reason.contains("no rollout left"),
+        "{}",
+        r.problems[4]
+    );
     let first = run_with(OnProblem::Fail).unwrap_err();
     assert_eq!((first.source.as_str(), first.line), ("L.jsonl", 2));
 }
