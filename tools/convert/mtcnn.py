@@ -66,13 +66,14 @@ standard library are used (safetensors only to read the result back in tests).
 """
 
 import collections
-import json
 import os
 import pickle
 import struct
 import sys
 
 import numpy as np
+
+from safetensors_f32 import write_safetensors
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
@@ -271,27 +272,6 @@ def load_legacy_state_dict(path):
         out[str(name)] = np.ascontiguousarray(arr.astype("<f4", copy=False))
     return out
 
-
-def write_safetensors(path, tensors, metadata):
-    """Deterministic safetensors writer (all tensors F32, sorted by name)."""
-    header = {}
-    offset = 0
-    names = sorted(tensors)
-    for name in names:
-        a = tensors[name]
-        n = a.size * 4
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + n]}
-        offset += n
-    header["__metadata__"] = dict(metadata)
-    hjson = json.dumps(header, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
-    hjson += b" " * ((-len(hjson)) % 8)
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(hjson)))
-        f.write(hjson)
-        for name in names:
-            f.write(np.ascontiguousarray(tensors[name], dtype="<f4").tobytes())
-    os.replace(tmp, path)
 
 
 def main(argv):
