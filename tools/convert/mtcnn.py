@@ -176,7 +176,7 @@ def _rebuild_parameter(data, requires_grad=False, backward_hooks=None):
 
 
 class _LegacyUnpickler(pickle.Unpickler):
-    """Resolves only the globals a plain state_dict needs; storages become placeholders."""
+    """Resolves only the globals a plain state_dict needs; storages become (key, type) references."""
 
     def __init__(self, f, storages):
         super().__init__(f)
