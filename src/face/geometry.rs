@@ -93,7 +93,25 @@ pub fn warp_image(
     height: u32,
     interp: Interpolation,
 ) -> Result<RgbImage> {
-    let m = Mat::from_slice_2d(&dst_from_src.m.map(|row| row.map(f64::from)))?;
+    warp_image_f64(
+        src,
+        &dst_from_src.m.map(|row| row.map(f64::from)),
+        width,
+        height,
+        interp,
+    )
+}
+
+/// [`warp_image`] with the 2x3 matrix in f64, for callers that must match a reference warp
+/// to the last bit (the mesh crop).
+pub fn warp_image_f64(
+    src: &RgbImage,
+    dst_from_src: &[[f64; 3]; 2],
+    width: u32,
+    height: u32,
+    interp: Interpolation,
+) -> Result<RgbImage> {
+    let m = Mat::from_slice_2d(dst_from_src)?;
     let flags = match interp {
         Interpolation::Bilinear => imgproc::INTER_LINEAR,
         Interpolation::Bicubic => imgproc::INTER_CUBIC,

@@ -20,9 +20,8 @@
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
-use opencv::core::{Mat, Scalar, Size, BORDER_REPLICATE};
-use opencv::imgproc;
 
+use super::geometry::{warp_image_f64, Interpolation};
 use super::tflite::Graph;
 use super::{Affine2, Detection, Point};
 use crate::error::{Error, Result};
@@ -98,21 +97,14 @@ pub fn warp_crop(image: &RgbImage, spec: &CropSpec) -> Result<(RgbImage, Affine2
             spec.size
         )));
     }
-    let m = spec.crop_from_image_f64();
-    let m = Mat::from_slice_2d(&[m[0], m[1]])?;
-    let src = image.to_bgr_mat()?;
-    let mut dst = Mat::default();
-    let size = Size::new(CROP_SIZE as i32, CROP_SIZE as i32);
-    imgproc::warp_affine(
-        &src,
-        &mut dst,
-        &m,
-        size,
-        imgproc::INTER_LINEAR,
-        BORDER_REPLICATE,
-        Scalar::default(),
+    let crop = warp_image_f64(
+        image,
+        &spec.crop_from_image_f64(),
+        CROP_SIZE as u32,
+        CROP_SIZE as u32,
+        Interpolation::Bilinear,
     )?;
-    Ok((RgbImage::from_bgr_mat(&dst)?, spec.image_from_crop()))
+    Ok((crop, spec.image_from_crop()))
 }
 
 /// The crop the mesh network takes for a detected face ([`CropSpec::from_detection`]).
