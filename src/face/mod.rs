@@ -6,6 +6,7 @@ pub mod align;
 pub mod draw;
 pub mod geometry;
 pub mod landmarks68;
+pub mod measures;
 pub mod mesh;
 pub mod mtcnn;
 pub mod pipeline;

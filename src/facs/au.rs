@@ -16,47 +16,108 @@ use serde::Serialize;
 pub struct AuInfo {
     pub number: u8,
     pub name: &'static str,
+    /// The muscle (or muscle action) FACS attributes the movement to.
+    pub muscle: &'static str,
     /// FACS can score it on one side only (`L`/`R` prefix).
     pub one_sided: bool,
 }
 
-const fn au(number: u8, name: &'static str, one_sided: bool) -> AuInfo {
+const fn au(number: u8, name: &'static str, muscle: &'static str, one_sided: bool) -> AuInfo {
     AuInfo {
         number,
         name,
+        muscle,
         one_sided,
     }
 }
 
 /// Every AU actfer knows, in FACS order. Numbers stay below 64 ([`AuSet`] is a bit mask).
+/// Where each AU shows on the face lives in the region table (`face::regions`), and which
+/// emotions use it in the prototype table ([`super::emotion`]); [`super::catalogue`] joins
+/// the three for prompts and docs.
 pub const AUS: &[AuInfo] = &[
-    au(1, "Inner Brow Raiser", true),
-    au(2, "Outer Brow Raiser", true),
-    au(4, "Brow Lowerer", true),
-    au(5, "Upper Lid Raiser", true),
-    au(6, "Cheek Raiser", true),
-    au(7, "Lid Tightener", true),
-    au(9, "Nose Wrinkler", false),
-    au(10, "Upper Lip Raiser", true),
-    au(11, "Nasolabial Deepener", true),
-    au(12, "Lip Corner Puller", true),
-    au(14, "Dimpler", true),
-    au(15, "Lip Corner Depressor", true),
-    au(16, "Lower Lip Depressor", false),
-    au(17, "Chin Raiser", false),
-    au(18, "Lip Pucker", false),
-    au(20, "Lip Stretcher", true),
-    au(22, "Lip Funneler", false),
-    au(23, "Lip Tightener", false),
-    au(24, "Lip Pressor", false),
-    au(25, "Lips Part", false),
-    au(26, "Jaw Drop", false),
-    au(27, "Mouth Stretch", false),
-    au(28, "Lip Suck", false),
-    au(43, "Eyes Closed", false),
-    au(45, "Blink", false),
-    au(46, "Wink", true),
+    au(1, "Inner Brow Raiser", "frontalis, pars medialis", true),
+    au(2, "Outer Brow Raiser", "frontalis, pars lateralis", true),
+    au(
+        4,
+        "Brow Lowerer",
+        "corrugator supercilii, depressor supercilii, procerus",
+        true,
+    ),
+    au(5, "Upper Lid Raiser", "levator palpebrae superioris", true),
+    au(6, "Cheek Raiser", "orbicularis oculi, pars orbitalis", true),
+    au(
+        7,
+        "Lid Tightener",
+        "orbicularis oculi, pars palpebralis",
+        true,
+    ),
+    au(
+        9,
+        "Nose Wrinkler",
+        "levator labii superioris alaeque nasi",
+        false,
+    ),
+    au(10, "Upper Lip Raiser", "levator labii superioris", true),
+    au(11, "Nasolabial Deepener", "zygomaticus minor", true),
+    au(12, "Lip Corner Puller", "zygomaticus major", true),
+    au(14, "Dimpler", "buccinator", true),
+    au(15, "Lip Corner Depressor", "depressor anguli oris", true),
+    au(
+        16,
+        "Lower Lip Depressor",
+        "depressor labii inferioris",
+        false,
+    ),
+    au(17, "Chin Raiser", "mentalis", false),
+    au(
+        18,
+        "Lip Pucker",
+        "incisivii labii superioris and inferioris",
+        false,
+    ),
+    au(20, "Lip Stretcher", "risorius, with platysma", true),
+    au(22, "Lip Funneler", "orbicularis oris", false),
+    au(23, "Lip Tightener", "orbicularis oris", false),
+    au(24, "Lip Pressor", "orbicularis oris", false),
+    au(
+        25,
+        "Lips Part",
+        "depressor labii inferioris, or relaxed mentalis or orbicularis oris",
+        false,
+    ),
+    au(
+        26,
+        "Jaw Drop",
+        "masseter, temporalis and internal pterygoid relaxed",
+        false,
+    ),
+    au(27, "Mouth Stretch", "pterygoids, digastric", false),
+    au(28, "Lip Suck", "orbicularis oris", false),
+    au(
+        43,
+        "Eyes Closed",
+        "levator palpebrae superioris relaxed, orbicularis oculi",
+        false,
+    ),
+    au(
+        45,
+        "Blink",
+        "levator palpebrae superioris relaxed, orbicularis oculi, pars palpebralis",
+        false,
+    ),
+    au(46, "Wink", "orbicularis oculi", true),
 ];
+
+/// FACS intensity letters, A (trace) to E (maximum), for an intensity in [0, 1]: five equal
+/// bins, `(0, 0.2]` is A and `(0.8, 1]` is E. Zero (or less) has no letter.
+pub fn intensity_letter(intensity: f32) -> Option<char> {
+    if intensity.is_nan() || intensity <= 0.0 {
+        return None;
+    }
+    let bin = ((intensity.min(1.0) * 5.0).ceil() as u8).clamp(1, 5);
+    Some((b'A' + bin - 1) as char)
+}
 
 /// The catalogue entry for an AU number.
 pub fn info(number: u8) -> Option<&'static AuInfo> {
@@ -226,6 +287,20 @@ mod tests {
     fn catalogue_is_sorted_unique_and_fits_a_mask() {
         assert!(AUS.windows(2).all(|w| w[0].number < w[1].number));
         assert!(AUS.iter().all(|a| a.number < 64));
+        assert!(AUS.iter().all(|a| !a.muscle.is_empty()));
+    }
+
+    #[test]
+    fn intensity_letters() {
+        assert_eq!(intensity_letter(0.0), None);
+        assert_eq!(intensity_letter(-0.1), None);
+        assert_eq!(intensity_letter(0.05), Some('A'));
+        assert_eq!(intensity_letter(0.2), Some('A'));
+        assert_eq!(intensity_letter(0.21), Some('B'));
+        assert_eq!(intensity_letter(0.5), Some('C'));
+        assert_eq!(intensity_letter(0.8), Some('D'));
+        assert_eq!(intensity_letter(0.95), Some('E'));
+        assert_eq!(intensity_letter(3.0), Some('E'));
     }
 
     #[test]

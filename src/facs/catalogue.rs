@@ -1,0 +1,160 @@
+//! The AU catalogue as people and prompts read it: each AU of [`AUS`] joined with the regions
+//! that show it (`face::regions::REGIONS`), the emotions whose prototype uses it
+//! ([`Emotion::prototype`]) and the cues that measure it in one image
+//! ([`super::appearance::ROWS`]). Docs and prompts are rendered from here
+//! (`actfer facs aus --markdown`, [`prompt_text`]), never written by hand.
+
+use serde::Serialize;
+
+use super::appearance::{Reading, ROWS};
+use super::au::AUS;
+use super::emotion::Emotion;
+use crate::face::regions::{regions_for_au, Level};
+
+/// One AU with everything the tables say about it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuEntry {
+    pub au: String,
+    pub number: u8,
+    pub name: &'static str,
+    pub muscle: &'static str,
+    pub one_sided: bool,
+    /// `upper`, `lower`, or `upper, lower`: the coarse face regions that show it.
+    pub face: Vec<&'static str>,
+    /// Fine regions and AUW-GCN ROIs that show it.
+    pub regions: Vec<&'static str>,
+    /// Emotions whose FACS prototype uses it.
+    pub emotions: Vec<Emotion>,
+    /// Image cues that measure it: blendshape names and geometric measures.
+    pub cues: Vec<String>,
+}
+
+/// Every catalogue AU, in FACS order.
+pub fn entries() -> Vec<AuEntry> {
+    AUS.iter()
+        .map(|a| {
+            let regions: Vec<_> = regions_for_au(a.number).collect();
+            let face = regions
+                .iter()
+                .filter(|r| r.level == Level::Coarse)
+                .map(|r| r.name.trim_end_matches("_face"))
+                .collect();
+            let cues = ROWS
+                .iter()
+                .filter(|r| r.au == a.number)
+                .map(|r| match r.reading {
+                    Reading::Blendshape { name, sided: true } => format!("{name}Left/Right"),
+                    Reading::Blendshape { name, sided: false } => name.to_string(),
+                    Reading::Geometry(m) => format!("geometry:{}", m.name()),
+                })
+                .collect();
+            AuEntry {
+                au: format!("AU{}", a.number),
+                number: a.number,
+                name: a.name,
+                muscle: a.muscle,
+                one_sided: a.one_sided,
+                face,
+                regions: regions
+                    .iter()
+                    .filter(|r| r.level != Level::Coarse)
+                    .map(|r| r.name)
+                    .collect(),
+                emotions: Emotion::ALL
+                    .into_iter()
+                    .filter(|e| e.prototype().contains(&a.number))
+                    .collect(),
+                cues,
+            }
+        })
+        .collect()
+}
+
+fn names(emotions: &[Emotion]) -> String {
+    emotions
+        .iter()
+        .map(|e| e.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The catalogue as a Markdown table.
+pub fn markdown() -> String {
+    let mut s = String::from(
+        "| AU | Name | Muscle | One-sided | Face | Regions | Prototypes | Image cues |\n\
+         |---|---|---|---|---|---|---|---|\n",
+    );
+    for e in entries() {
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            e.au,
+            e.name,
+            e.muscle,
+            if e.one_sided { "yes" } else { "no" },
+            e.face.join(", "),
+            e.regions.join(", "),
+            names(&e.emotions),
+            e.cues.join(", "),
+        ));
+    }
+    s
+}
+
+/// The catalogue as compact lines for an LLM prompt: one AU per line.
+pub fn prompt_text() -> String {
+    entries()
+        .iter()
+        .map(|e| {
+            let mut line = format!("{} {} ({}", e.au, e.name, e.muscle);
+            if e.one_sided {
+                line.push_str("; can be one-sided: L/R");
+            }
+            line.push(')');
+            if !e.regions.is_empty() {
+                line.push_str(&format!(" regions: {}", e.regions.join(", ")));
+            }
+            if !e.emotions.is_empty() {
+                line.push_str(&format!("; in prototypes of: {}", names(&e.emotions)));
+            }
+            line
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn required_aus_are_complete() {
+        let all = entries();
+        for n in [
+            1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 24, 25, 26, 27, 28, 43, 45,
+        ] {
+            let e = all
+                .iter()
+                .find(|e| e.number == n)
+                .unwrap_or_else(|| panic!("AU{n}"));
+            assert!(!e.regions.is_empty(), "AU{n} has no region");
+            assert!(!e.face.is_empty(), "AU{n} has no coarse region");
+        }
+    }
+
+    #[test]
+    fn joins_the_tables() {
+        let all = entries();
+        let au12 = all.iter().find(|e| e.number == 12).unwrap();
+        assert_eq!(au12.emotions, [Emotion::Happiness, Emotion::Contempt]);
+        assert_eq!(au12.face, ["lower"]);
+        assert!(au12.regions.contains(&"r_mouth_corner"));
+        assert_eq!(au12.cues, ["mouthSmileLeft/Right"]);
+        let au1 = all.iter().find(|e| e.number == 1).unwrap();
+        assert_eq!(
+            au1.emotions,
+            [Emotion::Surprise, Emotion::Sadness, Emotion::Fear]
+        );
+        assert!(markdown().contains("| AU12 | Lip Corner Puller | zygomaticus major | yes |"));
+        assert!(prompt_text().lines().any(|l| l.starts_with("AU45 Blink (")));
+    }
+}
