@@ -6,11 +6,22 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 fn main() {
+    restore_sigpipe();
     let cli = cli::Cli::parse();
     init_logging(&cli);
     if let Err(err) = cli::run(cli) {
         eprintln!("error: {err:#}");
         std::process::exit(exit_code(&err));
+    }
+}
+
+/// Dies quietly on a closed pipe (`actfer facs aus | head`), as command-line tools do, instead
+/// of Rust's default of ignoring SIGPIPE and panicking in `println!`.
+fn restore_sigpipe() {
+    // SAFETY: setting a signal disposition to its default at start-up, before any thread.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

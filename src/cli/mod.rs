@@ -1,6 +1,7 @@
 //! The `actfer` command line: one file per subcommand, each a thin layer over the library.
 
 mod detect;
+mod facs;
 mod media;
 mod models;
 mod reward;
@@ -31,6 +32,9 @@ pub enum Command {
     /// Find faces: box, score, 5 landmarks, 68 and 478 points, head pose. Every face of an
     /// image (largest first); the subject of a clip, tracked. Exit code 3 when there is no face.
     Detect(detect::DetectArgs),
+    /// The FACS tables: AU catalogue, facial regions, emotion prototypes.
+    #[command(subcommand)]
+    Facs(facs::FacsCommand),
     /// Inspect videos, frame folders and images.
     #[command(subcommand)]
     Media(media::MediaCommand),
@@ -45,6 +49,7 @@ impl Cli {
             Command::Models(c) => c.wants_json(),
             Command::Media(c) => c.wants_json(),
             Command::Detect(a) => a.json,
+            Command::Facs(c) => c.wants_json(),
             Command::Reward(c) => c.wants_json(),
         }
     }
@@ -55,6 +60,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Models(c) => models::run(c),
         Command::Media(c) => media::run(c),
         Command::Detect(a) => detect::run(a),
+        Command::Facs(c) => facs::run(c),
         Command::Reward(c) => reward::run(c),
     }
 }
