@@ -141,7 +141,7 @@ fn read_graph_json(bytes: &[u8]) -> std::result::Result<GraphJson, String> {
 }
 
 /// TFLite SAME padding for one axis: the odd pixel goes after.
-fn same_pad(input: usize, k: usize, stride: usize) -> [usize; 2] {
+pub(crate) fn same_pad(input: usize, k: usize, stride: usize) -> [usize; 2] {
     let out = input.div_ceil(stride);
     let total = ((out - 1) * stride + k).saturating_sub(input);
     [total / 2, total - total / 2]
