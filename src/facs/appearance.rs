@@ -77,6 +77,26 @@ pub enum Reading {
     Geometry(Measure),
 }
 
+/// A second blendshape that decides how much of a cue belongs to the row's AU. For a sided
+/// cue the gate is read on the same side. `g` is the gate's ramp `ramp(score, rest, full)`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Gate {
+    None,
+    /// The cue counts only as far as the gate is active: `min(intensity, g)`.
+    With {
+        name: &'static str,
+        rest: f32,
+        full: f32,
+    },
+    /// The gate explains the cue away: `intensity * (1 - g)`.
+    Unless {
+        name: &'static str,
+        rest: f32,
+        full: f32,
+    },
+}
+
 /// One row of the cue -> AU table.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Row {
@@ -86,8 +106,21 @@ pub struct Row {
     pub rest: f32,
     /// Cue value at the AU's maximum (intensity 1).
     pub full: f32,
+    pub gate: Gate,
     /// Why this cue shows this AU.
     pub why: &'static str,
+}
+
+impl Row {
+    const fn with(mut self, name: &'static str, rest: f32, full: f32) -> Row {
+        self.gate = Gate::With { name, rest, full };
+        self
+    }
+
+    const fn unless(mut self, name: &'static str, rest: f32, full: f32) -> Row {
+        self.gate = Gate::Unless { name, rest, full };
+        self
+    }
 }
 
 const fn shape(au: u8, name: &'static str, rest: f32, full: f32, why: &'static str) -> Row {
@@ -96,6 +129,7 @@ const fn shape(au: u8, name: &'static str, rest: f32, full: f32, why: &'static s
         reading: Reading::Blendshape { name, sided: false },
         rest,
         full,
+        gate: Gate::None,
         why,
     }
 }
@@ -106,6 +140,7 @@ const fn sided(au: u8, name: &'static str, rest: f32, full: f32, why: &'static s
         reading: Reading::Blendshape { name, sided: true },
         rest,
         full,
+        gate: Gate::None,
         why,
     }
 }
@@ -116,6 +151,7 @@ const fn geometry(au: u8, m: Measure, rest: f32, full: f32, why: &'static str) -
         reading: Reading::Geometry(m),
         rest,
         full,
+        gate: Gate::None,
         why,
     }
 }
@@ -129,10 +165,11 @@ pub const ROWS: &[Row] = &[
     sided(5, "eyeWide", 0.05, 0.4, "the raised upper lid widens the eye; MediaPipe's eyeWide rarely leaves 0, so geometry backs it"),
     geometry(5, Measure::EyeOpening, 0.32, 0.45, "a raised upper lid opens the lid gap beyond the resting range (0.18-0.32 of eye width)"),
     sided(6, "cheekSquint", 0.05, 0.6, "the orbital orbicularis oculi lifts the cheeks and narrows the eye from below; cheekSquint is that shape"),
-    sided(7, "eyeSquint", 0.1, 0.7, "the palpebral orbicularis oculi tightens the lids; eyeSquint is that shape"),
+    sided(6, "eyeSquint", 0.25, 0.6, "MediaPipe's cheekSquint stays at 0; eyeSquint (the lower lid pushed up) rises with AU6 and AU7 alike, and with pulled-up lip corners the push comes from the cheek (a strong AU12 lifts the cheeks too)").with("mouthSmile", 0.1, 0.5),
+    sided(7, "eyeSquint", 0.25, 0.7, "the palpebral orbicularis oculi tightens the lids; eyeSquint is that shape, except the part a smile's cheek raise explains (AU6)").unless("mouthSmile", 0.1, 0.5),
     sided(9, "noseSneer", 0.05, 0.4, "the levator labii superioris alaeque nasi wrinkles the nose; MediaPipe's noseSneer stays small, so geometry backs it"),
     geometry(9, Measure::NoseToEye, 0.43, 0.36, "the wrinkled nose lifts the nostril wings towards the inner eye corners"),
-    sided(10, "mouthUpperUp", 0.05, 0.6, "the levator labii superioris raises the upper lip; mouthUpperUp is that shape per side"),
+    sided(10, "mouthUpperUp", 0.05, 0.6, "the levator labii superioris raises the upper lip; mouthUpperUp is that shape per side, except the part a broad smile explains (AU12 lifts the upper lip with the corners)").unless("mouthSmile", 0.1, 0.5),
     sided(12, "mouthSmile", 0.05, 0.8, "the zygomaticus major pulls the lip corners up and out; mouthSmile is that shape per side"),
     sided(14, "mouthDimple", 0.05, 0.5, "the buccinator tightens and dimples the lip corners; mouthDimple is that shape per side"),
     sided(15, "mouthFrown", 0.05, 0.5, "the depressor anguli oris pulls the lip corners down; mouthFrown is that shape per side"),
@@ -171,34 +208,79 @@ pub fn ramp(value: f32, rest: f32, full: f32) -> f32 {
     ((value - rest) / (full - rest)).clamp(0.0, 1.0)
 }
 
+/// A gate's ramp for a cue read on MediaPipe side `suffix` (`""` for an unsided cue, which
+/// takes the larger side of a sided gate). A gate the model lacks leaves the cue as it is.
+fn gate_ramp(
+    score: &dyn Fn(&str) -> Option<f32>,
+    name: &str,
+    suffix: &str,
+    rest: f32,
+    full: f32,
+) -> Option<f32> {
+    let value = if suffix.is_empty() {
+        let sides = [
+            score(&format!("{name}Left")),
+            score(&format!("{name}Right")),
+        ];
+        sides
+            .into_iter()
+            .flatten()
+            .reduce(f32::max)
+            .or_else(|| score(name))
+    } else {
+        score(&format!("{name}{suffix}"))
+    };
+    value.map(|v| ramp(v, rest, full))
+}
+
 /// AU evidence from blendshape scores (`score(name)`, `None` for a name the model lacks) and
 /// the face's measures. Returns every AU of the table, strongest first.
 pub fn evidence(score: &dyn Fn(&str) -> Option<f32>, measures: &FaceMeasures) -> Vec<AuEvidence> {
     let mut per_au: Vec<(u8, Vec<Cue>)> = Vec::new();
     for row in ROWS {
-        let readings: Vec<(String, Side, f32)> = match row.reading {
+        // (source, subject's side, MediaPipe side suffix, value)
+        let readings: Vec<(String, Side, &str, f32)> = match row.reading {
             Reading::Blendshape { name, sided: false } => score(name)
-                .map(|v| (format!("blendshape:{name}"), Side::Both, v))
+                .map(|v| (format!("blendshape:{name}"), Side::Both, "", v))
                 .into_iter()
                 .collect(),
             Reading::Blendshape { name, sided: true } => ["Left", "Right"]
-                .iter()
+                .into_iter()
                 .filter_map(|suffix| {
                     let full = format!("{name}{suffix}");
-                    score(&full).map(|v| (format!("blendshape:{full}"), subject_side_of(suffix), v))
+                    score(&full).map(|v| {
+                        (
+                            format!("blendshape:{full}"),
+                            subject_side_of(suffix),
+                            suffix,
+                            v,
+                        )
+                    })
                 })
                 .collect(),
             Reading::Geometry(m) => m
                 .read(measures)
                 .into_iter()
-                .map(|(side, v)| (format!("geometry:{}", m.name()), side, v))
+                .map(|(side, v)| (format!("geometry:{}", m.name()), side, "", v))
                 .collect(),
         };
-        let cues = readings.into_iter().map(|(source, side, value)| Cue {
-            source,
-            side,
-            value,
-            intensity: ramp(value, row.rest, row.full),
+        let cues = readings.into_iter().map(|(source, side, suffix, value)| {
+            let raw = ramp(value, row.rest, row.full);
+            let intensity = match row.gate {
+                Gate::None => raw,
+                Gate::With { name, rest, full } => {
+                    gate_ramp(score, name, suffix, rest, full).map_or(raw, |g| raw.min(g))
+                }
+                Gate::Unless { name, rest, full } => {
+                    gate_ramp(score, name, suffix, rest, full).map_or(raw, |g| raw * (1.0 - g))
+                }
+            };
+            Cue {
+                source,
+                side,
+                value,
+                intensity,
+            }
         });
         match per_au.iter_mut().find(|(au, _)| *au == row.au) {
             Some((_, list)) => list.extend(cues),
@@ -271,6 +353,30 @@ mod tests {
         assert_eq!(find(25).intensity, 1.0);
         assert_eq!(find(27).intensity, 0.0);
         assert_eq!(find(43).intensity, 0.0);
+    }
+
+    #[test]
+    fn a_smile_explains_squint_and_upper_lip() {
+        let smile = |n: &str| {
+            Some(match n {
+                "mouthSmileLeft" | "mouthSmileRight" => 0.8,
+                "eyeSquintLeft" | "eyeSquintRight" => 0.6,
+                "mouthUpperUpLeft" | "mouthUpperUpRight" => 0.6,
+                _ => 0.0,
+            })
+        };
+        let ev = evidence(&smile, &rest_face());
+        let find = |ev: &[AuEvidence], au| ev.iter().find(|e| e.au == au).unwrap().intensity;
+        assert_eq!(find(&ev, 6), 1.0);
+        assert_eq!(find(&ev, 7), 0.0);
+        assert_eq!(find(&ev, 10), 0.0);
+        // The same squint and lip without a smile: AU7 and AU10, no AU6.
+        let no_smile =
+            |n: &str| smile(n).map(|v| if n.starts_with("mouthSmile") { 0.0 } else { v });
+        let ev = evidence(&no_smile, &rest_face());
+        assert_eq!(find(&ev, 6), 0.0);
+        assert!((find(&ev, 7) - 0.35 / 0.45).abs() < 1e-6);
+        assert_eq!(find(&ev, 10), 1.0);
     }
 
     #[test]
