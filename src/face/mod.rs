@@ -1,8 +1,10 @@
-//! Face perception: detection (MTCNN), the 478-point mesh (MediaPipe FaceLandmarker v2),
-//! alignment, facial regions and zoom. Coordinates are image pixels, x right, y down, unless a
-//! transform's name says otherwise (`image_from_crop` maps crop pixels to image pixels).
+//! Face perception: detection (MTCNN), the 478-point mesh and its 52 blendshape scores
+//! (MediaPipe FaceLandmarker v2), alignment, facial regions and zoom. Coordinates are image
+//! pixels, x right, y down, unless a transform's name says otherwise (`image_from_crop` maps
+//! crop pixels to image pixels).
 
 pub mod align;
+pub mod blendshapes;
 pub mod draw;
 pub mod geometry;
 pub mod landmarks68;
