@@ -1,9 +1,11 @@
-//! Face perception: detection (MTCNN), the 478-point mesh (MediaPipe FaceLandmarker v2),
-//! alignment, facial regions, zoom, and expression classification (fer's mini-Xception on the
-//! aligned face). Coordinates are image pixels, x right, y down, unless a transform's name says
-//! otherwise (`image_from_crop` maps crop pixels to image pixels).
+//! Face perception: detection (MTCNN), the 478-point mesh and its 52 blendshape scores
+//! (MediaPipe FaceLandmarker v2), geometric measures on the mesh, alignment, facial regions,
+//! zoom, and expression classification (fer's mini-Xception on the aligned face). Coordinates
+//! are image pixels, x right, y down, unless a transform's name says otherwise
+//! (`image_from_crop` maps crop pixels to image pixels).
 
 pub mod align;
+pub mod blendshapes;
 pub mod draw;
 pub mod expression;
 pub mod geometry;

@@ -80,6 +80,28 @@ class Mesh:
         return points, logit
 
 
+def crop_params(bgr, mesh, cascade):
+    """The two passes of the module docs: (centre, size, angle) of the reference crop."""
+    grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    boxes = cascade.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(80, 80))
+    if len(boxes):
+        x, y, w, h = max(boxes, key=lambda b: b[2] * b[3])
+        centre, size, angle = [x + (w - 1) / 2.0, y + (h - 1) / 2.0], MARGIN * max(w, h), 0.0
+    else:  # the 3/4 view: the cascade finds nothing; start from the whole photo
+        h, w = grey.shape
+        centre, size, angle = [(w - 1) / 2.0, (h - 1) / 2.0], float(max(w, h)), 0.0
+    pts, _ = mesh(make_crop(bgr, centre, size, angle))
+    # Pass 2 from pass 1's mesh, mapped back to image pixels.
+    image_from_crop = cv2.invertAffineTransform(crop_from_image(centre, size, angle))
+    img_pts = pts[:, :2] @ image_from_crop[:, :2].T + image_from_crop[:, 2]
+    le, re = img_pts[33], img_pts[263]
+    angle = math.atan2(re[1] - le[1], re[0] - le[0])
+    lo, hi = img_pts.min(axis=0), img_pts.max(axis=0)
+    centre = [float((lo[0] + hi[0]) / 2), float((lo[1] + hi[1]) / 2)]
+    size = float(MARGIN * max(hi - lo))
+    return centre, size, angle
+
+
 def main():
     task, testdata, out = Path(sys.argv[1]), Path(sys.argv[2]).expanduser(), Path(sys.argv[3])
     mesh = Mesh(task)
@@ -87,23 +109,7 @@ def main():
     photos = {}
     for name in PHOTOS:
         bgr = cv2.imread(str(testdata / name), cv2.IMREAD_COLOR)
-        grey = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
-        boxes = cascade.detectMultiScale(grey, scaleFactor=1.1, minNeighbors=5, minSize=(80, 80))
-        if len(boxes):
-            x, y, w, h = max(boxes, key=lambda b: b[2] * b[3])
-            centre, size, angle = [x + (w - 1) / 2.0, y + (h - 1) / 2.0], MARGIN * max(w, h), 0.0
-        else:  # the 3/4 view: the cascade finds nothing; start from the whole photo
-            h, w = grey.shape
-            centre, size, angle = [(w - 1) / 2.0, (h - 1) / 2.0], float(max(w, h)), 0.0
-        pts, _ = mesh(make_crop(bgr, centre, size, angle))
-        # Pass 2 from pass 1's mesh, mapped back to image pixels.
-        image_from_crop = cv2.invertAffineTransform(crop_from_image(centre, size, angle))
-        img_pts = pts[:, :2] @ image_from_crop[:, :2].T + image_from_crop[:, 2]
-        le, re = img_pts[33], img_pts[263]
-        angle = math.atan2(re[1] - le[1], re[0] - le[0])
-        lo, hi = img_pts.min(axis=0), img_pts.max(axis=0)
-        centre = [float((lo[0] + hi[0]) / 2), float((lo[1] + hi[1]) / 2)]
-        size = float(MARGIN * max(hi - lo))
+        centre, size, angle = crop_params(bgr, mesh, cascade)
         pts, logit = mesh(make_crop(bgr, centre, size, angle))
         photos[name] = {
             "center": centre,
