@@ -6,6 +6,7 @@
 //! emotion labels, [`reward`] scores UC-GRPO rollouts.
 
 pub mod error;
+pub mod evidence;
 pub mod face;
 pub mod facs;
 pub mod media;

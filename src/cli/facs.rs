@@ -93,12 +93,7 @@ pub fn run(cmd: FacsCommand) -> anyhow::Result<()> {
                 return print_json(&rows);
             }
             for r in rows {
-                let me = r.me_class.map_or("-".to_string(), |c| {
-                    serde_json::to_value(c)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default()
-                });
+                let me = r.me_class.map_or("-", |c| c.name());
                 println!("{:<10} {:<9} {}", r.label, me, r.prototype.join("+"));
             }
             Ok(())

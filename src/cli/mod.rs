@@ -1,5 +1,6 @@
 //! The `actfer` command line: one file per subcommand, each a thin layer over the library.
 
+mod au;
 mod detect;
 mod facs;
 mod media;
@@ -32,6 +33,10 @@ pub enum Command {
     /// Find faces: box, score, 5 landmarks, 68 and 478 points, head pose. Every face of an
     /// image (largest first); the subject of a clip, tracked. Exit code 3 when there is no face.
     Detect(detect::DetectArgs),
+    /// AU evidence from one image (or one frame of a clip): per face, AUs with intensity,
+    /// FACS letter, side and source, the expression classifier, and emotion inference from the
+    /// AUs. Exit code 3 when there is no face.
+    Au(au::AuArgs),
     /// The FACS tables: AU catalogue, facial regions, emotion prototypes.
     #[command(subcommand)]
     Facs(facs::FacsCommand),
@@ -49,6 +54,7 @@ impl Cli {
             Command::Models(c) => c.wants_json(),
             Command::Media(c) => c.wants_json(),
             Command::Detect(a) => a.json,
+            Command::Au(a) => a.json,
             Command::Facs(c) => c.wants_json(),
             Command::Reward(c) => c.wants_json(),
         }
@@ -60,6 +66,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Models(c) => models::run(c),
         Command::Media(c) => media::run(c),
         Command::Detect(a) => detect::run(a),
+        Command::Au(a) => au::run(a),
         Command::Facs(c) => facs::run(c),
         Command::Reward(c) => reward::run(c),
     }

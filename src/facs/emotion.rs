@@ -37,6 +37,16 @@ pub enum MeClass {
     Surprise,
 }
 
+impl MeClass {
+    pub fn name(self) -> &'static str {
+        match self {
+            MeClass::Positive => "positive",
+            MeClass::Negative => "negative",
+            MeClass::Surprise => "surprise",
+        }
+    }
+}
+
 impl Emotion {
     /// Every label, in table order.
     pub const ALL: [Emotion; 8] = [

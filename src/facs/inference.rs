@@ -6,14 +6,18 @@
 //! intensity vector `I` and the prototype's indicator vector:
 //!
 //! ```text
-//! match(e) = sum_{a in P} I_a / (|P| + sum_{a not in P} I_a)
+//! match(e) = sum_{a in P} I_a / (|P| + EXTRA_WEIGHT * sum_{a not in P} I_a)
 //! ```
 //!
-//! so missing prototype AUs and extra AUs both lower it. AUs that accompany many expressions
+//! so missing prototype AUs and extra AUs both lower it. Extra AUs weigh half
+//! ([`EXTRA_WEIGHT`]): real expressions often carry AUs outside the textbook prototype (anger
+//! with AU17 or AU24), so a missing prototype AU says more than an extra one. AUs that accompany many expressions
 //! without telling them apart are left out of the sums: AU25 (lips part, which follows any
 //! jaw drop) and the eye closures AU43/AU45 (blinks are the commonest distractor). Contempt is
 //! the one-sided R12+R14: its AU12 and AU14 count by their asymmetry `|right - left|`, and
-//! the symmetric part of AU12/AU14 counts as extra. Neutral matches `1 - max_a I_a`.
+//! the symmetric part of AU12/AU14 counts as extra. Neutral matches `(1 - max_a I_a)^2`: a face
+//! is neutral while no AU is clearly present, and the square makes that fall fast once one AU
+//! passes its lower range.
 //!
 //! The distribution is a softmax of the matches with temperature [`TEMPERATURE`]. The
 //! micro-expression classes take the emotions' probabilities renormalised without neutral:
@@ -26,6 +30,9 @@ use super::evidence::AuEvidence;
 
 /// Softmax temperature over matches: a match 0.1 higher weighs e (2.7) times more.
 pub const TEMPERATURE: f32 = 0.1;
+
+/// Weight of AUs outside a prototype in its match (see the module docs).
+pub const EXTRA_WEIGHT: f32 = 0.5;
 
 /// AUs left out of the match (see the module docs).
 const UNINFORMATIVE: &[u8] = &[25, 43, 45];
@@ -82,7 +89,7 @@ pub fn matches(evidence: &[AuEvidence]) -> Vec<(Emotion, f32)> {
         .iter()
         .map(|&emotion| {
             if emotion == Emotion::Neutral {
-                return (emotion, 1.0 - strongest);
+                return (emotion, (1.0 - strongest).powi(2));
             }
             let proto = emotion.prototype();
             let (mut inside, mut extra) = (0.0f32, 0.0f32);
@@ -98,7 +105,7 @@ pub fn matches(evidence: &[AuEvidence]) -> Vec<(Emotion, f32)> {
                 inside += fit;
                 extra += rest;
             }
-            (emotion, inside / (proto.len() as f32 + extra))
+            (emotion, inside / (proto.len() as f32 + EXTRA_WEIGHT * extra))
         })
         .collect()
 }
