@@ -105,7 +105,10 @@ pub fn matches(evidence: &[AuEvidence]) -> Vec<(Emotion, f32)> {
                 inside += fit;
                 extra += rest;
             }
-            (emotion, inside / (proto.len() as f32 + EXTRA_WEIGHT * extra))
+            (
+                emotion,
+                inside / (proto.len() as f32 + EXTRA_WEIGHT * extra),
+            )
         })
         .collect()
 }
