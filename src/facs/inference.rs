@@ -174,7 +174,8 @@ mod tests {
 
     #[test]
     fn prototypes_win() {
-        let cases: &[(&[(u8, f32, f32)], Emotion)] = &[
+        type Case = (&'static [(u8, f32, f32)], Emotion);
+        let cases: &[Case] = &[
             (
                 &[(6, 0.7, 0.7), (12, 0.9, 0.9), (25, 0.8, 0.8)],
                 Emotion::Happiness,
