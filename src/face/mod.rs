@@ -5,6 +5,7 @@
 pub mod align;
 pub mod draw;
 pub mod geometry;
+mod kernels;
 pub mod landmarks68;
 pub mod mesh;
 pub mod mtcnn;

@@ -22,6 +22,7 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -187,27 +188,16 @@ impl Mtcnn {
             if w == 0 || h == 0 {
                 continue;
             }
-            for scale in self.cfg.scales(w, h) {
-                let lh = (h as f64 * scale + 1.0) as usize;
-                let lw = (w as f64 * scale + 1.0) as usize;
-                let n = group.len();
-                let mut level = vec![0f32; n * 3 * lh * lw];
-                for (&i, dst) in group.iter().zip(level.chunks_exact_mut(3 * lh * lw)) {
-                    area_resize_planar(images[i], Region::whole(images[i]), lh, lw, dst);
-                }
-                let level = Tensor::from_vec(level, (n, 3, lh, lw), &self.device)?;
-                let (reg, prob) = self.pnet.forward(&level)?; // [n, 4, oh, ow], [n, 2, oh, ow]
-                let (_, _, oh, ow) = prob.dims4()?;
-                let prob = prob.flatten_all()?.to_vec1::<f32>()?;
-                let reg = reg.flatten_all()?.to_vec1::<f32>()?;
-                let plane = oh * ow;
-                for (k, &i) in group.iter().enumerate() {
-                    let face = &prob[(2 * k + 1) * plane..(2 * k + 2) * plane];
-                    let regs = &reg[4 * k * plane..4 * (k + 1) * plane];
-                    let found =
-                        boxes::proposals(face, regs, ow, scale as f32, self.cfg.thresholds[0]);
-                    let keep = boxes::nms_union(&found, self.cfg.nms_pnet_level);
-                    per_image[i].extend(boxes::pick(&found, &keep));
+            // Levels run in parallel; their candidates are gathered in pyramid order.
+            let levels = self
+                .cfg
+                .scales(w, h)
+                .into_par_iter()
+                .map(|scale| self.propose_level(images, &group, scale))
+                .collect::<Result<Vec<_>>>()?;
+            for level in levels {
+                for (&i, found) in group.iter().zip(level) {
+                    per_image[i].extend(found);
                 }
             }
         }
@@ -221,6 +211,42 @@ impl Mtcnn {
                         ..c[k]
                     })
                     .collect()
+            })
+            .collect())
+    }
+
+    /// P-Net on the pyramid level `scale` of `group`'s images (all of one size): each image's
+    /// candidates on that level after the per-level NMS.
+    fn propose_level(
+        &self,
+        images: &[&RgbImage],
+        group: &[usize],
+        scale: f64,
+    ) -> Result<Vec<Vec<Candidate>>> {
+        let (w, h) = (
+            images[group[0]].width as usize,
+            images[group[0]].height as usize,
+        );
+        let lh = (h as f64 * scale + 1.0) as usize;
+        let lw = (w as f64 * scale + 1.0) as usize;
+        let n = group.len();
+        let mut level = vec![0f32; n * 3 * lh * lw];
+        for (&i, dst) in group.iter().zip(level.chunks_exact_mut(3 * lh * lw)) {
+            area_resize_planar(images[i], Region::whole(images[i]), lh, lw, dst);
+        }
+        let level = Tensor::from_vec(level, (n, 3, lh, lw), &self.device)?;
+        let (reg, prob) = self.pnet.forward(&level)?; // [n, 4, oh, ow], [n, 2, oh, ow]
+        let (_, _, _, ow) = prob.dims4()?;
+        let prob = prob.flatten_all()?.to_vec1::<f32>()?;
+        let reg = reg.flatten_all()?.to_vec1::<f32>()?;
+        let plane = prob.len() / (2 * n);
+        Ok((0..n)
+            .map(|k| {
+                let face = &prob[(2 * k + 1) * plane..(2 * k + 2) * plane];
+                let regs = &reg[4 * k * plane..4 * (k + 1) * plane];
+                let found = boxes::proposals(face, regs, ow, scale as f32, self.cfg.thresholds[0]);
+                let keep = boxes::nms_union(&found, self.cfg.nms_pnet_level);
+                boxes::pick(&found, &keep)
             })
             .collect())
     }
