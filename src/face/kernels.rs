@@ -46,7 +46,7 @@ pub enum Activation<'a> {
 
 impl Activation<'_> {
     /// Applies the activation of output row `row` to `values`.
-    #[inline]
+    #[inline(always)]
     pub fn apply(&self, row: usize, values: &mut [f32]) {
         match self {
             Activation::None => {}
@@ -57,6 +57,21 @@ impl Activation<'_> {
                 values
                     .iter_mut()
                     .for_each(|v| *v = if *v < 0.0 { a * *v } else { *v });
+            }
+        }
+    }
+
+    /// [`Activation::apply`] on one register tile row.
+    #[inline(always)]
+    fn apply_tile(&self, row: usize, v: &mut [f32; NR]) {
+        match self {
+            Activation::None => {}
+            Activation::Relu => v.iter_mut().for_each(|v| *v = v.max(0.0)),
+            Activation::Relu6 => v.iter_mut().for_each(|v| *v = v.clamp(0.0, 6.0)),
+            Activation::PRelu(slopes) => {
+                // max(v, 0) + a * min(v, 0) is v for v >= 0 and a * v below: branch-free.
+                let a = slopes[row];
+                v.iter_mut().for_each(|v| *v = v.max(0.0) + a * v.min(0.0));
             }
         }
     }
@@ -73,17 +88,9 @@ pub struct Epilogue<'a> {
     pub act: Activation<'a>,
 }
 
-impl Epilogue<'_> {
-    pub const NONE: Epilogue<'static> = Epilogue {
-        bias: None,
-        residual: None,
-        act: Activation::None,
-    };
-}
-
 /// `a * b + c`, as one fused instruction where the target has FMA.
 #[inline(always)]
-fn fmadd(a: f32, b: f32, c: f32) -> f32 {
+pub fn fmadd(a: f32, b: f32, c: f32) -> f32 {
     #[cfg(target_feature = "fma")]
     {
         a.mul_add(b, c)
@@ -94,24 +101,49 @@ fn fmadd(a: f32, b: f32, c: f32) -> f32 {
     }
 }
 
-/// `out[i * out_stride + j] = epilogue_i(Σ_k w[i * k_len + k] * x[k][j])` for `i < m`,
-/// `j < n`: `w` is `[m, k_len]` row-major and `x` has `k_len` rows of at least `n` columns.
-/// Columns are split over rayon's threads when the product is large.
-pub fn matmul(
-    w: &[f32],
+/// The left operand of [`matmul`], `[m, k]`, with each block of rows that a register tile
+/// takes together (`MR` rows, then single rows) stored `[k, rows]`, so that one load position
+/// serves all its rows. Block `i..i + r` keeps the span `i * k..(i + r) * k`.
+#[derive(Debug, Clone)]
+pub struct Packed {
+    data: Vec<f32>,
     m: usize,
-    x: Rows,
-    n: usize,
-    ep: &Epilogue,
-    out: &mut [f32],
-    out_stride: usize,
-) {
-    let k_len = x.offsets.len();
-    assert_eq!(w.len(), m * k_len, "matmul: weight is not [m, k]");
+    k: usize,
+}
+
+impl Packed {
+    /// Packs the row-major `[m, k]` matrix `w`.
+    pub fn new(w: &[f32], m: usize, k: usize) -> Self {
+        assert_eq!(w.len(), m * k, "packing a weight that is not [m, k]");
+        let mut data = Vec::with_capacity(w.len());
+        let mut i = 0;
+        while i < m {
+            let r = if i + MR <= m { MR } else { 1 };
+            for kk in 0..k {
+                data.extend((i..i + r).map(|row| w[row * k + kk]));
+            }
+            i += r;
+        }
+        Packed { data, m, k }
+    }
+
+    /// Rows of the product.
+    pub fn rows(&self) -> usize {
+        self.m
+    }
+}
+
+/// `out[i * out_stride + j] = epilogue_i(Σ_k w[i][k] * x[k][j])` for `i < m`, `j < n`: `w` is
+/// `[m, k]` and `x` has `k` rows of at least `n` columns. Columns are split over rayon's
+/// threads when the product is large.
+pub fn matmul(w: &Packed, x: Rows, n: usize, ep: &Epilogue, out: &mut [f32], out_stride: usize) {
+    let (m, k_len) = (w.m, w.k);
+    assert_eq!(x.offsets.len(), k_len, "matmul: x does not have k rows");
     assert!(m == 0 || out.len() >= (m - 1) * out_stride + n && out_stride >= n);
     if m == 0 || n == 0 {
         return;
     }
+    let w = &w.data;
     let tiles = n.div_ceil(NR);
     let tasks = (m * k_len * n / MIN_TASK_WORK)
         .clamp(1, 4 * rayon::current_num_threads())
@@ -141,7 +173,7 @@ pub fn matmul(
 }
 
 /// Columns `cols` of the product for every output row; `out[i]` holds row `i`'s columns
-/// `cols` (so `out[i][0]` is column `cols.start`).
+/// `cols` (so `out[i][0]` is column `cols.start`). `w` is [`Packed::data`].
 fn matmul_columns(w: &[f32], x: Rows, cols: Range<usize>, ep: &Epilogue, out: &mut [&mut [f32]]) {
     let k_len = x.offsets.len();
     let mut j = cols.start;
@@ -180,44 +212,42 @@ fn column_tile(
     out: &mut [&mut [f32]],
     out_col: usize,
 ) {
-    let m = out.len();
+    let (m, k_len) = (out.len(), x.offsets.len());
     let mut i = 0;
     while i + MR <= m {
-        let acc = row_tile::<MR>(w, i, x, x_col, ep.bias);
-        store_tile(&acc, i, col, width, ep, out, out_col);
+        let w_block = &w[i * k_len..(i + MR) * k_len];
+        let acc = row_tile::<MR>(w_block, x, x_col, ep.bias.map(|b| &b[i..i + MR]));
+        store_tile(acc, i, col, width, ep, out, out_col);
         i += MR;
     }
     while i < m {
-        let acc = row_tile::<1>(w, i, x, x_col, ep.bias);
-        store_tile(&acc, i, col, width, ep, out, out_col);
+        let w_row = &w[i * k_len..(i + 1) * k_len];
+        let acc = row_tile::<1>(w_row, x, x_col, ep.bias.map(|b| &b[i..i + 1]));
+        store_tile(acc, i, col, width, ep, out, out_col);
         i += 1;
     }
 }
 
-/// `acc[r][l] = bias[i + r] + Σ_k w[i + r][k] * x[k][x_col + l]`: `R` rows by `NR` columns
-/// in registers.
+/// `acc[r][l] = bias[r] + Σ_k w[k][r] * x[k][x_col + l]`, `R` rows by `NR` columns in
+/// registers; `w` is one packed block `[k_len, R]`.
 #[inline(always)]
 fn row_tile<const R: usize>(
     w: &[f32],
-    i: usize,
     x: Rows,
     x_col: usize,
     bias: Option<&[f32]>,
 ) -> [[f32; NR]; R] {
-    let k_len = x.offsets.len();
     let mut acc = [[0f32; NR]; R];
     if let Some(b) = bias {
-        for (r, a) in acc.iter_mut().enumerate() {
-            *a = [b[i + r]; NR];
+        for (a, &b) in acc.iter_mut().zip(b) {
+            *a = [b; NR];
         }
     }
-    let w_rows: [&[f32]; R] = std::array::from_fn(|r| &w[(i + r) * k_len..][..k_len]);
-    for (k, &off) in x.offsets.iter().enumerate() {
+    for (&off, wk) in x.offsets.iter().zip(w.chunks_exact(R)) {
         let xs: &[f32; NR] = x.data[off + x_col..][..NR].try_into().unwrap();
         for r in 0..R {
-            let wv = w_rows[r][k];
             for l in 0..NR {
-                acc[r][l] = fmadd(wv, xs[l], acc[r][l]);
+                acc[r][l] = fmadd(wk[r], xs[l], acc[r][l]);
             }
         }
     }
@@ -228,7 +258,7 @@ fn row_tile<const R: usize>(
 /// rows `i..i + R` of a tile.
 #[inline(always)]
 fn store_tile<const R: usize>(
-    acc: &[[f32; NR]; R],
+    mut acc: [[f32; NR]; R],
     i: usize,
     col: usize,
     width: usize,
@@ -236,16 +266,25 @@ fn store_tile<const R: usize>(
     out: &mut [&mut [f32]],
     out_col: usize,
 ) {
-    for (r, a) in acc.iter().enumerate() {
-        let mut v = *a;
-        let v = &mut v[..width];
-        if let Some(res) = ep.residual {
-            for (v, r) in v.iter_mut().zip(res.row(i + r, col, width)) {
-                *v += r;
+    for (r, v) in acc.iter_mut().enumerate() {
+        if width == NR {
+            // A whole tile: fixed-length loops the compiler vectorises.
+            if let Some(res) = ep.residual {
+                let res: &[f32; NR] = res.row(i + r, col, NR).try_into().unwrap();
+                *v = std::array::from_fn(|l| v[l] + res[l]);
             }
+            ep.act.apply_tile(i + r, v);
+            out[i + r][out_col..out_col + NR].copy_from_slice(v);
+        } else {
+            let v = &mut v[..width];
+            if let Some(res) = ep.residual {
+                for (v, r) in v.iter_mut().zip(res.row(i + r, col, width)) {
+                    *v += r;
+                }
+            }
+            ep.act.apply(i + r, v);
+            out[i + r][out_col..out_col + width].copy_from_slice(v);
         }
-        ep.act.apply(i + r, v);
-        out[i + r][out_col..out_col + width].copy_from_slice(v);
     }
 }
 
@@ -360,7 +399,7 @@ mod tests {
             };
             let want = reference(&w, m, rows, n, &ep);
             let mut got = vec![f32::NAN; m * (n + 2)];
-            matmul(&w, m, rows, n, &ep, &mut got, n + 2);
+            matmul(&Packed::new(&w, m, k_len), rows, n, &ep, &mut got, n + 2);
             for i in 0..m {
                 for j in 0..n {
                     let (g, r) = (got[i * (n + 2) + j], want[i * n + j]);
@@ -386,7 +425,12 @@ mod tests {
             data: &img,
             offsets: &offsets,
         };
-        matmul(&weight, 1, rows, n, &Epilogue::NONE, &mut out, n);
+        let ep = Epilogue {
+            bias: None,
+            residual: None,
+            act: Activation::None,
+        };
+        matmul(&Packed::new(&weight, 1, 8), rows, n, &ep, &mut out, n);
         // Output (1, 2): pixels 12 + (1, 2), (1, 3), (2, 2), (2, 3) = 18 + 19 + 22 + 23.
         assert_eq!(out[w + 2], 82.0);
         assert_eq!(out[0], 12.0 + 13.0 + 16.0 + 17.0);

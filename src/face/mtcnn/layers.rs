@@ -7,7 +7,7 @@ use candle_core::{
 use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
 use rayon::prelude::*;
 
-use crate::face::kernels::{self, Activation, Epilogue, Rows};
+use crate::face::kernels::{self, Activation, Epilogue, Packed, Rows};
 
 /// A square, stride-1, unpadded convolution with bias (every MTCNN convolution).
 ///
@@ -18,7 +18,7 @@ use crate::face::kernels::{self, Activation, Epilogue, Rows};
 pub struct Conv {
     conv: Conv2d,
     /// [c_out, c_in * k * k], for the CPU kernel.
-    weight: Vec<f32>,
+    weight: Packed,
     bias: Vec<f32>,
     c_in: usize,
     k: usize,
@@ -27,11 +27,8 @@ pub struct Conv {
 impl Conv {
     pub fn new(c_in: usize, c_out: usize, k: usize, vb: VarBuilder) -> Result<Self> {
         let conv = candle_nn::conv2d(c_in, c_out, k, Conv2dConfig::default(), vb)?;
-        let weight = conv
-            .weight()
-            .to_dtype(DType::F32)?
-            .flatten_all()?
-            .to_vec1()?;
+        let flat = conv.weight().to_dtype(DType::F32)?.flatten_all()?;
+        let weight = Packed::new(&flat.to_vec1()?, c_out, c_in * k * k);
         let bias = match conv.bias() {
             Some(b) => b.to_dtype(DType::F32)?.to_vec1::<f32>()?,
             None => vec![0.0; c_out],
@@ -108,13 +105,13 @@ impl Conv {
             act,
         };
         if k == 1 {
-            kernels::matmul(&self.weight, c_out, x, oh * ow, &ep, dst, oh * ow);
+            kernels::matmul(&self.weight, x, oh * ow, &ep, dst, oh * ow);
             return;
         }
         // Product rows are `w` wide ([c_out, oh, w]); the last k - 1 columns are junk.
         let n = (oh - 1) * w + ow;
         let mut wide = vec![0f32; c_out * oh * w];
-        kernels::matmul(&self.weight, c_out, x, n, &ep, &mut wide, oh * w);
+        kernels::matmul(&self.weight, x, n, &ep, &mut wide, oh * w);
         for (dst_row, src_row) in dst.chunks_exact_mut(ow).zip(wide.chunks_exact(w)) {
             dst_row.copy_from_slice(&src_row[..ow]);
         }
