@@ -318,10 +318,10 @@ pub fn max_pool(
 ) -> Vec<f32> {
     assert_eq!(x.len(), planes * h * w);
     assert!(oh > 0 && ow > 0 && (oh - 1) * s < h && (ow - 1) * s < w);
-    let mut out = vec![0f32; planes * oh * ow];
+    let mut out = Vec::with_capacity(planes * oh * ow);
     let mut rowmax = vec![0f32; w];
-    for (src, dst) in x.chunks_exact(h * w).zip(out.chunks_exact_mut(oh * ow)) {
-        for (oy, dst) in dst.chunks_exact_mut(ow).enumerate() {
+    for src in x.chunks_exact(h * w) {
+        for oy in 0..oh {
             // Column maxima over the window's rows, then maxima over each window's columns.
             let y0 = oy * s;
             rowmax.copy_from_slice(&src[y0 * w..][..w]);
@@ -330,12 +330,12 @@ pub fn max_pool(
                     *m = m.max(v);
                 }
             }
-            for (ox, d) in dst.iter_mut().enumerate() {
+            out.extend((0..ow).map(|ox| {
                 let x0 = ox * s;
-                *d = rowmax[x0..(x0 + k).min(w)]
+                rowmax[x0..(x0 + k).min(w)]
                     .iter()
-                    .fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-            }
+                    .fold(f32::NEG_INFINITY, |m, &v| m.max(v))
+            }));
         }
     }
     out

@@ -75,22 +75,22 @@ impl Conv {
             candle_core::bail!("conv: expected an f32 CPU tensor");
         };
         let src = &data[layout.start_offset()..][..b * c_in * h * w];
-        let mut out = vec![0f32; b * c_out * oh * ow];
         let image_len = c_in * h * w;
-        let out_len = c_out * oh * ow;
-        if b == 1 {
-            self.conv_image(src, (h, w), act, &mut out);
+        let out = if b == 1 {
+            self.conv_image(src, (h, w), act)
         } else {
-            out.par_chunks_mut(out_len)
-                .zip(src.par_chunks(image_len))
-                .for_each(|(dst, img)| self.conv_image(img, (h, w), act, dst));
-        }
+            let images: Vec<Vec<f32>> = src
+                .par_chunks(image_len)
+                .map(|img| self.conv_image(img, (h, w), act))
+                .collect();
+            images.concat()
+        };
         drop(storage);
         Tensor::from_vec(out, (b, c_out, oh, ow), xs.device())
     }
 
-    /// One image: `src` [c_in, h, w] -> `dst` [c_out, oh, ow] with bias and `act`.
-    fn conv_image(&self, src: &[f32], (h, w): (usize, usize), act: Activation, dst: &mut [f32]) {
+    /// One image: `src` [c_in, h, w] -> [c_out, oh, ow] with bias and `act`.
+    fn conv_image(&self, src: &[f32], (h, w): (usize, usize), act: Activation) -> Vec<f32> {
         let k = self.k;
         let (oh, ow) = (h - k + 1, w - k + 1);
         let c_out = self.bias.len();
@@ -104,17 +104,19 @@ impl Conv {
             residual: None,
             act,
         };
-        if k == 1 {
-            kernels::matmul(&self.weight, x, oh * ow, &ep, dst, oh * ow);
-            return;
-        }
-        // Product rows are `w` wide ([c_out, oh, w]); the last k - 1 columns are junk.
+        // Product rows are `w` wide ([c_out, oh, w]); the last k - 1 columns are junk
+        // (none for k = 1).
         let n = (oh - 1) * w + ow;
         let mut wide = vec![0f32; c_out * oh * w];
         kernels::matmul(&self.weight, x, n, &ep, &mut wide, oh * w);
-        for (dst_row, src_row) in dst.chunks_exact_mut(ow).zip(wide.chunks_exact(w)) {
-            dst_row.copy_from_slice(&src_row[..ow]);
+        if k == 1 {
+            return wide;
         }
+        let mut out = Vec::with_capacity(c_out * oh * ow);
+        for row in wide.chunks_exact(w) {
+            out.extend_from_slice(&row[..ow]);
+        }
+        out
     }
 }
 

@@ -7,8 +7,9 @@
 //! to candle's OIHW, SAME padding becomes explicit (TFLite puts the odd pixel at the bottom
 //! and right), and each activation gets a slot index that is dropped after its last use. At run
 //! time [`Graph::forward`] only walks a `Vec<Op>`. A PRELU that alone reads the output of a
-//! CONV_2D, DEPTHWISE_CONV_2D or ADD is fused into it: on the CPU the bias, the residual
-//! addition and the activation then cost one pass over the tensor ([`Epilogue`]).
+//! CONV_2D, DEPTHWISE_CONV_2D or ADD is fused into it, and so is an ADD that alone reads a
+//! CONV_2D's output (as the convolution's residual): on the CPU the kernels in [`cpu`] apply
+//! the bias, the residual and the activation as they store each result ([`Epilogue`]).
 //!
 //! Activations are NCHW inside (TFLite's NHWC shapes are permuted at load); [`Graph::forward`]
 //! takes `[b, c, h, w]` and returns rank-4 outputs in TFLite's NHWC layout, so that
