@@ -19,7 +19,7 @@
 
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 
 use super::geometry::{warp_image_f64, Interpolation};
 use super::tflite::Graph;
@@ -137,6 +137,9 @@ impl Mesh {
     }
 }
 
+/// Scale from 8-bit pixel values to [0, 1] (the f32 of 1/255, as candle's `affine` rounds it).
+const INV_255: f32 = (1.0f64 / 255.0) as f32;
+
 /// The loaded mesh network.
 pub struct FaceMesh {
     graph: Graph,
@@ -193,21 +196,23 @@ impl FaceMesh {
         if crops.is_empty() {
             return Ok(vec![]);
         }
-        let n = CROP_SIZE * CROP_SIZE * 3;
-        let mut data = Vec::with_capacity(crops.len() * n);
-        for c in crops {
+        // [b, 3, 256, 256] RGB in [0, 1], planes filled straight from the interleaved bytes.
+        let plane = CROP_SIZE * CROP_SIZE;
+        let mut data = vec![0f32; crops.len() * 3 * plane];
+        for (c, dst) in crops.iter().zip(data.chunks_exact_mut(3 * plane)) {
             if (c.width as usize, c.height as usize) != (CROP_SIZE, CROP_SIZE) {
                 return Err(Error::Internal(format!(
                     "mesh crop is {}x{}, expected 256x256",
                     c.width, c.height
                 )));
             }
-            data.extend_from_slice(&c.data);
+            for (p, rgb) in c.data.chunks_exact(3).enumerate() {
+                for (ch, &v) in rgb.iter().enumerate() {
+                    dst[ch * plane + p] = v as f32 * INV_255;
+                }
+            }
         }
-        let x = Tensor::from_vec(data, (crops.len(), CROP_SIZE, CROP_SIZE, 3), &self.device)?
-            .to_dtype(DType::F32)?
-            .permute((0, 3, 1, 2))? // [b, 3, 256, 256]
-            .affine(1.0 / 255.0, 0.0)?;
+        let x = Tensor::from_vec(data, (crops.len(), 3, CROP_SIZE, CROP_SIZE), &self.device)?;
         let (points, presence) = self.forward(&x)?;
         let points = points.to_vec3::<f32>()?;
         let presence = presence.to_vec1::<f32>()?;

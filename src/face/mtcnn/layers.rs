@@ -5,17 +5,20 @@ use candle_core::{
     CpuStorage, CustomOp1, DType, Layout, Module, Result, Shape, Storage, Tensor, D,
 };
 use candle_nn::{Conv2d, Conv2dConfig, VarBuilder};
+use rayon::prelude::*;
+
+use crate::face::kernels::{self, Activation, Epilogue, Packed, Rows};
 
 /// A square, stride-1, unpadded convolution with bias (every MTCNN convolution).
 ///
-/// On the CPU it builds the im2col matrix of the whole batch with row copies and runs one
-/// matrix product, which is several times faster than candle's generic tiled convolution for
-/// MTCNN's few-channel layers; elsewhere it is candle's `conv2d`.
+/// On the CPU it is one [`kernels::matmul`] per image that reads shifted views of the input
+/// (no im2col matrix) and applies the bias, and optionally the following PReLU, before it
+/// stores; elsewhere it is candle's `conv2d`.
 #[derive(Debug, Clone)]
 pub struct Conv {
     conv: Conv2d,
-    /// [c_out, c_in * k * k]
-    weight2d: Tensor,
+    /// [c_out, c_in * k * k], for the CPU kernel.
+    weight: Packed,
     bias: Vec<f32>,
     c_in: usize,
     k: usize,
@@ -24,22 +27,37 @@ pub struct Conv {
 impl Conv {
     pub fn new(c_in: usize, c_out: usize, k: usize, vb: VarBuilder) -> Result<Self> {
         let conv = candle_nn::conv2d(c_in, c_out, k, Conv2dConfig::default(), vb)?;
-        let weight2d = conv.weight().reshape((c_out, c_in * k * k))?.contiguous()?;
+        let flat = conv.weight().to_dtype(DType::F32)?.flatten_all()?;
+        let weight = Packed::new(&flat.to_vec1()?, c_out, c_in * k * k);
         let bias = match conv.bias() {
             Some(b) => b.to_dtype(DType::F32)?.to_vec1::<f32>()?,
             None => vec![0.0; c_out],
         };
         Ok(Conv {
             conv,
-            weight2d,
+            weight,
             bias,
             c_in,
             k,
         })
     }
 
-    /// [b, c_in, h, w] -> [b, c_out, h - k + 1, w - k + 1]
-    fn forward_cpu(&self, xs: &Tensor) -> Result<Tensor> {
+    /// The convolution followed by `prelu`: [b, c_in, h, w] -> [b, c_out, h - k + 1, w - k + 1].
+    /// On the CPU the PReLU is applied as the results are stored.
+    pub fn forward_prelu(&self, xs: &Tensor, prelu: &PRelu) -> Result<Tensor> {
+        if self.runs_on_cpu(xs) {
+            self.forward_cpu(xs, Activation::PRelu(&prelu.slopes))
+        } else {
+            prelu.forward(&self.conv.forward(xs)?)
+        }
+    }
+
+    fn runs_on_cpu(&self, xs: &Tensor) -> bool {
+        xs.device().is_cpu() && xs.dtype() == DType::F32
+    }
+
+    /// [b, c_in, h, w] -> [b, c_out, h - k + 1, w - k + 1], then `act`.
+    fn forward_cpu(&self, xs: &Tensor, act: Activation) -> Result<Tensor> {
         let (b, c_in, h, w) = xs.dims4()?;
         if c_in != self.c_in || h < self.k || w < self.k {
             candle_core::bail!(
@@ -49,55 +67,63 @@ impl Conv {
                 self.k
             );
         }
-        let k = self.k;
-        let (oh, ow) = (h - k + 1, w - k + 1);
-        let npix = oh * ow;
+        let (oh, ow) = (h - self.k + 1, w - self.k + 1);
+        let c_out = self.bias.len();
         let xs = xs.contiguous()?;
         let (storage, layout) = xs.storage_and_layout();
         let Storage::Cpu(CpuStorage::F32(data)) = &*storage else {
             candle_core::bail!("conv: expected an f32 CPU tensor");
         };
-        let src = &data[layout.start_offset()..layout.start_offset() + b * c_in * h * w];
-        // im2col: row (ci, ky, kx) holds, for every image and output pixel, the input it sees
-        // there. [c_in * k * k, b * oh * ow]
-        let mut col = Vec::with_capacity(c_in * k * k * b * npix);
-        for r in 0..c_in * k * k {
-            let (ci, ky, kx) = (r / (k * k), r / k % k, r % k);
-            for bi in 0..b {
-                let plane = &src[(bi * c_in + ci) * h * w..][..h * w];
-                for oy in 0..oh {
-                    col.extend_from_slice(&plane[(oy + ky) * w + kx..][..ow]);
-                }
-            }
-        }
-        drop(storage);
-        let col = Tensor::from_vec(col, (c_in * k * k, b * npix), xs.device())?;
-        let prod = self.weight2d.matmul(&col)?; // [c_out, b * oh * ow]
-        let (storage, layout) = prod.storage_and_layout();
-        let Storage::Cpu(CpuStorage::F32(data)) = &*storage else {
-            candle_core::bail!("conv: expected an f32 CPU tensor");
+        let src = &data[layout.start_offset()..][..b * c_in * h * w];
+        let image_len = c_in * h * w;
+        let out = if b == 1 {
+            self.conv_image(src, (h, w), act)
+        } else {
+            let images: Vec<Vec<f32>> = src
+                .par_chunks(image_len)
+                .map(|img| self.conv_image(img, (h, w), act))
+                .collect();
+            images.concat()
         };
-        let c_out = self.bias.len();
-        let prod = &data[layout.start_offset()..layout.start_offset() + c_out * b * npix];
-        // Bias, and [c_out, b, oh * ow] -> [b, c_out, oh * ow].
-        let mut out = Vec::with_capacity(b * c_out * npix);
-        for bi in 0..b {
-            for (co, &bias) in self.bias.iter().enumerate() {
-                out.extend(
-                    prod[(co * b + bi) * npix..][..npix]
-                        .iter()
-                        .map(|&v| v + bias),
-                );
-            }
-        }
+        drop(storage);
         Tensor::from_vec(out, (b, c_out, oh, ow), xs.device())
+    }
+
+    /// One image: `src` [c_in, h, w] -> [c_out, oh, ow] with bias and `act`.
+    fn conv_image(&self, src: &[f32], (h, w): (usize, usize), act: Activation) -> Vec<f32> {
+        let k = self.k;
+        let (oh, ow) = (h - k + 1, w - k + 1);
+        let c_out = self.bias.len();
+        let offsets = kernels::valid_conv_offsets(self.c_in, h, w, k);
+        let x = Rows {
+            data: src,
+            offsets: &offsets,
+        };
+        let ep = Epilogue {
+            bias: Some(&self.bias),
+            residual: None,
+            act,
+        };
+        // Product rows are `w` wide ([c_out, oh, w]); the last k - 1 columns are junk
+        // (none for k = 1).
+        let n = (oh - 1) * w + ow;
+        let mut wide = vec![0f32; c_out * oh * w];
+        kernels::matmul(&self.weight, x, n, &ep, &mut wide, oh * w);
+        if k == 1 {
+            return wide;
+        }
+        let mut out = Vec::with_capacity(c_out * oh * ow);
+        for row in wide.chunks_exact(w) {
+            out.extend_from_slice(&row[..ow]);
+        }
+        out
     }
 }
 
 impl Module for Conv {
     fn forward(&self, xs: &Tensor) -> Result<Tensor> {
-        if xs.device().is_cpu() && xs.dtype() == DType::F32 && self.weight2d.dtype() == DType::F32 {
-            self.forward_cpu(xs)
+        if self.runs_on_cpu(xs) {
+            self.forward_cpu(xs, Activation::None)
         } else {
             self.conv.forward(xs)
         }
@@ -225,23 +251,13 @@ impl CustomOp1 for MaxPoolCeil {
         };
         let (b, c, h, w) = layout.shape().dims4()?;
         let (oh, ow) = (self.out_len(h), self.out_len(w));
-        let (k, s) = (self.kernel, self.stride);
-        let mut out = Vec::with_capacity(b * c * oh * ow);
-        for plane in data[start..end].chunks_exact(h * w) {
-            for oy in 0..oh {
-                let rows = oy * s..(oy * s + k).min(h);
-                for ox in 0..ow {
-                    let cols = ox * s..(ox * s + k).min(w);
-                    let mut m = f32::NEG_INFINITY;
-                    for y in rows.clone() {
-                        for &v in &plane[y * w + cols.start..y * w + cols.end] {
-                            m = m.max(v);
-                        }
-                    }
-                    out.push(m);
-                }
-            }
-        }
+        let out = kernels::max_pool(
+            &data[start..end],
+            b * c,
+            (h, w),
+            (self.kernel, self.stride),
+            (oh, ow),
+        );
         Ok((CpuStorage::F32(out), Shape::from((b, c, oh, ow))))
     }
 }

@@ -22,6 +22,7 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -31,7 +32,7 @@ use crate::media::RgbImage;
 use boxes::Candidate;
 pub use onet::{ONet, ONET_SIZE};
 pub use pnet::PNet;
-use resize::{area_resize_planar, Region};
+use resize::{area_resize_planar, AreaSums, Region};
 pub use rnet::{RNet, RNET_SIZE};
 
 /// Detector settings; the defaults are facenet-pytorch's.
@@ -149,13 +150,14 @@ impl Mtcnn {
     /// R-Net and O-Net run on the candidates of all images together.
     pub fn detect_batch(&self, images: &[&RgbImage]) -> Result<Vec<Vec<Detection>>> {
         let start = std::time::Instant::now();
-        let cands = self.propose(images)?;
+        let sums: Vec<AreaSums> = images.par_iter().map(|i| AreaSums::new(i)).collect();
+        let cands = self.propose(images, &sums)?;
         let pnet_ms = start.elapsed().as_secs_f64() * 1e3;
         let pnet_kept: usize = cands.iter().map(Vec::len).sum();
-        let cands = self.refine(images, cands)?;
+        let cands = self.refine(images, &sums, cands)?;
         let rnet_ms = start.elapsed().as_secs_f64() * 1e3 - pnet_ms;
         let rnet_kept: usize = cands.iter().map(Vec::len).sum();
-        let faces = self.output(images, cands)?;
+        let faces = self.output(images, &sums, cands)?;
         let total_ms = start.elapsed().as_secs_f64() * 1e3;
         tracing::debug!(
             images = images.len(),
@@ -170,7 +172,7 @@ impl Mtcnn {
     }
 
     /// Stage 1: P-Net over the pyramid. Returns squared candidate boxes per image.
-    fn propose(&self, images: &[&RgbImage]) -> Result<Vec<Vec<Candidate>>> {
+    fn propose(&self, images: &[&RgbImage], sums: &[AreaSums]) -> Result<Vec<Vec<Candidate>>> {
         let mut per_image: Vec<Vec<Candidate>> = vec![Vec::new(); images.len()];
         let mut done = vec![false; images.len()];
         for first in 0..images.len() {
@@ -187,27 +189,16 @@ impl Mtcnn {
             if w == 0 || h == 0 {
                 continue;
             }
-            for scale in self.cfg.scales(w, h) {
-                let lh = (h as f64 * scale + 1.0) as usize;
-                let lw = (w as f64 * scale + 1.0) as usize;
-                let n = group.len();
-                let mut level = vec![0f32; n * 3 * lh * lw];
-                for (&i, dst) in group.iter().zip(level.chunks_exact_mut(3 * lh * lw)) {
-                    area_resize_planar(images[i], Region::whole(images[i]), lh, lw, dst);
-                }
-                let level = Tensor::from_vec(level, (n, 3, lh, lw), &self.device)?;
-                let (reg, prob) = self.pnet.forward(&level)?; // [n, 4, oh, ow], [n, 2, oh, ow]
-                let (_, _, oh, ow) = prob.dims4()?;
-                let prob = prob.flatten_all()?.to_vec1::<f32>()?;
-                let reg = reg.flatten_all()?.to_vec1::<f32>()?;
-                let plane = oh * ow;
-                for (k, &i) in group.iter().enumerate() {
-                    let face = &prob[(2 * k + 1) * plane..(2 * k + 2) * plane];
-                    let regs = &reg[4 * k * plane..4 * (k + 1) * plane];
-                    let found =
-                        boxes::proposals(face, regs, ow, scale as f32, self.cfg.thresholds[0]);
-                    let keep = boxes::nms_union(&found, self.cfg.nms_pnet_level);
-                    per_image[i].extend(boxes::pick(&found, &keep));
+            // Levels run in parallel; their candidates are gathered in pyramid order.
+            let levels = self
+                .cfg
+                .scales(w, h)
+                .into_par_iter()
+                .map(|scale| self.propose_level(images, sums, &group, scale))
+                .collect::<Result<Vec<_>>>()?;
+            for level in levels {
+                for (&i, found) in group.iter().zip(level) {
+                    per_image[i].extend(found);
                 }
             }
         }
@@ -225,13 +216,51 @@ impl Mtcnn {
             .collect())
     }
 
+    /// P-Net on the pyramid level `scale` of `group`'s images (all of one size): each image's
+    /// candidates on that level after the per-level NMS.
+    fn propose_level(
+        &self,
+        images: &[&RgbImage],
+        sums: &[AreaSums],
+        group: &[usize],
+        scale: f64,
+    ) -> Result<Vec<Vec<Candidate>>> {
+        let (w, h) = (
+            images[group[0]].width as usize,
+            images[group[0]].height as usize,
+        );
+        let lh = (h as f64 * scale + 1.0) as usize;
+        let lw = (w as f64 * scale + 1.0) as usize;
+        let n = group.len();
+        let mut level = vec![0f32; n * 3 * lh * lw];
+        for (&i, dst) in group.iter().zip(level.chunks_exact_mut(3 * lh * lw)) {
+            area_resize_planar(&sums[i], Region::whole(images[i]), lh, lw, dst);
+        }
+        let level = Tensor::from_vec(level, (n, 3, lh, lw), &self.device)?;
+        let (reg, prob) = self.pnet.forward(&level)?; // [n, 4, oh, ow], [n, 2, oh, ow]
+        let (_, _, _, ow) = prob.dims4()?;
+        let prob = prob.flatten_all()?.to_vec1::<f32>()?;
+        let reg = reg.flatten_all()?.to_vec1::<f32>()?;
+        let plane = prob.len() / (2 * n);
+        Ok((0..n)
+            .map(|k| {
+                let face = &prob[(2 * k + 1) * plane..(2 * k + 2) * plane];
+                let regs = &reg[4 * k * plane..4 * (k + 1) * plane];
+                let found = boxes::proposals(face, regs, ow, scale as f32, self.cfg.thresholds[0]);
+                let keep = boxes::nms_union(&found, self.cfg.nms_pnet_level);
+                boxes::pick(&found, &keep)
+            })
+            .collect())
+    }
+
     /// Stage 2: R-Net on 24x24 crops. Returns squared candidate boxes per image.
     fn refine(
         &self,
         images: &[&RgbImage],
+        sums: &[AreaSums],
         cands: Vec<Vec<Candidate>>,
     ) -> Result<Vec<Vec<Candidate>>> {
-        let (tagged, crops) = crop_all(images, cands, RNET_SIZE);
+        let (tagged, crops) = crop_all(images, sums, cands, RNET_SIZE);
         let mut scored: Vec<Vec<Candidate>> = vec![Vec::new(); images.len()];
         let batch = self.cfg.batch_size.max(1);
         for (chunk, pixels) in tagged
@@ -271,9 +300,10 @@ impl Mtcnn {
     fn output(
         &self,
         images: &[&RgbImage],
+        sums: &[AreaSums],
         cands: Vec<Vec<Candidate>>,
     ) -> Result<Vec<Vec<Detection>>> {
-        let (tagged, crops) = crop_all(images, cands, ONET_SIZE);
+        let (tagged, crops) = crop_all(images, sums, cands, ONET_SIZE);
         let mut found: Vec<Vec<(Candidate, [[f32; 2]; 5])>> = vec![Vec::new(); images.len()];
         let batch = self.cfg.batch_size.max(1);
         for (chunk, pixels) in tagged
@@ -333,6 +363,7 @@ fn crop_len(side: usize) -> usize {
 /// their image, and their crops [n, 3, side, side] (flat).
 fn crop_all(
     images: &[&RgbImage],
+    sums: &[AreaSums],
     cands: Vec<Vec<Candidate>>,
     side: usize,
 ) -> (Vec<Tagged>, Vec<f32>) {
@@ -344,7 +375,7 @@ fn crop_all(
             if let Some(region) = boxes::crop_region(c.bbox, w, h) {
                 let start = crops.len();
                 crops.resize(start + crop_len(side), 0.0);
-                area_resize_planar(images[i], region, side, side, &mut crops[start..]);
+                area_resize_planar(&sums[i], region, side, side, &mut crops[start..]);
                 tagged.push((i, c));
             }
         }

@@ -49,13 +49,13 @@ impl ONet {
     /// regression [n, 4], landmarks [n, 10] (5 x then 5 y, fractions of the crop's box) and
     /// softmax face probabilities [n, 2] (column 1 = face).
     pub fn forward(&self, xs: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
-        let xs = self.prelu1.forward(&self.conv1.forward(xs)?)?; // [n, 32, 46, 46]
+        let xs = self.conv1.forward_prelu(xs, &self.prelu1)?; // [n, 32, 46, 46]
         let xs = max_pool_ceil(&xs, 3, 2)?; // [n, 32, 23, 23]
-        let xs = self.prelu2.forward(&self.conv2.forward(&xs)?)?; // [n, 64, 21, 21]
+        let xs = self.conv2.forward_prelu(&xs, &self.prelu2)?; // [n, 64, 21, 21]
         let xs = max_pool_ceil(&xs, 3, 2)?; // [n, 64, 10, 10]
-        let xs = self.prelu3.forward(&self.conv3.forward(&xs)?)?; // [n, 64, 8, 8]
+        let xs = self.conv3.forward_prelu(&xs, &self.prelu3)?; // [n, 64, 8, 8]
         let xs = max_pool_ceil(&xs, 2, 2)?; // [n, 64, 4, 4]
-        let xs = self.prelu4.forward(&self.conv4.forward(&xs)?)?; // [n, 128, 3, 3]
+        let xs = self.conv4.forward_prelu(&xs, &self.prelu4)?; // [n, 128, 3, 3]
         let xs = self
             .prelu5
             .forward(&self.dense5.forward(&flatten_whc(&xs)?)?)?; // [n, 256]

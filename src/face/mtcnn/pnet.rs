@@ -37,10 +37,10 @@ impl PNet {
     /// [b, 4, oh, ow] and softmax face probabilities [b, 2, oh, ow] (channel 1 = face), with
     /// `oh = ceil((h - 2) / 2) - 4` (likewise `ow`).
     pub fn forward(&self, xs: &Tensor) -> Result<(Tensor, Tensor)> {
-        let xs = self.prelu1.forward(&self.conv1.forward(xs)?)?; // [b, 10, h-2, w-2]
+        let xs = self.conv1.forward_prelu(xs, &self.prelu1)?; // [b, 10, h-2, w-2]
         let xs = max_pool_ceil(&xs, 2, 2)?; // [b, 10, ceil((h-2)/2), ..]
-        let xs = self.prelu2.forward(&self.conv2.forward(&xs)?)?; // [b, 16, .., ..]
-        let xs = self.prelu3.forward(&self.conv3.forward(&xs)?)?; // [b, 32, oh, ow]
+        let xs = self.conv2.forward_prelu(&xs, &self.prelu2)?; // [b, 16, .., ..]
+        let xs = self.conv3.forward_prelu(&xs, &self.prelu3)?; // [b, 32, oh, ow]
         let prob = candle_nn::ops::softmax(&self.conv4_1.forward(&xs)?, 1)?; // [b, 2, oh, ow]
         let reg = self.conv4_2.forward(&xs)?; // [b, 4, oh, ow]
         Ok((reg, prob))

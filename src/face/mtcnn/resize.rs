@@ -7,6 +7,10 @@
 //! are exact integers, and the mean is taken as `(sum / rows) / cols` in f32 like PyTorch's
 //! CPU kernel, so the result is bit-identical to facenet-pytorch's. OpenCV's INTER_AREA is
 //! not: it weights partial pixels for non-integer factors.
+//!
+//! The window sums come from a summed-area table ([`AreaSums`]) built once per image and
+//! shared by every pyramid level and crop, so a resize costs four lookups per output value
+//! instead of a pass over its region.
 
 use crate::media::RgbImage;
 
@@ -42,52 +46,92 @@ fn window(i: usize, out: usize, len: usize) -> (usize, usize) {
     (i * len / out, ((i + 1) * len).div_ceil(out))
 }
 
-/// Resizes `region` of `image` to `oh x ow` by area averaging and writes the normalised
-/// result as planes (R, G, B) of `oh * ow` values into `dst` (`3 * oh * ow` long):
-/// [3, oh, ow].
-pub fn area_resize_planar(image: &RgbImage, region: Region, oh: usize, ow: usize, dst: &mut [f32]) {
+/// Summed-area table of an RGB image: entry `(y, x, c)` of `[h + 1, w + 1, 3]` is the sum of
+/// channel `c` over rows `< y` and columns `< x`. Sums wrap modulo 2^32; a window sum taken
+/// from four entries is still exact while the window holds under 2^32 / 255 pixels.
+pub struct AreaSums {
+    sums: Vec<u32>,
+    width: usize,
+    height: usize,
+}
+
+/// Most pixels a window may hold for its wrapped 8-bit sum to stay exact.
+const MAX_WINDOW: usize = u32::MAX as usize / 255;
+
+impl AreaSums {
+    pub fn new(image: &RgbImage) -> Self {
+        let (w, h) = (image.width as usize, image.height as usize);
+        let stride = (w + 1) * 3;
+        let mut sums = vec![0u32; (h + 1) * stride];
+        if w == 0 {
+            return AreaSums {
+                sums,
+                width: w,
+                height: h,
+            };
+        }
+        let mut row_sum = vec![0u32; stride];
+        for (y, src) in image.data.chunks_exact(w * 3).enumerate() {
+            // row_sum: running sums along row y; each table row adds it to the one above.
+            for (x, px) in src.chunks_exact(3).enumerate() {
+                for c in 0..3 {
+                    row_sum[(x + 1) * 3 + c] = row_sum[x * 3 + c].wrapping_add(u32::from(px[c]));
+                }
+            }
+            let (above, below) = sums.split_at_mut((y + 1) * stride);
+            let above = &above[y * stride..];
+            for ((s, &a), &r) in below[..stride].iter_mut().zip(above).zip(&row_sum) {
+                *s = a.wrapping_add(r);
+            }
+        }
+        AreaSums {
+            sums,
+            width: w,
+            height: h,
+        }
+    }
+
+    /// The per-channel sums over rows `ys..ye` and columns `xs..xe`.
+    #[inline]
+    fn window(&self, (ys, ye): (usize, usize), (xs, xe): (usize, usize)) -> [u32; 3] {
+        let stride = (self.width + 1) * 3;
+        let at = |y: usize, x: usize| &self.sums[y * stride + x * 3..][..3];
+        let (a, b, c, d) = (at(ys, xs), at(ys, xe), at(ye, xs), at(ye, xe));
+        std::array::from_fn(|ch| {
+            d[ch]
+                .wrapping_sub(b[ch])
+                .wrapping_sub(c[ch])
+                .wrapping_add(a[ch])
+        })
+    }
+}
+
+/// Resizes `region` of the image behind `sums` to `oh x ow` by area averaging and writes the
+/// normalised result as planes (R, G, B) of `oh * ow` values into `dst` (`3 * oh * ow`
+/// long): [3, oh, ow].
+pub fn area_resize_planar(sums: &AreaSums, region: Region, oh: usize, ow: usize, dst: &mut [f32]) {
     assert!(
         region.w > 0 && region.h > 0 && oh > 0 && ow > 0,
         "empty resize"
     );
-    assert!(
-        region.x0 + region.w <= image.width as usize
-            && region.y0 + region.h <= image.height as usize
-    );
+    assert!(region.x0 + region.w <= sums.width && region.y0 + region.h <= sums.height);
     assert_eq!(dst.len(), 3 * oh * ow);
-    let stride = image.width as usize * 3;
-    let cols: Vec<(usize, usize)> = (0..ow).map(|ox| window(ox, ow, region.w)).collect();
-
-    // Horizontal pass over every row of the region: [h, ow, 3] window sums.
-    let mut row_sums = vec![0u32; region.h * ow * 3];
-    for (r, sums) in row_sums.chunks_exact_mut(ow * 3).enumerate() {
-        let start = (region.y0 + r) * stride + region.x0 * 3;
-        let row = &image.data[start..start + region.w * 3];
-        for (&(xs, xe), s) in cols.iter().zip(sums.chunks_exact_mut(3)) {
-            let (mut a, mut b, mut c) = (0u32, 0u32, 0u32);
-            for px in row[xs * 3..xe * 3].chunks_exact(3) {
-                a += px[0] as u32;
-                b += px[1] as u32;
-                c += px[2] as u32;
-            }
-            s.copy_from_slice(&[a, b, c]);
-        }
-    }
-
-    // Vertical pass: [3, oh, ow] means, normalised.
+    assert!(
+        region.w.div_ceil(ow) * region.h.div_ceil(oh) < MAX_WINDOW / 4,
+        "area resize of {region:?} to {ow}x{oh}: windows too large for exact sums"
+    );
+    let shift = |(s, e): (usize, usize), by: usize| (s + by, e + by);
+    let cols: Vec<(usize, usize)> = (0..ow)
+        .map(|ox| shift(window(ox, ow, region.w), region.x0))
+        .collect();
     let plane = oh * ow;
-    let mut acc = vec![0u32; ow * 3];
     for oy in 0..oh {
-        let (ys, ye) = window(oy, oh, region.h);
-        acc.iter_mut().for_each(|a| *a = 0);
-        for sums in row_sums[ys * ow * 3..ye * ow * 3].chunks_exact(ow * 3) {
-            acc.iter_mut().zip(sums).for_each(|(a, &s)| *a += s);
-        }
-        let kh = (ye - ys) as f32;
-        for (ox, &(xs, xe)) in cols.iter().enumerate() {
-            let kw = (xe - xs) as f32;
-            for ch in 0..3 {
-                let mean = acc[ox * 3 + ch] as f32 / kh / kw;
+        let rows = shift(window(oy, oh, region.h), region.y0);
+        let kh = (rows.1 - rows.0) as f32;
+        for (ox, &cols) in cols.iter().enumerate() {
+            let kw = (cols.1 - cols.0) as f32;
+            for (ch, sum) in sums.window(rows, cols).into_iter().enumerate() {
+                let mean = sum as f32 / kh / kw;
                 dst[ch * plane + oy * ow + ox] = normalise(mean);
             }
         }
@@ -129,8 +173,9 @@ mod tests {
             w: 6,
             h: 4,
         };
+        let sums = AreaSums::new(&img);
         let mut out = vec![0.0; 3 * 2 * 3];
-        area_resize_planar(&img, region, 2, 3, &mut out);
+        area_resize_planar(&sums, region, 2, 3, &mut out);
         // Output (1, 2), green: rows 3..5, columns 6..8 of the image.
         let sum: u32 = (3..5)
             .flat_map(|y| (6..8).map(move |x| (x, y)))
@@ -140,7 +185,7 @@ mod tests {
         assert_eq!(out[6 + 3 + 2], expected);
         // Same size is the identity.
         let mut same = vec![0.0; 3 * 7 * 9];
-        area_resize_planar(&img, Region::whole(&img), 7, 9, &mut same);
+        area_resize_planar(&sums, Region::whole(&img), 7, 9, &mut same);
         assert_eq!(
             same[2 * 63 + 4 * 9 + 5],
             normalise(img.pixel(5, 4)[2] as f32)

@@ -42,11 +42,11 @@ impl RNet {
     /// `xs`: normalised RGB crops [n, 3, 24, 24]. Returns `(reg, prob)`: box regression
     /// [n, 4] and softmax face probabilities [n, 2] (column 1 = face).
     pub fn forward(&self, xs: &Tensor) -> Result<(Tensor, Tensor)> {
-        let xs = self.prelu1.forward(&self.conv1.forward(xs)?)?; // [n, 28, 22, 22]
+        let xs = self.conv1.forward_prelu(xs, &self.prelu1)?; // [n, 28, 22, 22]
         let xs = max_pool_ceil(&xs, 3, 2)?; // [n, 28, 11, 11]
-        let xs = self.prelu2.forward(&self.conv2.forward(&xs)?)?; // [n, 48, 9, 9]
+        let xs = self.conv2.forward_prelu(&xs, &self.prelu2)?; // [n, 48, 9, 9]
         let xs = max_pool_ceil(&xs, 3, 2)?; // [n, 48, 4, 4]
-        let xs = self.prelu3.forward(&self.conv3.forward(&xs)?)?; // [n, 64, 3, 3]
+        let xs = self.conv3.forward_prelu(&xs, &self.prelu3)?; // [n, 64, 3, 3]
         let xs = self
             .prelu4
             .forward(&self.dense4.forward(&flatten_whc(&xs)?)?)?; // [n, 128]

@@ -7,8 +7,9 @@
 //! to candle's OIHW, SAME padding becomes explicit (TFLite puts the odd pixel at the bottom
 //! and right), and each activation gets a slot index that is dropped after its last use. At run
 //! time [`Graph::forward`] only walks a `Vec<Op>`. A PRELU that alone reads the output of a
-//! CONV_2D, DEPTHWISE_CONV_2D or ADD is fused into it: on the CPU the bias, the residual
-//! addition and the activation then cost one pass over the tensor ([`Epilogue`]).
+//! CONV_2D, DEPTHWISE_CONV_2D or ADD is fused into it, and so is an ADD that alone reads a
+//! CONV_2D's output (as the convolution's residual): on the CPU the kernels in [`cpu`] apply
+//! the bias, the residual and the activation as they store each result ([`Epilogue`]).
 //!
 //! Activations are NCHW inside (TFLite's NHWC shapes are permuted at load); [`Graph::forward`]
 //! takes `[b, c, h, w]` and returns rank-4 outputs in TFLite's NHWC layout, so that
@@ -18,10 +19,16 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Shape, Tensor, D};
+use candle_core::{
+    CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Shape, Storage, Tensor, D,
+};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::face::kernels::{self, Activation, Packed};
+
+mod cpu;
+use cpu::{ConvCpu, DepthwiseCpu};
 
 #[derive(Debug, Deserialize)]
 struct GraphJson {
@@ -53,6 +60,7 @@ struct TensorJson {
 /// Zero padding `[top, bottom, left, right]`.
 type Pad4 = [usize; 4];
 
+#[derive(Clone)]
 enum Act {
     None,
     Relu,
@@ -70,12 +78,12 @@ struct Epilogue {
 }
 
 enum Kind {
-    /// `weight` `[o, i, kh, kw]` (`[o, i]` when `pointwise`: then it runs as a matmul).
+    /// `weight` `[o, i, kh, kw]` for devices without the CPU kernel. `residual`: the other
+    /// operand of an ADD fused into the convolution.
     Conv {
         weight: Tensor,
-        stride: usize,
-        pad: Pad4,
-        pointwise: bool,
+        cpu: ConvCpu,
+        residual: Option<usize>,
     },
     /// `weight` `[c, 1, kh, kw]` for devices without the CPU kernel.
     Depthwise {
@@ -109,6 +117,48 @@ struct Op {
     epilogue: Epilogue,
     /// Slots no later op reads: dropped after this op.
     release: Vec<usize>,
+}
+
+impl Op {
+    /// The slots the op reads.
+    fn reads(&self) -> impl Iterator<Item = usize> {
+        let second = match self.kind {
+            Kind::Add { rhs } => Some(rhs),
+            Kind::Conv { residual, .. } => residual,
+            _ => None,
+        };
+        std::iter::once(self.input).chain(second)
+    }
+
+    /// Takes over `next` when it is a PRELU or ADD reading this op's output (an ADD only into
+    /// a CONV_2D, as its residual); returns whether it did. The caller checks that nothing
+    /// else reads this op's output.
+    fn absorb(&mut self, next: &Op) -> bool {
+        if !matches!(self.epilogue.act, Act::None) || next.epilogue.bias.is_some() {
+            return false;
+        }
+        match (&mut self.kind, &next.kind) {
+            (Kind::Conv { .. } | Kind::Depthwise { .. } | Kind::Add { .. }, Kind::Activation)
+                if next.input == self.output => {}
+            (Kind::Conv { residual, .. }, Kind::Add { rhs }) if residual.is_none() => {
+                let other = if next.input == self.output {
+                    *rhs
+                } else if *rhs == self.output {
+                    next.input
+                } else {
+                    return false;
+                };
+                if other == self.output {
+                    return false;
+                }
+                *residual = Some(other);
+            }
+            _ => return false,
+        }
+        self.epilogue.act = next.epilogue.act.clone();
+        self.output = next.output;
+        true
+    }
 }
 
 /// A loaded graph; see the module docs.
@@ -231,13 +281,18 @@ impl Graph {
                             .map_err(e)?;
                         let (o, _, kh, kw) = weight.dims4().map_err(e)?;
                         bias = Some(konst(2)?.reshape((1, o, 1, 1)).map_err(e)?);
-                        let pad = padding((kh, kw), stride)?;
-                        let pointwise = kh == 1 && kw == 1 && stride == 1 && pad == [0; 4];
+                        let (_, i_ch, _, _) = weight.dims4().map_err(e)?;
+                        let flat = weight.flatten_all().and_then(|t| t.to_vec1()).map_err(e)?;
+                        let cpu = ConvCpu {
+                            weight: Packed::new(&flat, o, i_ch * kh * kw),
+                            k: (kh, kw),
+                            stride,
+                            pad: padding((kh, kw), stride)?,
+                        };
                         Kind::Conv {
                             weight,
-                            stride,
-                            pad,
-                            pointwise,
+                            cpu,
+                            residual: None,
                         }
                     }
                     "DEPTHWISE_CONV_2D" => {
@@ -341,27 +396,19 @@ impl Graph {
             })
             .collect::<Result<Vec<_>>>()?;
 
-        // Fuse a PRELU into the op before it when it is that op's only reader.
+        // Fold each op into the one before it where that one's output has no other reader: a
+        // PRELU becomes the activation of a CONV_2D, DEPTHWISE_CONV_2D or ADD, and an ADD the
+        // residual of a CONV_2D.
         let mut readers = vec![0usize; slot_of.len()];
         for op in &ops {
-            readers[op.input] += 1;
-            if let Kind::Add { rhs } = op.kind {
-                readers[rhs] += 1;
-            }
+            op.reads().for_each(|s| readers[s] += 1);
         }
         let mut fused: Vec<Op> = Vec::with_capacity(ops.len());
         for op in ops {
-            if let (Kind::Activation, Some(prev)) = (&op.kind, fused.last_mut()) {
-                let fusable = matches!(
-                    prev.kind,
-                    Kind::Conv { .. } | Kind::Depthwise { .. } | Kind::Add { .. }
-                ) && matches!(prev.epilogue.act, Act::None)
-                    && prev.output == op.input
-                    && readers[op.input] == 1
-                    && !outputs.iter().any(|o| o.1 == op.input);
-                if fusable {
-                    prev.epilogue.act = op.epilogue.act;
-                    prev.output = op.output;
+            if let Some(prev) = fused.last_mut() {
+                let sole_reader =
+                    readers[prev.output] == 1 && !outputs.iter().any(|o| o.1 == prev.output);
+                if sole_reader && prev.absorb(&op) {
                     continue;
                 }
             }
@@ -371,10 +418,7 @@ impl Graph {
         // Drop each slot after its last reader (never the outputs).
         let mut last_use = vec![None; slot_of.len()];
         for (i, op) in ops.iter().enumerate() {
-            last_use[op.input] = Some(i);
-            if let Kind::Add { rhs } = op.kind {
-                last_use[rhs] = Some(i);
-            }
+            op.reads().for_each(|s| last_use[s] = Some(i));
         }
         for (s, last) in last_use.iter().enumerate() {
             if let Some(i) = last {
@@ -387,22 +431,13 @@ impl Graph {
             op.kind = match std::mem::replace(&mut op.kind, Kind::Logistic) {
                 Kind::Conv {
                     weight,
-                    stride,
-                    pad,
-                    pointwise,
-                } => {
-                    let weight = if pointwise {
-                        weight.flatten_from(1)?
-                    } else {
-                        weight
-                    };
-                    Kind::Conv {
-                        weight: weight.to_device(device)?,
-                        stride,
-                        pad,
-                        pointwise,
-                    }
-                }
+                    cpu,
+                    residual,
+                } => Kind::Conv {
+                    weight: weight.to_device(device)?,
+                    cpu,
+                    residual,
+                },
                 Kind::Depthwise { weight, cpu } => Kind::Depthwise {
                     weight: weight.to_device(device)?,
                     cpu,
@@ -435,96 +470,7 @@ impl Graph {
         let mut values: Vec<Option<Tensor>> = vec![None; self.slots];
         values[self.input] = Some(x.clone());
         for op in &self.ops {
-            let x = values[op.input]
-                .as_ref()
-                .ok_or_else(|| Error::Internal("graph slot read before written".into()))?;
-            let y = match &op.kind {
-                Kind::Conv {
-                    weight,
-                    stride,
-                    pad,
-                    pointwise,
-                } => {
-                    if *pointwise {
-                        // [b, i, h, w] -> [b, o, h, w] as one matmul over pixels.
-                        let (b, c, h, w) = x.dims4()?;
-                        let y = weight.broadcast_matmul(&x.reshape((b, c, h * w))?)?;
-                        y.reshape((b, (), h, w))?
-                    } else if x.device().is_cpu() {
-                        // im2col, then one matmul: [o, i*kh*kw] x [b, i*kh*kw, oh*ow].
-                        let (o, _, kh, kw) = weight.dims4()?;
-                        let cols = x.contiguous()?.apply_op1_no_bwd(&Im2Col {
-                            k: (kh, kw),
-                            stride: *stride,
-                            pad: *pad,
-                        })?;
-                        let (b, _, oh, ow) = cols.dims4()?;
-                        let w2 = weight.reshape((o, ()))?;
-                        w2.broadcast_matmul(&cols.reshape((b, (), oh * ow))?)?
-                            .reshape((b, o, oh, ow))?
-                    } else {
-                        let [t, bo, l, r] = *pad;
-                        let x = x.pad_with_zeros(2, t, bo)?.pad_with_zeros(3, l, r)?;
-                        x.conv2d(weight, 0, *stride, 1, 1)?
-                    }
-                }
-                Kind::Depthwise { weight, cpu } => {
-                    if x.device().is_cpu() {
-                        x.contiguous()?.apply_op1_no_bwd(cpu)?
-                    } else {
-                        let [t, bo, l, r] = cpu.pad;
-                        let x = x.pad_with_zeros(2, t, bo)?.pad_with_zeros(3, l, r)?;
-                        x.conv2d(weight, 0, cpu.stride, 1, weight.dim(0)?)?
-                    }
-                }
-                Kind::Activation => x.clone(),
-                Kind::Add { rhs } => {
-                    let rhs = values[*rhs]
-                        .as_ref()
-                        .ok_or_else(|| Error::Internal("ADD reads an empty slot".into()))?;
-                    op.epilogue.apply(x, Some(rhs))?
-                }
-                Kind::MaxPool { k, stride } => x.max_pool2d_with_stride(*k, *stride)?,
-                Kind::Pad { pads } => {
-                    let mut y = x.clone();
-                    for (d, [a, b]) in pads.iter().enumerate() {
-                        if a + b > 0 {
-                            y = y.pad_with_zeros(d, *a, *b)?;
-                        }
-                    }
-                    y
-                }
-                Kind::Logistic => candle_nn::ops::sigmoid(x)?,
-                Kind::Reshape { shape } => {
-                    let x = if x.rank() == 4 {
-                        x.permute((0, 2, 3, 1))?
-                    } else {
-                        x.clone()
-                    };
-                    let b = x.dim(0)?;
-                    let known: i64 = shape.iter().skip(1).filter(|&&d| d > 0).product();
-                    let dims: Vec<usize> = std::iter::once(b)
-                        .chain(shape.iter().skip(1).map(|&d| {
-                            if d > 0 {
-                                d as usize
-                            } else {
-                                x.elem_count() / b / known as usize
-                            }
-                        }))
-                        .collect();
-                    let y = x.contiguous()?.reshape(dims)?;
-                    if y.rank() == 4 {
-                        y.permute((0, 3, 1, 2))?
-                    } else {
-                        y
-                    }
-                }
-            };
-            let y = match op.kind {
-                Kind::Add { .. } => y,
-                _ => op.epilogue.apply(&y, None)?,
-            };
-
+            let y = run_op(op, &values)?;
             values[op.output] = Some(y);
             for &s in &op.release {
                 values[s] = None;
@@ -546,7 +492,159 @@ impl Graph {
     }
 }
 
+/// Whether `x` can go through the CPU kernels: an f32 NCHW tensor on the CPU.
+fn on_cpu(x: &Tensor) -> bool {
+    x.device().is_cpu() && x.dtype() == DType::F32 && x.rank() == 4
+}
+
+/// The contiguous values of a CPU f32 tensor, passed to `f`.
+fn with_values<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    let Storage::Cpu(cpu) = &*storage else {
+        return Err(Error::Internal("CPU tensor expected".into()));
+    };
+    Ok(f(contiguous_f32(cpu, layout)?))
+}
+
+/// One op on the values computed so far; returns its output with the epilogue applied.
+fn run_op(op: &Op, values: &[Option<Tensor>]) -> Result<Tensor> {
+    let slot = |s: usize| {
+        values[s]
+            .as_ref()
+            .ok_or_else(|| Error::Internal("graph slot read before written".into()))
+    };
+    let x = slot(op.input)?;
+    let y = match &op.kind {
+        Kind::Conv {
+            weight,
+            cpu,
+            residual,
+        } => {
+            let residual = residual.map(slot).transpose()?;
+            return conv(x, weight, cpu, residual, &op.epilogue);
+        }
+        Kind::Depthwise { weight, cpu } => {
+            if on_cpu(x) {
+                let dims = x.dims4()?;
+                let (oh, ow) = cpu.out_size((dims.2, dims.3));
+                let y = with_values(x, |v| cpu.run(v, dims, op.epilogue.kernel()))?;
+                return Ok(Tensor::from_vec(y, (dims.0, dims.1, oh, ow), x.device())?);
+            }
+            let [t, bo, l, r] = cpu.pad;
+            let x = x.pad_with_zeros(2, t, bo)?.pad_with_zeros(3, l, r)?;
+            x.conv2d(weight, 0, cpu.stride, 1, weight.dim(0)?)?
+        }
+        Kind::Activation => x.clone(),
+        Kind::Add { rhs } => return op.epilogue.apply(x, Some(slot(*rhs)?)),
+        Kind::MaxPool { k, stride } => {
+            if on_cpu(x) && k.0 == k.1 && stride.0 == stride.1 {
+                let (b, c, h, w) = x.dims4()?;
+                let (oh, ow) = ((h - k.0) / stride.0 + 1, (w - k.1) / stride.1 + 1);
+                let y = with_values(x, |v| {
+                    kernels::max_pool(v, b * c, (h, w), (k.0, stride.0), (oh, ow))
+                })?;
+                Tensor::from_vec(y, (b, c, oh, ow), x.device())?
+            } else {
+                x.max_pool2d_with_stride(*k, *stride)?
+            }
+        }
+        Kind::Pad { pads } => {
+            let mut y = x.clone();
+            for (d, [a, b]) in pads.iter().enumerate() {
+                if a + b > 0 {
+                    y = y.pad_with_zeros(d, *a, *b)?;
+                }
+            }
+            y
+        }
+        Kind::Logistic => candle_nn::ops::sigmoid(x)?,
+        Kind::Reshape { shape } => reshape_nhwc(x, shape)?,
+    };
+    op.epilogue.apply(&y, None)
+}
+
+/// CONV_2D with its epilogue and fused residual; on the CPU through [`ConvCpu`].
+fn conv(
+    x: &Tensor,
+    weight: &Tensor,
+    cpu: &ConvCpu,
+    residual: Option<&Tensor>,
+    epilogue: &Epilogue,
+) -> Result<Tensor> {
+    if on_cpu(x) {
+        let (b, c, h, w) = x.dims4()?;
+        let (oh, ow) = cpu.out_size((h, w));
+        let out_shape = (b, cpu.weight.rows(), oh, ow);
+        let y = with_values(x, |v| match residual {
+            Some(r) => {
+                if r.dims() != [b, cpu.weight.rows(), oh, ow] {
+                    return Err(Error::Internal(format!(
+                        "ADD of {out_shape:?} and {:?}: broadcasting is not supported",
+                        r.dims()
+                    )));
+                }
+                with_values(r, |r| cpu.run(v, (b, c, h, w), Some(r), epilogue.kernel()))
+            }
+            None => Ok(cpu.run(v, (b, c, h, w), None, epilogue.kernel())),
+        })??;
+        return Ok(Tensor::from_vec(y, out_shape, x.device())?);
+    }
+    let y = if cpu.k == (1, 1) && cpu.stride == 1 && cpu.pad == [0; 4] {
+        // [b, i, h, w] -> [b, o, h, w] as one matmul over pixels.
+        let (b, c, h, w) = x.dims4()?;
+        let w2 = weight.reshape((cpu.weight.rows(), c))?;
+        w2.broadcast_matmul(&x.reshape((b, c, h * w))?)?
+            .reshape((b, (), h, w))?
+    } else {
+        let [t, bo, l, r] = cpu.pad;
+        let x = x.pad_with_zeros(2, t, bo)?.pad_with_zeros(3, l, r)?;
+        x.conv2d(weight, 0, cpu.stride, 1, 1)?
+    };
+    epilogue.apply(&y, residual)
+}
+
+/// RESHAPE in TFLite's NHWC terms: the target `shape` (-1 takes the rest, the batch stays).
+fn reshape_nhwc(x: &Tensor, shape: &[i64]) -> Result<Tensor> {
+    let x = if x.rank() == 4 {
+        x.permute((0, 2, 3, 1))?
+    } else {
+        x.clone()
+    };
+    let b = x.dim(0)?;
+    let known: i64 = shape.iter().skip(1).filter(|&&d| d > 0).product();
+    let dims: Vec<usize> = std::iter::once(b)
+        .chain(shape.iter().skip(1).map(|&d| {
+            if d > 0 {
+                d as usize
+            } else {
+                x.elem_count() / b / known as usize
+            }
+        }))
+        .collect();
+    let y = x.contiguous()?.reshape(dims)?;
+    Ok(if y.rank() == 4 {
+        y.permute((0, 3, 1, 2))?
+    } else {
+        y
+    })
+}
+
 impl Epilogue {
+    /// The bias and activation for the CPU kernels.
+    fn kernel(&self) -> kernels::Epilogue<'_> {
+        kernels::Epilogue {
+            bias: self.bias.as_ref().map(|(_, b)| b.as_slice()),
+            residual: None,
+            act: match &self.act {
+                Act::None => Activation::None,
+                Act::Relu => Activation::Relu,
+                Act::Relu6 => Activation::Relu6,
+                Act::Prelu(_, alpha) => Activation::PRelu(alpha),
+            },
+        }
+    }
+
     fn is_identity(&self) -> bool {
         self.bias.is_none() && matches!(self.act, Act::None)
     }
@@ -590,21 +688,13 @@ impl Epilogue {
         if let Some(r) = residual {
             y.iter_mut().zip(r).for_each(|(v, r)| *v += r);
         }
+        let ep = self.kernel();
         for (n, plane) in y.chunks_exact_mut(h * w).enumerate() {
             let ch = n % c;
-            let b = self.bias.as_ref().map_or(0.0, |(_, b)| b[ch]);
-            match &self.act {
-                Act::None => plane.iter_mut().for_each(|v| *v += b),
-                Act::Relu => plane.iter_mut().for_each(|v| *v = (*v + b).max(0.0)),
-                Act::Relu6 => plane.iter_mut().for_each(|v| *v = (*v + b).clamp(0.0, 6.0)),
-                Act::Prelu(_, alpha) => {
-                    let a = alpha[ch];
-                    plane.iter_mut().for_each(|v| {
-                        let t = *v + b;
-                        *v = if t < 0.0 { a * t } else { t };
-                    })
-                }
+            if let Some(b) = ep.bias {
+                plane.iter_mut().for_each(|v| *v += b[ch]);
             }
+            ep.act.apply(ch, plane);
         }
         Ok((CpuStorage::F32(y), shape.clone()))
     }
@@ -661,118 +751,6 @@ impl CustomOp2 for Epilogue {
     }
 }
 
-/// Patches of contiguous NCHW f32 for a convolution: `[b, c*kh*kw, oh, ow]`, rows ordered
-/// like the flattened OIHW kernel (`c`, then `ky`, then `kx`); zero outside the input.
-struct Im2Col {
-    k: (usize, usize),
-    stride: usize,
-    pad: Pad4,
-}
-
-impl CustomOp1 for Im2Col {
-    fn name(&self) -> &'static str {
-        "tflite-im2col"
-    }
-
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(storage, layout)?;
-        let (b, c, h, w) = layout.shape().dims4()?;
-        let ((kh, kw), s, [t, _, l, _]) = (self.k, self.stride, self.pad);
-        let oh = (h + self.pad[0] + self.pad[1] - kh) / s + 1;
-        let ow = (w + self.pad[2] + self.pad[3] - kw) / s + 1;
-        let mut y = vec![0f32; b * c * kh * kw * oh * ow];
-        for (row, out) in y.chunks_exact_mut(oh * ow).enumerate() {
-            let (n_ch, ky, kx) = (row / (kh * kw), row / kw % kh, row % kw);
-            let img = &x[n_ch * h * w..(n_ch + 1) * h * w];
-            for oy in 0..oh {
-                let iy = (oy * s + ky) as isize - t as isize;
-                if iy < 0 || iy >= h as isize {
-                    continue;
-                }
-                let src = &img[iy as usize * w..(iy as usize + 1) * w];
-                for (ox, o) in out[oy * ow..(oy + 1) * ow].iter_mut().enumerate() {
-                    let ix = (ox * s + kx) as isize - l as isize;
-                    if ix >= 0 && ix < w as isize {
-                        *o = src[ix as usize];
-                    }
-                }
-            }
-        }
-        Ok((CpuStorage::F32(y), Shape::from((b, c * kh * kw, oh, ow))))
-    }
-}
-
-/// Depthwise convolution (multiplier 1) on contiguous NCHW f32, no bias: candle's grouped
-/// convolution runs one small convolution per channel, far slower for 3x3 kernels.
-struct DepthwiseCpu {
-    /// `[c, kh, kw]`.
-    weight: Vec<f32>,
-    k: (usize, usize),
-    stride: usize,
-    pad: Pad4,
-}
-
-impl CustomOp1 for DepthwiseCpu {
-    fn name(&self) -> &'static str {
-        "tflite-depthwise-conv2d"
-    }
-
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = contiguous_f32(storage, layout)?;
-        let (b, c, h, w) = layout.shape().dims4()?;
-        let ((kh, kw), s, [t, _, l, _]) = (self.k, self.stride, self.pad);
-        let oh = (h + self.pad[0] + self.pad[1] - kh) / s + 1;
-        let ow = (w + self.pad[2] + self.pad[3] - kw) / s + 1;
-        let mut y = vec![0f32; b * c * oh * ow];
-        for (n, out) in y.chunks_exact_mut(oh * ow).enumerate() {
-            let ch = n % c;
-            let img = &x[n * h * w..(n + 1) * h * w];
-            let k = &self.weight[ch * kh * kw..(ch + 1) * kh * kw];
-            for oy in 0..oh {
-                let row = &mut out[oy * ow..(oy + 1) * ow];
-                for ky in 0..kh {
-                    let iy = (oy * s + ky) as isize - t as isize;
-                    if iy < 0 || iy >= h as isize {
-                        continue;
-                    }
-                    let src = &img[iy as usize * w..(iy as usize + 1) * w];
-                    for kx in 0..kw {
-                        let wk = k[ky * kw + kx];
-                        if w + l < kx + 1 {
-                            continue;
-                        }
-                        // Output columns whose input column ox*s + kx - l lies inside the row.
-                        let lo = (l.saturating_sub(kx)).div_ceil(s);
-                        let hi = ((w + l - kx - 1) / s + 1).min(ow);
-                        if lo >= hi {
-                            continue;
-                        }
-                        if s == 1 {
-                            let off = lo + kx - l;
-                            for (o, v) in row[lo..hi].iter_mut().zip(&src[off..off + hi - lo]) {
-                                *o += wk * v;
-                            }
-                        } else {
-                            for (ox, o) in row.iter_mut().enumerate().take(hi).skip(lo) {
-                                *o += wk * src[ox * s + kx - l];
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        Ok((CpuStorage::F32(y), Shape::from((b, c, oh, ow))))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -782,70 +760,5 @@ mod tests {
         assert_eq!(same_pad(256, 3, 2), [0, 1]);
         assert_eq!(same_pad(128, 3, 1), [1, 1]);
         assert_eq!(same_pad(5, 2, 2), [0, 1]);
-    }
-
-    #[test]
-    fn im2col_matches_candle_conv() -> candle_core::Result<()> {
-        let dev = Device::Cpu;
-        for (k, stride, pad) in [
-            (3, 2, [0, 1, 0, 1]),
-            (2, 2, [0, 0, 0, 0]),
-            (3, 1, [1, 1, 1, 1]),
-        ] {
-            let x = Tensor::randn(0f32, 1.0, (2, 3, 8, 8), &dev)?;
-            let wt = Tensor::randn(0f32, 1.0, (4, 3, k, k), &dev)?;
-            let cols = x.apply_op1_no_bwd(&Im2Col {
-                k: (k, k),
-                stride,
-                pad,
-            })?;
-            let (b, _, oh, ow) = cols.dims4()?;
-            let got = wt
-                .reshape((4, ()))?
-                .broadcast_matmul(&cols.reshape((b, (), oh * ow))?)?
-                .reshape((b, 4, oh, ow))?;
-            let xp = x
-                .pad_with_zeros(2, pad[0], pad[1])?
-                .pad_with_zeros(3, pad[2], pad[3])?;
-            let want = xp.conv2d(&wt, 0, stride, 1, 1)?;
-            assert_eq!(got.dims(), want.dims());
-            let err = (got - want)?.abs()?.max_all()?.to_scalar::<f32>()?;
-            assert!(err < 1e-4, "k {k} stride {stride}: {err}");
-        }
-        Ok(())
-    }
-
-    #[test]
-    fn depthwise_kernel_matches_grouped_conv() -> candle_core::Result<()> {
-        let dev = Device::Cpu;
-        for (stride, pad) in [(1, [1, 1, 1, 1]), (2, [0, 1, 0, 1]), (1, [0, 0, 0, 0])] {
-            let x = Tensor::randn(0f32, 1.0, (2, 3, 7, 6), &dev)?;
-            let wt = Tensor::randn(0f32, 1.0, (3, 1, 3, 3), &dev)?;
-            let bias = Tensor::new(&[0.5f32, -1.0, 2.0], &dev)?;
-            let op = DepthwiseCpu {
-                weight: wt.flatten_all()?.to_vec1()?,
-                k: (3, 3),
-                stride,
-                pad,
-            };
-            let b4 = bias.reshape((1, 3, 1, 1))?;
-            let epilogue = Epilogue {
-                bias: Some((b4.clone(), bias.to_vec1()?)),
-                act: Act::None,
-            };
-            let got = epilogue
-                .apply(&x.apply_op1_no_bwd(&op)?, None)
-                .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
-            let xp = x
-                .pad_with_zeros(2, pad[0], pad[1])?
-                .pad_with_zeros(3, pad[2], pad[3])?;
-            let want = xp
-                .conv2d(&wt, 0, stride, 1, 3)?
-                .broadcast_add(&bias.reshape((1, 3, 1, 1))?)?;
-            assert_eq!(got.dims(), want.dims());
-            let err = (got - want)?.abs()?.max_all()?.to_scalar::<f32>()?;
-            assert!(err < 1e-4, "stride {stride} pad {pad:?}: {err}");
-        }
-        Ok(())
     }
 }
