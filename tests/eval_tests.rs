@@ -186,7 +186,7 @@ fn malformed_lines_exit_2_naming_the_line() {
         &["eval", "spotting", "--pred", s(&good), "--gold", s(&bad)],
         2,
     );
-    assert!(err.contains("bad.jsonl: line 2:"), "{err}");
+    assert!(err.contains("bad.jsonl: line 2, column"), "{err}");
     let reversed = d.write(
         "reversed.jsonl",
         "\n\n{\"video\": \"v\", \"onset\": 9, \"offset\": 2, \"kind\": \"macro\"}\n",
@@ -214,7 +214,7 @@ fn malformed_lines_exit_2_naming_the_line() {
         &["eval", "spotting", "--pred", s(&kind), "--gold", s(&good)],
         2,
     );
-    assert!(err.contains("kind.jsonl: line 1:"), "{err}");
+    assert!(err.contains("kind.jsonl: line 1, column"), "{err}");
     let labels = d.write(
         "labels.jsonl",
         "{\"id\": \"a\", \"label\": \"x\"}\n{\"id\": \"a\", \"label\": \"y\"}\n",
@@ -239,7 +239,7 @@ fn malformed_lines_exit_2_naming_the_line() {
         "{\"id\": \"a\", \"aus\": [\"AU12\"]}\n{\"id\": \"b\", \"aus\": [\"AU99\"]}\n",
     );
     let err = fails_with(&["eval", "aus", "--pred", s(&au), "--gold", s(&au)], 2);
-    assert!(err.contains("au.jsonl: line 2:"), "{err}");
+    assert!(err.contains("au.jsonl: line 2, column"), "{err}");
     let err = fails_with(
         &[
             "eval",

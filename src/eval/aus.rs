@@ -128,7 +128,7 @@ pub fn evaluate(joined: &Joined<AuSet>, options: AuOptions) -> AuReport {
     };
     let pooled = aus
         .iter()
-        .fold(Counts::new(0, 0, 0), |acc, a| acc.add(a.counts));
+        .fold(Counts::new(0, 0, 0), |acc, a| acc + a.counts);
     AuReport {
         mean_f1,
         samples: joined.pairs.len() as u64,

@@ -79,15 +79,20 @@ impl Counts {
             f1: ratio(2 * tp, 2 * tp + fp + fn_),
         }
     }
+}
 
-    /// The sum of two sets of counts, ratios recomputed.
-    pub fn add(self, other: Counts) -> Counts {
+/// The sum of two sets of counts, ratios recomputed.
+impl std::ops::Add for Counts {
+    type Output = Counts;
+
+    fn add(self, other: Counts) -> Counts {
         Counts::new(self.tp + other.tp, self.fp + other.fp, self.fn_ + other.fn_)
     }
 }
 
 /// Reads a JSONL file into records with their 1-based line numbers, blank lines skipped.
-/// A line that is not valid JSON for `T` is a [`Error::BadInput`] naming the file and the line.
+/// A line that is not valid JSON for `T` is a [`Error::BadInput`] naming the file, the line and
+/// the column.
 pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<(usize, T)>> {
     if !path.exists() {
         return Err(Error::NotFound {
@@ -97,9 +102,15 @@ pub fn read_jsonl<T: DeserializeOwned>(path: &Path) -> Result<Vec<(usize, T)>> {
     let text = std::fs::read(path).map_err(|e| Error::io(format!("{}", path.display()), e))?;
     crate::reward::io::jsonl_lines(&text)
         .map(|(n, line)| {
-            serde_json::from_slice(line)
-                .map(|v| (n, v))
-                .map_err(|e| Error::bad_input(path, format!("line {n}: {e}")))
+            serde_json::from_slice(line).map(|v| (n, v)).map_err(|e| {
+                // serde_json ends its message with the position inside the line; the file
+                // position is the line number and the column.
+                let text = e.to_string();
+                let what = text
+                    .rsplit_once(" at line ")
+                    .map_or(text.as_str(), |(w, _)| w);
+                Error::bad_input(path, format!("line {n}, column {}: {what}", e.column()))
+            })
         })
         .collect()
 }

@@ -198,7 +198,7 @@ pub fn evaluate(gold: &[Interval], pred: &[Interval], options: SpottingOptions) 
     SpottingReport {
         micro,
         macro_,
-        overall: micro.add(macro_),
+        overall: micro + macro_,
         gold: gold.len(),
         predicted: pred.len(),
         matches,
