@@ -3,9 +3,11 @@
 //! The library holds every capability; the `actfer` binary and the agent's tools are thin
 //! layers over it. Modules follow the data flow: [`media`] decodes inputs, [`models`] finds
 //! the weights, [`face`] finds and aligns faces, [`facs`] holds the AU catalogue and the
-//! emotion labels, [`reward`] scores UC-GRPO rollouts.
+//! emotion labels, [`reward`] scores UC-GRPO rollouts,
+//! [`eval`] holds the evaluation protocols (spotting, recognition, AUs, flow).
 
 pub mod error;
+pub mod eval;
 pub mod evidence;
 pub mod face;
 pub mod facs;

@@ -2,6 +2,7 @@
 
 mod au;
 mod detect;
+mod eval;
 mod facs;
 mod media;
 mod models;
@@ -45,6 +46,10 @@ pub enum Command {
     Media(media::MediaCommand),
     /// Score reasoning rollouts with UC-GRPO rewards against gold labels.
     Reward(reward::RewardArgs),
+    /// Evaluation protocols: ME spotting (MEGC F1), recognition (UF1, UAR), AUs (per-AU F1),
+    /// optical flow (EPE). Malformed input: exit code 2, naming the file and the line.
+    #[command(subcommand)]
+    Eval(eval::EvalCommand),
 }
 
 impl Cli {
@@ -57,6 +62,7 @@ impl Cli {
             Command::Au(a) => a.json,
             Command::Facs(c) => c.wants_json(),
             Command::Reward(c) => c.wants_json(),
+            Command::Eval(c) => c.wants_json(),
         }
     }
 }
@@ -69,6 +75,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Au(a) => au::run(a),
         Command::Facs(c) => facs::run(c),
         Command::Reward(c) => reward::run(c),
+        Command::Eval(c) => eval::run(c),
     }
 }
 
