@@ -81,12 +81,21 @@ impl AppearanceModels {
                     .collect()
             })
             .collect();
+        let start = std::time::Instant::now();
         let scores = self.blendshapes.run_points(&points)?;
+        let blendshapes_ms = start.elapsed().as_secs_f64() * 1e3;
         let alignments = faces
             .iter()
             .map(|f| Alignment::from_landmarks68(&f.landmarks68, DEFAULT_ALIGNED_SIZE))
             .collect::<Result<Vec<_>>>()?;
         let classes = self.classifier.classify_faces(image, &alignments)?;
+        let classifier_ms = start.elapsed().as_secs_f64() * 1e3 - blendshapes_ms;
+        tracing::debug!(
+            faces = faces.len(),
+            blendshapes_ms,
+            classifier_ms,
+            "appearance"
+        );
         faces
             .into_iter()
             .zip(scores)

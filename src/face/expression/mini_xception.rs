@@ -30,7 +30,8 @@ use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::face::tflite::same_pad;
+use crate::face::kernels::{Activation, Epilogue};
+use crate::face::tflite::{same_pad, DepthwiseCpu};
 
 /// The network's widths; the defaults are fer's model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -141,9 +142,12 @@ fn conv_bn(
 }
 
 /// `SeparableConv2D` 3x3 SAME (depthwise, then pointwise, no bias) + `BatchNormalization`.
+/// On the CPU the depthwise part runs on the mesh runner's depthwise kernel (candle's grouped
+/// convolution runs one small convolution per channel, several times slower).
 #[derive(Debug, Clone)]
 struct SeparableBn {
     depthwise: Conv,
+    depthwise_cpu: DepthwiseCpu,
     pointwise: Conv,
 }
 
@@ -157,6 +161,12 @@ impl SeparableBn {
         eps: f64,
     ) -> Result<Self> {
         let dw = vb.pp(name).get((cin, 1, 3, 3), "depthwise.weight")?;
+        let depthwise_cpu = DepthwiseCpu {
+            weight: dw.flatten_all()?.to_vec1::<f32>()?,
+            k: (3, 3),
+            stride: 1,
+            pad: [1, 1, 1, 1], // TF SAME for a 3x3 kernel at stride 1
+        };
         let depthwise = Conv {
             bias: Tensor::zeros((1, cin, 1, 1), DType::F32, dw.device())?,
             weight: dw,
@@ -168,6 +178,7 @@ impl SeparableBn {
         let (weight, bias) = folded(pw, &vb.pp(bn), eps)?;
         Ok(SeparableBn {
             depthwise,
+            depthwise_cpu,
             pointwise: Conv {
                 weight,
                 bias,
@@ -179,7 +190,19 @@ impl SeparableBn {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.pointwise.forward(&self.depthwise.forward(x)?)
+        let y = if x.device().is_cpu() && x.dtype() == DType::F32 {
+            let dims = x.dims4()?;
+            let data = x.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+            let ep = Epilogue {
+                bias: None,
+                residual: None,
+                act: Activation::None,
+            };
+            Tensor::from_vec(self.depthwise_cpu.run(&data, dims, ep), dims, x.device())?
+        } else {
+            self.depthwise.forward(x)?
+        };
+        self.pointwise.forward(&y)
     }
 }
 

@@ -150,7 +150,8 @@ pub(super) fn im2col(
 
 /// DEPTHWISE_CONV_2D with multiplier 1: `weight` `[c, kh, kw]`. candle's grouped convolution
 /// runs one small convolution per channel, far slower for 3x3 kernels.
-pub(super) struct DepthwiseCpu {
+#[derive(Debug, Clone)]
+pub(crate) struct DepthwiseCpu {
     pub weight: Vec<f32>,
     pub k: (usize, usize),
     pub stride: usize,

@@ -28,7 +28,8 @@ use crate::error::{Error, Result};
 use crate::face::kernels::{self, Activation, Packed};
 
 mod cpu;
-use cpu::{ConvCpu, DepthwiseCpu};
+use cpu::ConvCpu;
+pub(crate) use cpu::DepthwiseCpu;
 
 #[derive(Debug, Deserialize)]
 struct GraphJson {
@@ -58,7 +59,7 @@ struct TensorJson {
 }
 
 /// Zero padding `[top, bottom, left, right]`.
-type Pad4 = [usize; 4];
+pub(crate) type Pad4 = [usize; 4];
 
 #[derive(Clone)]
 enum Act {
