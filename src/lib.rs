@@ -15,5 +15,6 @@ pub mod media;
 pub mod models;
 pub mod progress;
 pub mod reward;
+pub mod synth;
 
 pub use error::{Error, Result};
