@@ -47,8 +47,14 @@ fn main() -> anyhow::Result<()> {
     let au = (n * faces) as f64 / t.elapsed().as_secs_f64();
 
     println!("{:<44} {:>8}", "stage", "faces/s");
-    println!("{:<44} {:>8.1}", "face pipeline (MTCNN + mesh), baseline", pipeline);
-    println!("{:<44} {:>8.1}", "au end to end (+ blendshapes, fer, AUs)", au);
+    println!(
+        "{:<44} {:>8.1}",
+        "face pipeline (MTCNN + mesh), baseline", pipeline
+    );
+    println!(
+        "{:<44} {:>8.1}",
+        "au end to end (+ blendshapes, fer, AUs)", au
+    );
     println!("au / baseline speed ratio: {:.2}", au / pipeline);
     Ok(())
 }

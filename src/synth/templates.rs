@@ -513,6 +513,30 @@ mod tests {
     }
 
     #[test]
+    fn brows_jaw_and_lip_corners_move_as_facs_describes() {
+        let face = test_face(100.0, 100.0, 60.0);
+        let d = |au| landmark_displacements(&face, &[act(au, None)]).unwrap();
+        let (au1, au2, au15, au26) = (d(1), d(2), d(15), d(26));
+        // AU1 raises the inner brow ends more than the outer; AU2 the other way round.
+        assert!(au1[21][1] < -1.0 && au1[22][1] < -1.0 && au1[17][1] == 0.0);
+        assert!(au2[17][1] < -1.0 && au2[26][1] < -1.0 && au2[21][1] == 0.0);
+        assert!(au15[48][1] > 1.0 && au15[54][1] > 1.0);
+        for i in [6, 7, 8, 9, 10, 57, 66] {
+            assert!(au26[i][1] > 1.0, "AU26 point {i}: {:?}", au26[i]);
+        }
+        assert_eq!(au26[5], [0.0, 0.0]);
+    }
+
+    #[test]
+    fn a_rolled_face_moves_along_its_own_axes() {
+        // The face turned 90° clockwise on screen: its "down" is the image's -x.
+        let upright = test_face(0.0, 0.0, 60.0);
+        let rolled = upright.map(|p| [-p[1], p[0]]);
+        let d = landmark_displacements(&rolled, &[act(26, None)]).unwrap();
+        assert!(d[8][0] < -1.0 && d[8][1].abs() < 1e-4, "{:?}", d[8]);
+    }
+
+    #[test]
     fn one_sided_au12_moves_only_that_side() {
         let face = test_face(100.0, 100.0, 60.0);
         let d = landmark_displacements(&face, &[act(12, Some(AuSide::Right))]).unwrap();
