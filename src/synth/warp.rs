@@ -80,8 +80,8 @@ fn warp_scaled(src: &RgbImage, flow: &Flow, scale: f32) -> Result<RgbImage> {
             let sx = x as f32 + scale * flow.uv[2 * i];
             let sy = y as f32 + scale * flow.uv[2 * i + 1];
             let p = sample(src, sx, sy);
-            for c in 0..3 {
-                out.data[i * 3 + c] = p[c].round().clamp(0.0, 255.0) as u8;
+            for (o, v) in out.data[i * 3..i * 3 + 3].iter_mut().zip(p) {
+                *o = v.round().clamp(0.0, 255.0) as u8;
             }
         }
     }
