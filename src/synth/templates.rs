@@ -497,17 +497,19 @@ mod tests {
         // 48 is on the image-left: outwards is -x; 54 on the image-right: +x.
         assert!(d[48][1] < -1.0 && d[54][1] < -1.0);
         assert!(d[48][0] < -1.0 && d[54][0] > 1.0);
-        for i in 17..27 {
-            assert_eq!(d[i], [0.0, 0.0]);
-        }
+        assert!(
+            d[17..27].iter().all(|p| *p == [0.0, 0.0]),
+            "{:?}",
+            &d[17..27]
+        );
     }
 
     #[test]
     fn au4_lowers_brows_and_draws_inner_ends_together() {
         let face = test_face(100.0, 100.0, 60.0);
         let d = landmark_displacements(&face, &[act(4, None)]).unwrap();
-        for i in 17..27 {
-            assert!(d[i][1] > 0.5, "brow point {i} not lowered: {:?}", d[i]);
+        for (i, p) in d.iter().enumerate().take(27).skip(17) {
+            assert!(p[1] > 0.5, "brow point {i} not lowered: {p:?}");
         }
         assert!(d[21][0] > 1.0 && d[22][0] < -1.0);
     }

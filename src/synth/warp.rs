@@ -178,9 +178,7 @@ mod tests {
                     128.0 + 80.0 * ((fx - 0.5 * fy) / 6.0).cos() + 30.0 * (fx / 8.0).sin(),
                 ];
                 let i = ((y * w + x) * 3) as usize;
-                for c in 0..3 {
-                    img.data[i + c] = v[c].round().clamp(0.0, 255.0) as u8;
-                }
+                img.data[i..i + 3].copy_from_slice(&v.map(|c| c.round().clamp(0.0, 255.0) as u8));
             }
         }
         img
