@@ -4,7 +4,8 @@
 //! layers over it. Modules follow the data flow: [`media`] decodes inputs, [`models`] finds
 //! the weights, [`face`] finds and aligns faces, [`facs`] holds the AU catalogue and the
 //! emotion labels, [`reward`] scores UC-GRPO rollouts,
-//! [`eval`] holds the evaluation protocols (spotting, recognition, AUs, flow).
+//! [`eval`] holds the evaluation protocols (spotting, recognition, AUs, flow), [`synth`]
+//! generates labelled synthetic expressions (SynthME) with ground-truth flow.
 
 pub mod error;
 pub mod eval;
@@ -15,5 +16,6 @@ pub mod media;
 pub mod models;
 pub mod progress;
 pub mod reward;
+pub mod synth;
 
 pub use error::{Error, Result};
