@@ -100,21 +100,16 @@ fn blendshape_sides_are_the_subjects() {
     const LOWER: [usize; 7] = [249, 390, 373, 374, 380, 381, 382];
     let image = read_image(&testdata("single_face.jpg")).unwrap();
     let face = models().faces.faces(&image).unwrap().remove(0);
-    let subset = |mesh: &[[f32; 3]]| -> Vec<[f32; 2]> {
-        models()
-            .blendshapes
-            .landmark_indices()
-            .iter()
-            .map(|&i| [mesh[i][0], mesh[i][1]])
-            .collect()
-    };
     let mut closed = face.mesh.clone();
     for (u, l) in UPPER.iter().zip(LOWER) {
         closed[*u] = closed[l];
     }
     let scores = models()
         .blendshapes
-        .run_points(&[subset(&face.mesh), subset(&closed)])
+        .run_points(&[
+            models().blendshapes.subset(&face.mesh),
+            models().blendshapes.subset(&closed),
+        ])
         .unwrap();
     let (open, shut) = (&scores[0], &scores[1]);
     let rise = |name| shut.get(name).unwrap() - open.get(name).unwrap();

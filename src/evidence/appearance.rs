@@ -73,13 +73,7 @@ impl AppearanceModels {
         }
         let points: Vec<Vec<[f32; 2]>> = faces
             .iter()
-            .map(|f| {
-                self.blendshapes
-                    .landmark_indices()
-                    .iter()
-                    .map(|&i| [f.mesh[i][0], f.mesh[i][1]])
-                    .collect()
-            })
+            .map(|f| self.blendshapes.subset(&f.mesh))
             .collect();
         let start = std::time::Instant::now();
         let scores = self.blendshapes.run_points(&points)?;

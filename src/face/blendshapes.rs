@@ -342,11 +342,15 @@ impl Blendshapes {
                 mesh.points.len()
             )));
         }
-        Ok(self
-            .landmark_indices
+        Ok(self.subset(&mesh.points))
+    }
+
+    /// The 146 input points, x and y, of 478 mesh points `[x, y, z]` in image pixels.
+    pub fn subset(&self, points: &[[f32; 3]]) -> Vec<[f32; 2]> {
+        self.landmark_indices
             .iter()
-            .map(|&i| mesh.point2(i))
-            .collect())
+            .map(|&i| [points[i][0], points[i][1]])
+            .collect()
     }
 
     /// Scores for each set of 146 input points (as [`Self::input_points`] gives them), run as

@@ -12,6 +12,15 @@ fn out_len(input: usize, k: usize, stride: usize, pad: [usize; 2]) -> usize {
     (input + pad[0] + pad[1] - k) / stride + 1
 }
 
+/// Output `(h, w)` of a convolution with kernel `k`, `stride` and padding `[t, b, l, r]`.
+fn out_size((h, w): (usize, usize), k: (usize, usize), stride: usize, pad: Pad4) -> (usize, usize) {
+    let [t, b, l, r] = pad;
+    (
+        out_len(h, k.0, stride, [t, b]),
+        out_len(w, k.1, stride, [l, r]),
+    )
+}
+
 /// CONV_2D: `weight` `[o, i * kh * kw]` (flattened OIHW).
 pub(super) struct ConvCpu {
     pub weight: Packed,
@@ -26,12 +35,8 @@ impl ConvCpu {
         self.k == (1, 1) && self.stride == 1 && self.pad == [0; 4]
     }
 
-    pub fn out_size(&self, (h, w): (usize, usize)) -> (usize, usize) {
-        let [t, b, l, r] = self.pad;
-        (
-            out_len(h, self.k.0, self.stride, [t, b]),
-            out_len(w, self.k.1, self.stride, [l, r]),
-        )
+    pub fn out_size(&self, hw: (usize, usize)) -> (usize, usize) {
+        out_size(hw, self.k, self.stride, self.pad)
     }
 
     /// `x` `[b, i, h, w]` -> `[b, o, oh, ow]`; `residual` (`[b, o, oh, ow]`, a fused ADD's
@@ -159,12 +164,8 @@ pub(crate) struct DepthwiseCpu {
 }
 
 impl DepthwiseCpu {
-    pub fn out_size(&self, (h, w): (usize, usize)) -> (usize, usize) {
-        let [t, b, l, r] = self.pad;
-        (
-            out_len(h, self.k.0, self.stride, [t, b]),
-            out_len(w, self.k.1, self.stride, [l, r]),
-        )
+    pub fn out_size(&self, hw: (usize, usize)) -> (usize, usize) {
+        out_size(hw, self.k, self.stride, self.pad)
     }
 
     /// `x` `[b, c, h, w]` -> `[b, c, oh, ow]`, with `ep` (no residual) applied; channel planes
