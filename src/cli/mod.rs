@@ -7,6 +7,7 @@ mod facs;
 mod media;
 mod models;
 mod reward;
+mod synth;
 
 use clap::{Parser, Subcommand};
 
@@ -50,6 +51,9 @@ pub enum Command {
     /// optical flow (EPE). Malformed input: exit code 2, naming the file and the line.
     #[command(subcommand)]
     Eval(eval::EvalCommand),
+    /// SynthME: labelled synthetic micro-expression clips (frames, labels.json, ground-truth
+    /// flow) from real identities, deterministic from a seed.
+    Synth(synth::SynthArgs),
 }
 
 impl Cli {
@@ -63,6 +67,7 @@ impl Cli {
             Command::Facs(c) => c.wants_json(),
             Command::Reward(c) => c.wants_json(),
             Command::Eval(c) => c.wants_json(),
+            Command::Synth(a) => a.json,
         }
     }
 }
@@ -76,6 +81,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Facs(c) => facs::run(c),
         Command::Reward(c) => reward::run(c),
         Command::Eval(c) => eval::run(c),
+        Command::Synth(a) => synth::run(a),
     }
 }
 

@@ -29,7 +29,7 @@ pub enum Emotion {
 }
 
 /// The micro-expression 3-class grouping (MEGC composite): positive, negative, surprise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MeClass {
     Positive,

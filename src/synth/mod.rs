@@ -2,9 +2,19 @@
 //! by a thin-plate spline ([`field`]), scaled over time by an onset -> apex -> offset profile
 //! ([`profile`]), and applied to a photo by bilinear warping with a matching ground-truth
 //! optical flow ([`warp`]).
+//!
+//! The dataset generator on top: real identities split by person ([`identity`]), clips drawn
+//! from a seed ([`rng`], [`spec`]), rendered with nuisances and exact ground-truth flow
+//! ([`clip`]), written with one labels file ([`labels`], [`generate`]).
 
+pub mod clip;
 pub mod field;
+pub mod generate;
+pub mod identity;
+pub mod labels;
 pub mod profile;
+pub mod rng;
+pub mod spec;
 pub mod templates;
 pub mod warp;
 

@@ -394,6 +394,10 @@ pub fn landmark_displacements(
 ) -> Result<[Point; 68]> {
     let (ex, ey, iod) = face_frame(landmarks)?;
     let mut d = [[0.0f32; 2]; 68];
+    // Lid closures (`Onto`) act on the lids where the other AUs put them, so a blink during
+    // a cheek raise closes the narrowed eye without the lids crossing: shifts first, then
+    // every `Onto` from the shifted positions.
+    let mut onto: Vec<(usize, usize, f32)> = Vec::new();
     for a in activations {
         let template = TEMPLATES.iter().find(|t| t.au == a.au).ok_or_else(|| {
             Error::Internal(format!(
@@ -439,14 +443,20 @@ pub fn landmark_displacements(
                     let w = down * iod;
                     (o * ex[0] + w * ey[0], o * ex[1] + w * ey[1])
                 }
-                Onto(j, frac) => (
-                    frac * (landmarks[j][0] - landmarks[i][0]),
-                    frac * (landmarks[j][1] - landmarks[i][1]),
-                ),
+                Onto(j, frac) => {
+                    onto.push((i, j, k * frac));
+                    continue;
+                }
             };
             d[i][0] += k * px;
             d[i][1] += k * py;
         }
+    }
+    let shifted: [Point; 68] =
+        std::array::from_fn(|i| [landmarks[i][0] + d[i][0], landmarks[i][1] + d[i][1]]);
+    for (i, j, f) in onto {
+        d[i][0] += f * (shifted[j][0] - shifted[i][0]);
+        d[i][1] += f * (shifted[j][1] - shifted[i][1]);
     }
     Ok(d)
 }

@@ -7,10 +7,10 @@
 //! - The ground-truth flow from `A` to `B` is `F` on `A`'s grid with `B(x + F(x)) = A(x)`:
 //!   the pixel at `x` in `A` shows at `x + F(x)` in `B`, which is what an optical-flow
 //!   method run on the pair (A, B) estimates. `F(x) = y - x` where `y - D(y) = x`;
-//!   [`forward_flow`] solves that for `y` by the fixed-point iteration `y <- x + D(y)`, with
-//!   `D` sampled bilinearly. The iteration contracts while `|grad D| < 1` (no folding), with
-//!   error shrinking by that factor each step; [`ForwardFlow::max_residual`] reports the
-//!   largest `|y - D(y) - x|` left, in pixels.
+//!   [`forward_flow`] solves that for `y` by Newton's method ([`invert_point`]), with `D`
+//!   sampled bilinearly; a solution is unique while the warp does not fold
+//!   (`det(I - grad D) > 0`). [`ForwardFlow::max_residual`] reports the largest
+//!   `|y - D(y) - x|` left, in pixels.
 //! - [`warp_backward`] is the one sampler: `out(x) = src(x + flow(x))`, bilinear, reading
 //!   clamped to the border. So `render(A, D) = warp_backward(A, -D)` and
 //!   `warp_backward(B, F)` gives `A` back.
@@ -19,13 +19,13 @@ use crate::error::{Error, Result};
 use crate::eval::flow::Flow;
 use crate::media::RgbImage;
 
-/// Fixed-point iterations stop once the largest update is below this (px).
+/// [`invert_point`] stops once the residual is below this (px).
 pub const FIXED_POINT_TOLERANCE: f32 = 1e-4;
-/// The most fixed-point iterations [`forward_flow`] runs.
+/// The most Newton iterations [`invert_point`] runs.
 pub const FIXED_POINT_MAX_ITERATIONS: usize = 50;
 
 /// The bilinear sample of `img` at (`x`, `y`), coordinates clamped to the image.
-fn sample(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
+pub(crate) fn sample(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
     let (w, h) = (img.width as usize, img.height as usize);
     let x = x.clamp(0.0, (w - 1) as f32);
     let y = y.clamp(0.0, (h - 1) as f32);
@@ -43,7 +43,7 @@ fn sample(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
 }
 
 /// The bilinear sample of `flow` at (`x`, `y`), coordinates clamped to the field.
-fn sample_flow(flow: &Flow, x: f32, y: f32) -> [f32; 2] {
+pub(crate) fn sample_flow(flow: &Flow, x: f32, y: f32) -> [f32; 2] {
     let (w, h) = (flow.width, flow.height);
     let x = x.clamp(0.0, (w - 1) as f32);
     let y = y.clamp(0.0, (h - 1) as f32);
@@ -107,49 +107,90 @@ pub struct ForwardFlow {
     pub flow: Flow,
     /// The largest `|x + F(x) - D(x + F(x)) - x|` over the frame, px.
     pub max_residual: f32,
-    /// The fixed-point iterations run.
+    /// The most Newton iterations a pixel needed.
     pub iterations: usize,
 }
 
-/// Inverts the target-grid motion field `D` into the forward flow `F` (see the module doc):
-/// `y <- x + D(y)` from `y = x + D(x)` until no pixel moves by more than
-/// [`FIXED_POINT_TOLERANCE`] or after [`FIXED_POINT_MAX_ITERATIONS`] iterations.
-pub fn forward_flow(motion: &Flow) -> ForwardFlow {
-    let (w, h) = (motion.width, motion.height);
-    let mut y = vec![[0.0f32; 2]; w * h];
-    for r in 0..h {
-        for c in 0..w {
-            let i = r * w + c;
-            y[i] = [c as f32 + motion.uv[2 * i], r as f32 + motion.uv[2 * i + 1]];
-        }
-    }
+/// Solves `y - D(y) = p` for `y` (where the content at `p` of `A` shows in `B`), `D`
+/// sampled bilinearly. Newton's method on `G(y) = y - D(y) - p` with the Jacobian
+/// `I - grad D` from central differences, started at `p + D(p)`; a step is halved while it
+/// does not reduce `|G|`. Converges wherever the warp does not fold (`det(I - grad D) > 0`),
+/// including strong compressions (a closing eyelid) where the plain fixed-point iteration
+/// `y <- p + D(y)` diverges. Returns `y`, the residual `|G(y)|` (px) and the iterations.
+pub fn invert_point(motion: &Flow, p: [f32; 2]) -> ([f32; 2], f32, usize) {
+    let g = |y: [f32; 2]| {
+        let d = sample_flow(motion, y[0], y[1]);
+        [y[0] - d[0] - p[0], y[1] - d[1] - p[1]]
+    };
+    let norm = |v: [f32; 2]| v[0].hypot(v[1]);
+    let d0 = sample_flow(motion, p[0], p[1]);
+    let mut y = [p[0] + d0[0], p[1] + d0[1]];
+    let mut gy = g(y);
     let mut iterations = 0;
-    while iterations < FIXED_POINT_MAX_ITERATIONS {
+    const H: f32 = 0.5;
+    while iterations < FIXED_POINT_MAX_ITERATIONS && norm(gy) > FIXED_POINT_TOLERANCE {
         iterations += 1;
-        let mut largest = 0.0f32;
-        for r in 0..h {
-            for c in 0..w {
-                let i = r * w + c;
-                let d = sample_flow(motion, y[i][0], y[i][1]);
-                let next = [c as f32 + d[0], r as f32 + d[1]];
-                largest = largest.max((next[0] - y[i][0]).abs().max((next[1] - y[i][1]).abs()));
-                y[i] = next;
+        let (dxp, dxm) = (
+            sample_flow(motion, y[0] + H, y[1]),
+            sample_flow(motion, y[0] - H, y[1]),
+        );
+        let (dyp, dym) = (
+            sample_flow(motion, y[0], y[1] + H),
+            sample_flow(motion, y[0], y[1] - H),
+        );
+        let j = [
+            [
+                1.0 - (dxp[0] - dxm[0]) / (2.0 * H),
+                -(dyp[0] - dym[0]) / (2.0 * H),
+            ],
+            [
+                -(dxp[1] - dxm[1]) / (2.0 * H),
+                1.0 - (dyp[1] - dym[1]) / (2.0 * H),
+            ],
+        ];
+        let det = j[0][0] * j[1][1] - j[0][1] * j[1][0];
+        let mut step = if det.abs() > 1e-6 {
+            [
+                (j[1][1] * gy[0] - j[0][1] * gy[1]) / det,
+                (-j[1][0] * gy[0] + j[0][0] * gy[1]) / det,
+            ]
+        } else {
+            gy
+        };
+        let mut improved = false;
+        for _ in 0..8 {
+            let next = [y[0] - step[0], y[1] - step[1]];
+            let gn = g(next);
+            if norm(gn) < norm(gy) {
+                y = next;
+                gy = gn;
+                improved = true;
+                break;
             }
+            step = [0.5 * step[0], 0.5 * step[1]];
         }
-        if largest < FIXED_POINT_TOLERANCE {
+        if !improved {
             break;
         }
     }
+    (y, norm(gy), iterations)
+}
+
+/// Inverts the target-grid motion field `D` into the forward flow `F` (see the module doc),
+/// pixel by pixel with [`invert_point`].
+pub fn forward_flow(motion: &Flow) -> ForwardFlow {
+    let (w, h) = (motion.width, motion.height);
     let mut flow = Flow::zeros(w, h);
     let mut max_residual = 0.0f32;
+    let mut iterations = 0;
     for r in 0..h {
         for c in 0..w {
             let i = r * w + c;
-            let d = sample_flow(motion, y[i][0], y[i][1]);
-            let res = (y[i][0] - d[0] - c as f32).hypot(y[i][1] - d[1] - r as f32);
+            let (y, res, it) = invert_point(motion, [c as f32, r as f32]);
             max_residual = max_residual.max(res);
-            flow.uv[2 * i] = y[i][0] - c as f32;
-            flow.uv[2 * i + 1] = y[i][1] - r as f32;
+            iterations = iterations.max(it);
+            flow.uv[2 * i] = y[0] - c as f32;
+            flow.uv[2 * i + 1] = y[1] - r as f32;
         }
     }
     ForwardFlow {
@@ -242,11 +283,19 @@ mod tests {
             gt.iterations, gt.max_residual
         );
         assert!(mean < 0.4 && max <= 3.0, "mean {mean}, max {max}");
-        // Landmarks land where the template puts them: F(p) = d at a mouth corner.
+        // Landmarks land near where the template puts them (the field is smoothed over
+        // SMOOTHING_IOD, which takes up to a quarter off a mouth corner's motion, never its
+        // direction): F(p) ~ d at a mouth corner.
         let (u, v) = gt
             .flow
             .at(face[48][0].round() as usize, face[48][1].round() as usize);
-        assert!((u - d[48][0]).abs() < 0.5 && (v - d[48][1]).abs() < 0.5);
+        let (got, want) = (u.hypot(v), d[48][0].hypot(d[48][1]));
+        let cos = (u * d[48][0] + v * d[48][1]) / (got * want);
+        assert!(
+            got > 0.7 * want && got <= 1.05 * want && cos > 0.97,
+            "{u},{v} vs {:?}",
+            d[48]
+        );
     }
 
     #[test]
