@@ -5,11 +5,13 @@
 
 pub mod field;
 pub mod profile;
+pub mod sheet;
 pub mod templates;
 pub mod warp;
 
 pub use field::{motion_field, Tps};
 pub use profile::Profile;
+pub use sheet::contact_sheet;
 pub use templates::{landmark_displacements, Activation};
 pub use warp::{forward_flow, render, warp_backward, ForwardFlow};
 
