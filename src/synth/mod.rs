@@ -1,7 +1,7 @@
 //! SynthME motion model: per-AU landmark displacement templates ([`templates`]), made dense
 //! by a thin-plate spline ([`field`]), scaled over time by an onset -> apex -> offset profile
 //! ([`profile`]), and applied to a photo by bilinear warping with a matching ground-truth
-//! optical flow ([`warp`]).
+//! optical flow ([`warp`]); [`sheet`] lays a pair and its flow out for checking by eye.
 
 pub mod field;
 pub mod profile;

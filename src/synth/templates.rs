@@ -122,18 +122,21 @@ const TEMPLATES: &[Template] = &[
         ],
     },
     // AU7 Lid Tightener: the lids tighten, the lower lid rises and straightens, the upper lid
-    // drops a little.
+    // drops a little. `Onto` scales the motion by the subject's own eye opening (a quarter of
+    // it for the lower lid, a tenth for the upper), so an already narrow eye narrows without
+    // the lids crossing; fixed shifts folded the warp on a smiling face whose lids were 8 px
+    // apart.
     Template {
         au: 7,
         moves: &[
-            (40, Shift(0.0, -0.04)),
-            (41, Shift(0.0, -0.04)),
-            (46, Shift(0.0, -0.04)),
-            (47, Shift(0.0, -0.04)),
-            (37, Shift(0.0, 0.015)),
-            (38, Shift(0.0, 0.015)),
-            (43, Shift(0.0, 0.015)),
-            (44, Shift(0.0, 0.015)),
+            (41, Onto(37, 0.25)),
+            (40, Onto(38, 0.25)),
+            (47, Onto(43, 0.25)),
+            (46, Onto(44, 0.25)),
+            (37, Onto(41, 0.1)),
+            (38, Onto(40, 0.1)),
+            (43, Onto(47, 0.1)),
+            (44, Onto(46, 0.1)),
         ],
     },
     // AU9 Nose Wrinkler: the nose sides and nostril wings rise, the inner brows are pulled
@@ -428,23 +431,23 @@ const TEMPLATES: &[Template] = &[
         ],
     },
     // AU28 Lip Suck (orbicularis oris): the lips are rolled into the mouth over the teeth;
-    // the red of both lips thins as its outer edge moves onto the line where the lips meet.
-    // `Onto` scales the motion by each subject's own lip thickness: the lip centres travel
-    // 60 % of the way, so 40 % of the red stays and the warp compresses the lips without
-    // folding them.
+    // the red of both lips thins as its outer edge moves towards the line where the lips
+    // meet. `Onto` scales the motion by each subject's own lip thickness: the lip centres
+    // travel 40 % of the way. A gap that shrinks by a fraction f has a motion-field slope of
+    // f / (1 - f) on the generated frame, and the warp folds at slope 1; 60 % folded it.
     Template {
         au: 28,
         moves: &[
-            (50, Onto(61, 0.5)),
-            (51, Onto(62, 0.6)),
-            (52, Onto(63, 0.5)),
-            (58, Onto(67, 0.5)),
-            (57, Onto(66, 0.6)),
-            (56, Onto(65, 0.5)),
-            (49, Onto(61, 0.3)),
-            (53, Onto(63, 0.3)),
-            (59, Onto(67, 0.3)),
-            (55, Onto(65, 0.3)),
+            (50, Onto(61, 0.3)),
+            (51, Onto(62, 0.4)),
+            (52, Onto(63, 0.3)),
+            (58, Onto(67, 0.3)),
+            (57, Onto(66, 0.4)),
+            (56, Onto(65, 0.3)),
+            (49, Onto(61, 0.2)),
+            (53, Onto(63, 0.2)),
+            (59, Onto(67, 0.2)),
+            (55, Onto(65, 0.2)),
             (48, Shift(-0.01, 0.0)),
             (54, Shift(-0.01, 0.0)),
         ],
@@ -720,7 +723,7 @@ mod tests {
         let aus = template_aus();
         assert!(aus.windows(2).all(|w| w[0] < w[1]), "{aus:?}");
         let face = test_face(100.0, 100.0, 60.0);
-        for au in [11, 16, 18, 22, 27, 28] {
+        for au in [7, 11, 16, 18, 22, 27, 28] {
             let d = landmark_displacements(&face, &[act(au, None)]).unwrap();
             let peak = d.iter().fold(0.0f32, |m, p| m.max(p[0].hypot(p[1]))) / 60.0;
             assert!((0.04..=0.1001).contains(&peak), "AU{au} peak {peak} IOD");
@@ -802,12 +805,27 @@ mod tests {
         let gap = |i: usize, j: usize| ((face[j][1] + d[j][1]) - (face[i][1] + d[i][1])).abs();
         let upper = face[62][1] - face[51][1];
         let lower = face[57][1] - face[66][1];
-        assert!((gap(51, 62) - 0.4 * upper).abs() < 1e-3, "{}", gap(51, 62));
-        assert!((gap(66, 57) - 0.4 * lower).abs() < 1e-3, "{}", gap(66, 57));
+        assert!((gap(51, 62) - 0.6 * upper).abs() < 1e-3, "{}", gap(51, 62));
+        assert!((gap(66, 57) - 0.6 * lower).abs() < 1e-3, "{}", gap(66, 57));
         // The outer lip edges roll in: the upper moves down, the lower up; the inner line stays.
         assert!(d[51][1] > 2.0 && d[57][1] < -2.0);
-        for i in 60..68 {
-            assert_eq!(d[i], [0.0, 0.0], "inner lip point {i}");
+        for (i, p) in d.iter().enumerate().skip(60) {
+            assert_eq!(*p, [0.0, 0.0], "inner lip point {i}");
         }
+    }
+
+    #[test]
+    fn au7_narrows_the_eye_by_a_share_of_its_own_opening() {
+        let face = test_face(100.0, 100.0, 60.0);
+        let d = landmark_displacements(&face, &[act(7, None)]).unwrap();
+        let opening = |i: usize, j: usize| (face[j][1] + d[j][1]) - (face[i][1] + d[i][1]);
+        for (upper, lower) in [(37, 41), (38, 40), (43, 47), (44, 46)] {
+            let before = face[lower][1] - face[upper][1];
+            // The lower lid rises, the upper drops, 35 % of the opening closes.
+            assert!(d[lower][1] < -1.0 && d[upper][1] > 0.3);
+            assert!((opening(upper, lower) - 0.65 * before).abs() < 1e-3);
+        }
+        assert_eq!(d[36], [0.0, 0.0]);
+        assert_eq!(d[19], [0.0, 0.0]);
     }
 }
