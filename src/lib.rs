@@ -3,7 +3,7 @@
 //! The library holds every capability; the `actfer` binary and the agent's tools are thin
 //! layers over it. Modules follow the data flow: [`media`] decodes inputs, [`models`] finds
 //! the weights, [`face`] finds and aligns faces, [`facs`] holds the AU catalogue and the
-//! emotion labels, [`reward`] scores UC-GRPO rollouts,
+//! emotion labels, [`reward`] scores UC-GRPO rollouts, [`flow`] draws flow fields for people,
 //! [`eval`] holds the evaluation protocols (spotting, recognition, AUs, flow), [`synth`]
 //! generates labelled synthetic expressions (SynthME) with ground-truth flow.
 
@@ -12,6 +12,7 @@ pub mod eval;
 pub mod evidence;
 pub mod face;
 pub mod facs;
+pub mod flow;
 pub mod media;
 pub mod models;
 pub mod progress;

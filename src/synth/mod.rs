@@ -1,7 +1,7 @@
 //! SynthME motion model: per-AU landmark displacement templates ([`templates`]), made dense
 //! by a thin-plate spline ([`field`]), scaled over time by an onset -> apex -> offset profile
 //! ([`profile`]), and applied to a photo by bilinear warping with a matching ground-truth
-//! optical flow ([`warp`]).
+//! optical flow ([`warp`]); [`sheet`] lays a pair and its flow out for checking by eye.
 //!
 //! The dataset generator on top: real identities split by person ([`identity`]), clips drawn
 //! from a seed ([`rng`], [`spec`]), rendered with nuisances and exact ground-truth flow
@@ -14,12 +14,14 @@ pub mod identity;
 pub mod labels;
 pub mod profile;
 pub mod rng;
+pub mod sheet;
 pub mod spec;
 pub mod templates;
 pub mod warp;
 
 pub use field::{motion_field, Tps};
 pub use profile::Profile;
+pub use sheet::contact_sheet;
 pub use templates::{landmark_displacements, Activation};
 pub use warp::{forward_flow, render, warp_backward, ForwardFlow};
 

@@ -122,18 +122,21 @@ const TEMPLATES: &[Template] = &[
         ],
     },
     // AU7 Lid Tightener: the lids tighten, the lower lid rises and straightens, the upper lid
-    // drops a little.
+    // drops a little. `Onto` scales the motion by the subject's own eye opening (a quarter of
+    // it for the lower lid, a tenth for the upper), so an already narrow eye narrows without
+    // the lids crossing; fixed shifts folded the warp on a smiling face whose lids were 8 px
+    // apart.
     Template {
         au: 7,
         moves: &[
-            (40, Shift(0.0, -0.04)),
-            (41, Shift(0.0, -0.04)),
-            (46, Shift(0.0, -0.04)),
-            (47, Shift(0.0, -0.04)),
-            (37, Shift(0.0, 0.015)),
-            (38, Shift(0.0, 0.015)),
-            (43, Shift(0.0, 0.015)),
-            (44, Shift(0.0, 0.015)),
+            (41, Onto(37, 0.25)),
+            (40, Onto(38, 0.25)),
+            (47, Onto(43, 0.25)),
+            (46, Onto(44, 0.25)),
+            (37, Onto(41, 0.1)),
+            (38, Onto(40, 0.1)),
+            (43, Onto(47, 0.1)),
+            (44, Onto(46, 0.1)),
         ],
     },
     // AU9 Nose Wrinkler: the nose sides and nostril wings rise, the inner brows are pulled
@@ -167,6 +170,23 @@ const TEMPLATES: &[Template] = &[
             (63, Shift(0.0, -0.05)),
             (31, Shift(0.0, -0.02)),
             (35, Shift(0.0, -0.02)),
+        ],
+    },
+    // AU11 Nasolabial Deepener (zygomaticus minor, inserting into the upper lip between the
+    // lip raiser and zygomaticus major): the skin of the upper lip's lateral part is pulled
+    // up and a little outwards, deepening the middle of the nasolabial furrow; the corners
+    // follow only slightly (less than in AU12), the lower lip stays.
+    Template {
+        au: 11,
+        moves: &[
+            (49, Shift(0.02, -0.045)),
+            (53, Shift(0.02, -0.045)),
+            (50, Shift(0.01, -0.025)),
+            (52, Shift(0.01, -0.025)),
+            (61, Shift(0.01, -0.03)),
+            (63, Shift(0.01, -0.03)),
+            (48, Shift(0.01, -0.015)),
+            (54, Shift(0.01, -0.015)),
         ],
     },
     // AU12 Lip Corner Puller: the lip corners are pulled up and outwards (obliquely).
@@ -205,6 +225,23 @@ const TEMPLATES: &[Template] = &[
             (55, Shift(0.0, 0.02)),
         ],
     },
+    // AU16 Lower Lip Depressor (depressor labii inferioris, from the mandible to the lower
+    // lip): the lower lip is pulled down and laterally, its middle parts most; the lip
+    // stretches sideways, the chin and the upper lip stay. The inner lower lip follows less
+    // than the outer so the lower lip's red shows more.
+    Template {
+        au: 16,
+        moves: &[
+            (56, Shift(0.02, 0.06)),
+            (58, Shift(0.02, 0.06)),
+            (57, Shift(0.0, 0.06)),
+            (55, Shift(0.025, 0.04)),
+            (59, Shift(0.025, 0.04)),
+            (65, Shift(0.01, 0.03)),
+            (67, Shift(0.01, 0.03)),
+            (66, Shift(0.0, 0.03)),
+        ],
+    },
     // AU17 Chin Raiser: the chin boss and the lower lip are pushed up.
     Template {
         au: 17,
@@ -220,6 +257,30 @@ const TEMPLATES: &[Template] = &[
             (67, Shift(0.0, -0.03)),
         ],
     },
+    // AU18 Lip Pucker (incisivii labii): the lip corners are drawn towards the midline and
+    // the lips pushed forward, so the mouth narrows and its outline rounds; seen from the
+    // front the lips move inwards, the corners most, the lip centres not at all.
+    Template {
+        au: 18,
+        moves: &[
+            (48, Shift(-0.08, 0.0)),
+            (54, Shift(-0.08, 0.0)),
+            (60, Shift(-0.07, 0.0)),
+            (64, Shift(-0.07, 0.0)),
+            (49, Shift(-0.045, -0.005)),
+            (53, Shift(-0.045, -0.005)),
+            (59, Shift(-0.045, 0.005)),
+            (55, Shift(-0.045, 0.005)),
+            (61, Shift(-0.035, 0.0)),
+            (63, Shift(-0.035, 0.0)),
+            (67, Shift(-0.035, 0.0)),
+            (65, Shift(-0.035, 0.0)),
+            (50, Shift(-0.015, 0.0)),
+            (52, Shift(-0.015, 0.0)),
+            (58, Shift(-0.015, 0.0)),
+            (56, Shift(-0.015, 0.0)),
+        ],
+    },
     // AU20 Lip Stretcher: the lip corners are pulled sideways, the mouth lengthens and
     // flattens.
     Template {
@@ -233,6 +294,34 @@ const TEMPLATES: &[Template] = &[
             (53, Shift(0.03, 0.0)),
             (59, Shift(0.03, 0.0)),
             (55, Shift(0.03, 0.0)),
+        ],
+    },
+    // AU22 Lip Funneler (orbicularis oris): the lips flare outwards into a funnel, the
+    // corners drawn in a little; the upper lip everts upwards, the lower lip downwards, so
+    // the lips part into a rounded opening and their red shows more.
+    Template {
+        au: 22,
+        moves: &[
+            (48, Shift(-0.05, 0.0)),
+            (54, Shift(-0.05, 0.0)),
+            (60, Shift(-0.045, 0.0)),
+            (64, Shift(-0.045, 0.0)),
+            (49, Shift(-0.02, -0.02)),
+            (53, Shift(-0.02, -0.02)),
+            (50, Shift(0.0, -0.03)),
+            (51, Shift(0.0, -0.03)),
+            (52, Shift(0.0, -0.03)),
+            (59, Shift(-0.02, 0.02)),
+            (55, Shift(-0.02, 0.02)),
+            (58, Shift(0.0, 0.03)),
+            (57, Shift(0.0, 0.03)),
+            (56, Shift(0.0, 0.03)),
+            (61, Shift(-0.01, -0.02)),
+            (62, Shift(0.0, -0.02)),
+            (63, Shift(-0.01, -0.02)),
+            (67, Shift(-0.01, 0.02)),
+            (66, Shift(0.0, 0.02)),
+            (65, Shift(-0.01, 0.02)),
         ],
     },
     // AU23 Lip Tightener: the lips tighten and narrow, the red parts thin.
@@ -307,6 +396,60 @@ const TEMPLATES: &[Template] = &[
             (65, Shift(0.0, 0.08)),
             (66, Shift(0.0, 0.08)),
             (67, Shift(0.0, 0.08)),
+        ],
+    },
+    // AU27 Mouth Stretch (pterygoids, digastric): the jaw is pulled wide open, beyond a
+    // relaxed drop (AU26): the chin and lower lip drop as far as AU26's at the table's
+    // largest magnitude, the jaw's sides drop further up towards the ears, the upper inner
+    // lip is stretched up, and the corners are drawn in and down as the mouth becomes a tall
+    // oval; the mouth opening grows by half as much again as AU26's.
+    Template {
+        au: 27,
+        moves: &[
+            (5, Shift(0.0, 0.03)),
+            (11, Shift(0.0, 0.03)),
+            (6, Shift(0.0, 0.06)),
+            (10, Shift(0.0, 0.06)),
+            (7, Shift(0.0, 0.09)),
+            (9, Shift(0.0, 0.09)),
+            (8, Shift(0.0, 0.10)),
+            (55, Shift(-0.01, 0.07)),
+            (59, Shift(-0.01, 0.07)),
+            (56, Shift(0.0, 0.09)),
+            (57, Shift(0.0, 0.10)),
+            (58, Shift(0.0, 0.09)),
+            (65, Shift(-0.01, 0.09)),
+            (66, Shift(0.0, 0.10)),
+            (67, Shift(-0.01, 0.09)),
+            (61, Shift(0.0, -0.02)),
+            (62, Shift(0.0, -0.02)),
+            (63, Shift(0.0, -0.02)),
+            (48, Shift(-0.03, 0.03)),
+            (54, Shift(-0.03, 0.03)),
+            (60, Shift(-0.03, 0.035)),
+            (64, Shift(-0.03, 0.035)),
+        ],
+    },
+    // AU28 Lip Suck (orbicularis oris): the lips are rolled into the mouth over the teeth;
+    // the red of both lips thins as its outer edge moves towards the line where the lips
+    // meet. `Onto` scales the motion by each subject's own lip thickness: the lip centres
+    // travel 40 % of the way. A gap that shrinks by a fraction f has a motion-field slope of
+    // f / (1 - f) on the generated frame, and the warp folds at slope 1; 60 % folded it.
+    Template {
+        au: 28,
+        moves: &[
+            (50, Onto(61, 0.3)),
+            (51, Onto(62, 0.4)),
+            (52, Onto(63, 0.3)),
+            (58, Onto(67, 0.3)),
+            (57, Onto(66, 0.4)),
+            (56, Onto(65, 0.3)),
+            (49, Onto(61, 0.2)),
+            (53, Onto(63, 0.2)),
+            (59, Onto(67, 0.2)),
+            (55, Onto(65, 0.2)),
+            (48, Shift(-0.01, 0.0)),
+            (54, Shift(-0.01, 0.0)),
         ],
     },
     // AU43 Eyes Closed: the upper lids drop onto the lower lids (held closed).
@@ -494,7 +637,8 @@ mod tests {
             }
         }
         for n in [
-            1, 2, 4, 5, 6, 7, 9, 10, 12, 14, 15, 17, 20, 23, 24, 25, 26, 43, 45,
+            1, 2, 4, 5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 17, 18, 20, 22, 23, 24, 25, 26, 27, 28,
+            43, 45, 46,
         ] {
             assert!(template_aus().contains(&n), "AU{n} missing");
         }
@@ -582,5 +726,116 @@ mod tests {
         let before = face[41][1] - face[37][1];
         assert!(gap(37, 41) > 0.0 && gap(37, 41) < 0.1 * before);
         assert_eq!(d[36], [0.0, 0.0]);
+    }
+
+    #[test]
+    fn templates_are_in_facs_order_and_new_ones_in_the_magnitude_range() {
+        let aus = template_aus();
+        assert!(aus.windows(2).all(|w| w[0] < w[1]), "{aus:?}");
+        let face = test_face(100.0, 100.0, 60.0);
+        for au in [7, 11, 16, 18, 22, 27, 28] {
+            let d = landmark_displacements(&face, &[act(au, None)]).unwrap();
+            let peak = d.iter().fold(0.0f32, |m, p| m.max(p[0].hypot(p[1]))) / 60.0;
+            assert!((0.04..=0.1001).contains(&peak), "AU{au} peak {peak} IOD");
+        }
+    }
+
+    #[test]
+    fn au11_raises_the_lateral_upper_lip_and_leaves_the_lower_lip() {
+        let face = test_face(100.0, 100.0, 60.0);
+        let d = landmark_displacements(&face, &[act(11, None)]).unwrap();
+        // 49 on the image-left moves up and out (-x), 53 up and out (+x).
+        assert!(d[49][1] < -2.0 && d[49][0] < -0.5, "{:?}", d[49]);
+        assert!(d[53][1] < -2.0 && d[53][0] > 0.5, "{:?}", d[53]);
+        // The lateral lip rises more than the corners (unlike AU12).
+        assert!(d[49][1] < d[48][1] && d[53][1] < d[54][1]);
+        for i in (55..60).chain(65..68) {
+            assert_eq!(d[i], [0.0, 0.0], "lower lip point {i}");
+        }
+    }
+
+    #[test]
+    fn au16_pulls_the_lower_lip_down_and_sideways() {
+        let face = test_face(100.0, 100.0, 60.0);
+        let d = landmark_displacements(&face, &[act(16, None)]).unwrap();
+        assert!(d[57][1] > 3.0 && d[57][0] == 0.0, "{:?}", d[57]);
+        // 58 is on the image-left half of the lower lip: laterally is -x; 56 the other way.
+        assert!(d[58][1] > 3.0 && d[58][0] < -1.0, "{:?}", d[58]);
+        assert!(d[56][1] > 3.0 && d[56][0] > 1.0, "{:?}", d[56]);
+        // The outer lower lip moves further than the inner: more red shows.
+        assert!(d[57][1] > d[66][1] && d[66][1] > 0.0);
+        for i in (8..9).chain(48..55).chain(60..65) {
+            assert_eq!(d[i], [0.0, 0.0], "point {i} should stay");
+        }
+    }
+
+    #[test]
+    fn au18_and_au22_narrow_the_mouth_and_au22_opens_it() {
+        let face = test_face(100.0, 100.0, 60.0);
+        let width = |d: &[Point; 68]| (face[54][0] + d[54][0]) - (face[48][0] + d[48][0]);
+        let opening = |d: &[Point; 68]| (face[66][1] + d[66][1]) - (face[62][1] + d[62][1]);
+        let before = face[54][0] - face[48][0];
+        let pucker = landmark_displacements(&face, &[act(18, None)]).unwrap();
+        assert!(
+            width(&pucker) < before - 8.0,
+            "{} vs {before}",
+            width(&pucker)
+        );
+        // The corners move towards the midline, the centres stay.
+        assert!(pucker[48][0] > 4.0 && pucker[54][0] < -4.0);
+        assert_eq!(pucker[51], [0.0, 0.0]);
+        assert_eq!(pucker[57], [0.0, 0.0]);
+        assert!((opening(&pucker) - opening(&[[0.0; 2]; 68])).abs() < 1e-4);
+        let funnel = landmark_displacements(&face, &[act(22, None)]).unwrap();
+        assert!(width(&funnel) < before - 4.0 && width(&funnel) > width(&pucker));
+        assert!(funnel[51][1] < -1.0 && funnel[57][1] > 1.0);
+        assert!(opening(&funnel) > face[66][1] - face[62][1] + 2.0);
+    }
+
+    #[test]
+    fn au27_opens_the_mouth_further_than_au26_and_draws_the_corners_in() {
+        let face = test_face(100.0, 100.0, 60.0);
+        let au26 = landmark_displacements(&face, &[act(26, None)]).unwrap();
+        let au27 = landmark_displacements(&face, &[act(27, None)]).unwrap();
+        let opening = |d: &[Point; 68]| d[66][1] - d[62][1];
+        assert!(opening(&au27) > 1.4 * opening(&au26));
+        assert!(au27[8][1] >= au26[8][1] && au27[57][1] > au26[57][1]);
+        // More of the jaw line moves: AU26 leaves 5 and 11 still, AU27 lowers them.
+        assert_eq!(au26[5], [0.0, 0.0]);
+        assert!(au27[5][1] > 1.0 && au27[11][1] > 1.0);
+        // Corners in: 48 (image-left) moves +x, 54 -x; AU26 leaves them.
+        assert!(au27[48][0] > 1.0 && au27[54][0] < -1.0);
+        assert_eq!(au26[48], [0.0, 0.0]);
+    }
+
+    #[test]
+    fn au28_thins_the_red_of_both_lips() {
+        let face = test_face(100.0, 100.0, 60.0);
+        let d = landmark_displacements(&face, &[act(28, None)]).unwrap();
+        let gap = |i: usize, j: usize| ((face[j][1] + d[j][1]) - (face[i][1] + d[i][1])).abs();
+        let upper = face[62][1] - face[51][1];
+        let lower = face[57][1] - face[66][1];
+        assert!((gap(51, 62) - 0.6 * upper).abs() < 1e-3, "{}", gap(51, 62));
+        assert!((gap(66, 57) - 0.6 * lower).abs() < 1e-3, "{}", gap(66, 57));
+        // The outer lip edges roll in: the upper moves down, the lower up; the inner line stays.
+        assert!(d[51][1] > 2.0 && d[57][1] < -2.0);
+        for (i, p) in d.iter().enumerate().skip(60) {
+            assert_eq!(*p, [0.0, 0.0], "inner lip point {i}");
+        }
+    }
+
+    #[test]
+    fn au7_narrows_the_eye_by_a_share_of_its_own_opening() {
+        let face = test_face(100.0, 100.0, 60.0);
+        let d = landmark_displacements(&face, &[act(7, None)]).unwrap();
+        let opening = |i: usize, j: usize| (face[j][1] + d[j][1]) - (face[i][1] + d[i][1]);
+        for (upper, lower) in [(37, 41), (38, 40), (43, 47), (44, 46)] {
+            let before = face[lower][1] - face[upper][1];
+            // The lower lid rises, the upper drops, 35 % of the opening closes.
+            assert!(d[lower][1] < -1.0 && d[upper][1] > 0.3);
+            assert!((opening(upper, lower) - 0.65 * before).abs() < 1e-3);
+        }
+        assert_eq!(d[36], [0.0, 0.0]);
+        assert_eq!(d[19], [0.0, 0.0]);
     }
 }
