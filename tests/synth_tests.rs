@@ -44,6 +44,7 @@ fn settings(seed: u64, clips: usize) -> Settings {
         flow: FlowOutput::All,
         video: false,
         switches: Switches::ALL,
+        sheets: true,
     }
 }
 
@@ -97,6 +98,7 @@ fn same_seed_same_bytes_other_seed_differs() {
                 .join(format!("onset_apex_{k}.flo"))
                 .is_file());
             assert!(e.apex_displacement_px > 0.0);
+            assert!(a.join(&clip.files.sheets[k]).is_file());
         }
         assert!(clip.flow_residual_px < 0.01, "{}", clip.flow_residual_px);
     }

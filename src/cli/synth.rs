@@ -61,6 +61,10 @@ pub struct SynthArgs {
     /// No clips without expression.
     #[arg(long)]
     pub no_neutral: bool,
+    /// Write a contact sheet per expression: onset, apex, magnified difference, ground-truth
+    /// flow colour map (clips/ID/sheet_K.png).
+    #[arg(long)]
+    pub sheets: bool,
     /// Print the labels as JSON on stdout when done.
     #[arg(long)]
     pub json: bool,
@@ -86,6 +90,7 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
             blinks: !args.no_blinks,
             neutral: !args.no_neutral,
         },
+        sheets: args.sheets,
     };
     settings.check().map_err(|e| anyhow::anyhow!("{e}"))?;
     let store = ModelStore::from_env()?;

@@ -9,6 +9,7 @@
 //! DIR/clips/ID/flow/onset_apex_K.flo       event K, onset -> apex
 //! DIR/clips/ID/flow/onset_apex_face_K.flo  the same, head held at the onset pose
 //! DIR/clips/ID/mask.png             face mask of frame 0
+//! DIR/clips/ID/sheet_K.png          contact sheet of event K (--sheets)
 //! DIR/clips/ID/label.json           the clip's label: written when the clip is complete
 //! ```
 //! Clip `i` depends only on the seed, the settings and `i`: an interrupted run resumes
@@ -26,6 +27,7 @@ use super::clip::{face_mask, settle_blink, settle_event, Scene};
 use super::identity::{base_image, Augment, Look, Split};
 use super::labels::{ClipFiles, ClipLabel, Kind, Labels, SCHEMA};
 use super::rng::Rng;
+use super::sheet::contact_sheet;
 use super::spec::{draw_clip, draw_long, ClipSpec, Switches};
 use crate::error::{Error, Result};
 use crate::eval::flow::write_flo;
@@ -71,6 +73,9 @@ pub struct Settings {
     pub flow: FlowOutput,
     pub video: bool,
     pub switches: Switches,
+    /// Write a contact sheet per expression (onset, apex, magnified difference, flow).
+    #[serde(default)]
+    pub sheets: bool,
 }
 
 impl Settings {
@@ -282,6 +287,37 @@ fn create(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))
 }
 
+/// An event's onset frame, kept until its apex: source map, head transform, image.
+type Onset = (
+    Vec<Point>,
+    crate::face::geometry::Affine2,
+    crate::media::RgbImage,
+);
+
+/// A contact sheet's title: clip, kind, emotion, AUs, apex displacement, frames.
+fn sheet_title(dir: &Path, e: &super::labels::Event) -> String {
+    use super::labels::Side;
+    let aus: Vec<String> = e
+        .aus
+        .iter()
+        .map(|a| match a.side {
+            Some(Side::Left) => format!("L{}", a.au),
+            Some(Side::Right) => format!("R{}", a.au),
+            None => a.au.to_string(),
+        })
+        .collect();
+    format!(
+        "{} {:?} {} AU{} {:.2} px, frames {}-{}",
+        dir.file_name().unwrap().to_string_lossy(),
+        e.kind,
+        e.emotion.name(),
+        aus.join("+"),
+        e.apex_displacement_px,
+        e.onset,
+        e.apex
+    )
+}
+
 /// Renders every frame in order, writing frames and flows as they come (memory stays at a
 /// few frames whatever the clip length).
 fn render_clip(
@@ -318,8 +354,8 @@ fn render_clip(
     let noise = rng.derive(2);
     let mut previous: Option<Vec<Point>> = None;
     // Per event: the onset frame's source map and transform, kept until its apex.
-    let mut onsets: Vec<Option<(Vec<Point>, crate::face::geometry::Affine2)>> =
-        vec![None; scene.events.len()];
+    let mut onsets: Vec<Option<Onset>> = vec![None; scene.events.len()];
+    let mut sheets = Vec::new();
     let mut worst_residual = 0.0f32;
     for t in 0..frames {
         let g = scene.geometry(t)?;
@@ -331,21 +367,30 @@ fn render_clip(
                 write_flo(&flow_dir.join(format!("{:05}.flo", t - 1)), &f)?;
             }
         }
+        let img = scene.finish(t, scene.render(&src), frames, &noise)?;
         for (k, e) in scene.events.iter().enumerate() {
-            if t == e.onset && s.flow != FlowOutput::None {
-                onsets[k] = Some((src.clone(), g.frame_from_canvas));
+            if t == e.onset && (s.flow != FlowOutput::None || s.sheets) {
+                onsets[k] = Some((src.clone(), g.frame_from_canvas, img.clone()));
             }
             if t == e.apex {
-                if let Some((osrc, ohead)) = onsets[k].take() {
+                if let Some((osrc, ohead, oimg)) = onsets[k].take() {
                     let (f, r) = scene.flow(&osrc, &g, &g.frame_from_canvas);
-                    write_flo(&flow_dir.join(format!("onset_apex_{k}.flo")), &f)?;
-                    let (ff, rf) = scene.flow(&osrc, &g, &ohead);
-                    write_flo(&flow_dir.join(format!("onset_apex_face_{k}.flo")), &ff)?;
-                    worst_residual = worst_residual.max(r).max(rf);
+                    worst_residual = worst_residual.max(r);
+                    if s.flow != FlowOutput::None {
+                        write_flo(&flow_dir.join(format!("onset_apex_{k}.flo")), &f)?;
+                        let (ff, rf) = scene.flow(&osrc, &g, &ohead);
+                        write_flo(&flow_dir.join(format!("onset_apex_face_{k}.flo")), &ff)?;
+                        worst_residual = worst_residual.max(rf);
+                    }
+                    if s.sheets {
+                        let name = format!("sheet_{k}.png");
+                        let sheet = contact_sheet(&oimg, &img, &f, &sheet_title(dir, e))?;
+                        write_image(&dir.join(&name), &sheet)?;
+                        sheets.push(rel(dir, &name));
+                    }
                 }
             }
         }
-        let img = scene.finish(t, scene.render(&src), frames, &noise)?;
         match &mut video {
             Some(w) => w.write(&img.to_bgr_mat()?)?,
             None => write_image(&dir.join("frames").join(format!("{t:05}.png")), &img)?,
@@ -363,7 +408,7 @@ fn render_clip(
         frames: frames_rel,
         flow: rel(dir, "flow"),
         mask: rel(dir, "mask.png"),
-        sheets: Vec::new(),
+        sheets,
     };
     Ok((files, worst_residual))
 }
