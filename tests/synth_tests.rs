@@ -344,3 +344,56 @@ fn long_videos_hold_events_apart_with_their_flows() {
     let first = read_image(&tmp.path().join(&clip.files.frames).join("00000.png")).unwrap();
     assert_eq!((first.width, first.height), (64, 64));
 }
+
+#[test]
+fn cli_writes_a_dataset_and_refuses_bad_requests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("set");
+    let run = |args: &[&str]| {
+        assert_cmd::Command::cargo_bin("actfer")
+            .unwrap()
+            .arg("synth")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = out.to_str().unwrap();
+    let ok = run(&[
+        "--out", o, "--seed", "3", "--clips", "2", "--size", "64", "--split", "val",
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let text = std::fs::read_to_string(out.join("labels.json")).unwrap();
+    let labels: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(labels["schema"], "actfer.synthme/1");
+    assert_eq!(labels["clips"].as_array().unwrap().len(), 2);
+    assert!(labels["clips"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["split"] == "val" && c["person"] == "group-4"));
+    // Other settings into the same folder, a folder that is not a dataset, a bad size.
+    let other = run(&["--out", o, "--seed", "4", "--clips", "2", "--size", "64"]);
+    assert_eq!(other.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&other.stderr).contains("other settings"));
+    let plain = tmp.path().join("plain");
+    std::fs::create_dir(&plain).unwrap();
+    std::fs::write(plain.join("notes.txt"), "keep").unwrap();
+    let p = run(&["--out", plain.to_str().unwrap(), "--clips", "1"]);
+    assert_eq!(p.status.code(), Some(2));
+    assert_eq!(
+        std::fs::read_to_string(plain.join("notes.txt")).unwrap(),
+        "keep"
+    );
+    let small = run(&[
+        "--out",
+        tmp.path().join("x").to_str().unwrap(),
+        "--size",
+        "8",
+    ]);
+    assert_eq!(small.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&small.stderr).contains("--size"));
+}

@@ -92,7 +92,7 @@ pub fn run(args: SynthArgs) -> anyhow::Result<()> {
         },
         sheets: args.sheets,
     };
-    settings.check().map_err(|e| anyhow::anyhow!("{e}"))?;
+    settings.check()?;
     let store = ModelStore::from_env()?;
     let pipeline = FacePipeline::load(&store, &Device::Cpu)?;
     let splits: Vec<Split> = args.split.into_iter().collect();

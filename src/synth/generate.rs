@@ -80,21 +80,29 @@ pub struct Settings {
 
 impl Settings {
     pub fn check(&self) -> Result<()> {
-        let bad = |what: &str| Err(Error::Internal(what.to_string()));
+        let bad = |what: &str, reason: String| {
+            Err(Error::Limit {
+                what: what.to_string(),
+                reason,
+            })
+        };
         if self.clips == 0 {
-            return bad("--clips must be at least 1");
+            return bad("--clips", "must be at least 1".into());
         }
         if !(SIZE_RANGE.0..=SIZE_RANGE.1).contains(&self.size) {
-            return bad(&format!(
-                "--size {} is outside {}..={} px",
-                self.size, SIZE_RANGE.0, SIZE_RANGE.1
-            ));
+            return bad(
+                "--size",
+                format!(
+                    "{} px is outside {}..={} px",
+                    self.size, SIZE_RANGE.0, SIZE_RANGE.1
+                ),
+            );
         }
         if !(FPS_RANGE.0..=FPS_RANGE.1).contains(&self.fps) {
-            return bad(&format!(
-                "--fps {} is outside {}..={}",
-                self.fps, FPS_RANGE.0, FPS_RANGE.1
-            ));
+            return bad(
+                "--fps",
+                format!("{} is outside {}..={}", self.fps, FPS_RANGE.0, FPS_RANGE.1),
+            );
         }
         Ok(())
     }
