@@ -1,8 +1,12 @@
-//! Optical-flow tools for people: colour maps of flow fields ([`visualize`]).
+//! Optical flow: the estimator interface ([`FlowMethod`]), and colour maps of flow fields
+//! for people ([`visualize`]).
 //!
 //! The flow type itself and its `.flo` I/O live in [`crate::eval::flow`].
 
+pub mod method;
 pub mod visualize;
+
+pub use method::FlowMethod;
 
 pub use visualize::{
     colour_wheel_legend, draw_text, flow_colour, flow_to_rgb, magnitude_label, max_magnitude,
