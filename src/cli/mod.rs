@@ -4,6 +4,7 @@ mod au;
 mod detect;
 mod eval;
 mod facs;
+mod flow;
 mod media;
 mod models;
 mod reward;
@@ -51,6 +52,9 @@ pub enum Command {
     /// optical flow (EPE). Malformed input: exit code 2, naming the file and the line.
     #[command(subcommand)]
     Eval(eval::EvalCommand),
+    /// Optical flow between two images or two frames of a clip (--onset, --apex), with a
+    /// classical method (TV-L1, DIS, Farneback); .flo and a colour map; --face aligns first.
+    Flow(flow::FlowArgs),
     /// SynthME: labelled synthetic micro-expression clips (frames, labels.json, ground-truth
     /// flow) from real identities, deterministic from a seed.
     Synth(synth::SynthArgs),
@@ -68,6 +72,7 @@ impl Cli {
             Command::Reward(c) => c.wants_json(),
             Command::Eval(c) => c.wants_json(),
             Command::Synth(a) => a.json,
+            Command::Flow(a) => a.json,
         }
     }
 }
@@ -82,6 +87,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Reward(c) => reward::run(c),
         Command::Eval(c) => eval::run(c),
         Command::Synth(a) => synth::run(a),
+        Command::Flow(a) => flow::run(a),
     }
 }
 

@@ -3,9 +3,12 @@
 //!
 //! The flow type itself and its `.flo` I/O live in [`crate::eval::flow`].
 
+pub mod classical;
+pub mod compare;
 pub mod method;
 pub mod visualize;
 
+pub use classical::{Classical, DisPreset};
 pub use method::FlowMethod;
 
 pub use visualize::{
