@@ -5,13 +5,15 @@
 //! the weights, [`face`] finds and aligns faces, [`facs`] holds the AU catalogue and the
 //! emotion labels, [`reward`] scores UC-GRPO rollouts,
 //! [`eval`] holds the evaluation protocols (spotting, recognition, AUs, flow), [`synth`]
-//! generates labelled synthetic expressions (SynthME) with ground-truth flow.
+//! generates labelled synthetic expressions (SynthME) with ground-truth flow, [`llm`] hosts
+//! the language model (GGUF in candle: tokenizer, chat template, sampling, KV-cached sessions).
 
 pub mod error;
 pub mod eval;
 pub mod evidence;
 pub mod face;
 pub mod facs;
+pub mod llm;
 pub mod media;
 pub mod models;
 pub mod progress;

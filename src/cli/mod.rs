@@ -1,11 +1,14 @@
 //! The `actfer` command line: one file per subcommand, each a thin layer over the library.
 
 mod au;
+mod chat;
 mod detect;
 mod eval;
 mod facs;
+mod generate;
 mod media;
 mod models;
+mod quantize;
 mod reward;
 
 use clap::{Parser, Subcommand};
@@ -50,6 +53,13 @@ pub enum Command {
     /// optical flow (EPE). Malformed input: exit code 2, naming the file and the line.
     #[command(subcommand)]
     Eval(eval::EvalCommand),
+    /// Generate text from a prompt with the language model (default: the embedded
+    /// SmolLM2-135M-Instruct), streamed to stdout.
+    Generate(generate::GenerateArgs),
+    /// Talk with the language model: each input line is a user message.
+    Chat(chat::ChatArgs),
+    /// Rewrite a GGUF language model in another quantization (e.g. Q4_1 -> Q8_0).
+    Quantize(quantize::QuantizeArgs),
 }
 
 impl Cli {
@@ -63,6 +73,9 @@ impl Cli {
             Command::Facs(c) => c.wants_json(),
             Command::Reward(c) => c.wants_json(),
             Command::Eval(c) => c.wants_json(),
+            Command::Generate(a) => a.json,
+            Command::Chat(_) => false,
+            Command::Quantize(a) => a.json,
         }
     }
 }
@@ -76,6 +89,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Facs(c) => facs::run(c),
         Command::Reward(c) => reward::run(c),
         Command::Eval(c) => eval::run(c),
+        Command::Generate(a) => generate::run(a),
+        Command::Chat(a) => chat::run(a),
+        Command::Quantize(a) => quantize::run(a),
     }
 }
 
