@@ -18,6 +18,12 @@ import llama_cpp
 import numpy as np
 
 
+def last_logits(llm):
+    """The logits after the last evaluated token (llama.cpp computes only that row)."""
+    row = llm._ctx.get_logits_ith(-1)
+    return np.ctypeslib.as_array(row, shape=(llm.n_vocab(),)).astype(np.float32)
+
+
 def main():
     model, threads, prompt, steps = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), int(sys.argv[4])
     llm = llama_cpp.Llama(
@@ -34,11 +40,11 @@ def main():
         t = time.perf_counter()
         llm.eval(prompt)
         prefill = len(prompt) / (time.perf_counter() - t)
-        token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+        token = int(np.argmax(last_logits(llm)))
         t = time.perf_counter()
         for _ in range(steps):
             llm.eval([token])
-            token = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+            token = int(np.argmax(last_logits(llm)))
         decode = steps / (time.perf_counter() - t)
         best_prefill, best_decode = max(best_prefill, prefill), max(best_decode, decode)
     print(json.dumps({

@@ -30,10 +30,11 @@ import llama_cpp
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-OUT = os.path.join(ROOT, "tests", "data", "llm_reference.json")
+OUT = os.environ.get("LLM_REFERENCE_OUT") or os.path.join(ROOT, "tests", "data", "llm_reference.json")
 HOME = os.environ.get("ACTFER_HOME") or os.path.expanduser("~/.cache/actfer")
 DEFAULT_MODEL = os.path.join(HOME, "models", "SmolLM2-135M-Instruct.Q4_1.gguf")
 STEPS = 32
+KV_TYPE = 0  # GGML_TYPE_F32
 
 CHATML = "<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n"
 SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
@@ -92,6 +93,12 @@ def sha256(path):
     return h.hexdigest()
 
 
+def last_logits(llm):
+    """The logits after the last evaluated token (llama.cpp computes only that row)."""
+    row = llm._ctx.get_logits_ith(-1)
+    return np.ctypeslib.as_array(row, shape=(llm.n_vocab(),)).astype(np.float32)
+
+
 def main():
     model = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_MODEL
     llm = llama_cpp.Llama(
@@ -100,6 +107,11 @@ def main():
         n_batch=512,
         n_threads=2,
         logits_all=False,
+        # keys and values in f32, as candle keeps them: llama.cpp's default f16 cache moves
+        # this model's logits by up to ~1.9 on its own (measured on these prompts)
+        type_k=KV_TYPE,
+        type_v=KV_TYPE,
+        flash_attn=False,
         verbose=False,
     )
     tokenizer = []
@@ -114,7 +126,7 @@ def main():
         llm.eval(ids)
         steps = []
         for _ in range(STEPS):
-            logits = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float32)
+            logits = last_logits(llm)
             order = np.argsort(-logits, kind="stable")
             top = [[int(i), float(logits[i])] for i in order[:5]]
             token = int(order[0])
@@ -132,6 +144,7 @@ def main():
             "numpy": np.__version__,
         },
         "model": {"path": os.path.basename(model), "sha256": sha256(model)},
+        "settings": {"n_threads": 2, "kv_cache": "f32", "flash_attn": False, "add_bos": False},
         "tokenizer": tokenizer,
         "greedy": greedy,
     }
