@@ -108,7 +108,11 @@ fn greedy_matches_llama_cpp() {
         let prompt = case["prompt"].as_str().unwrap();
         let prompt_ids = ids(&case["prompt_ids"]);
         assert_eq!(
-            session.model().tokenizer.encode(prompt, true, true).unwrap(),
+            session
+                .model()
+                .tokenizer
+                .encode(prompt, true, true)
+                .unwrap(),
             prompt_ids,
             "prompt {p} tokenizes as llama.cpp does"
         );
