@@ -30,6 +30,15 @@ pub enum Error {
     #[error("model {spec}: {reason}")]
     ModelUnavailable { spec: String, reason: String },
 
+    /// A model file that reads correctly but is of a kind this build cannot run (an
+    /// architecture, a tokenizer type); says what is supported.
+    #[error("{}: {what} is not supported (supported: {supported}); use a model of a supported kind", path.display())]
+    Unsupported {
+        path: PathBuf,
+        what: String,
+        supported: String,
+    },
+
     /// The input holds no face (or not the one asked for). Exit code 3, so scripts can tell
     /// "no face" from a broken input.
     #[error("{}: {detail}", path.display())]
@@ -65,6 +74,7 @@ impl Error {
             | Error::BadInput { .. }
             | Error::BadModel { .. }
             | Error::ModelUnavailable { .. }
+            | Error::Unsupported { .. }
             | Error::Limit { .. } => 2,
             Error::NoFace { .. } => 3,
             Error::Io { .. } | Error::OpenCv(_) | Error::Candle(_) | Error::Internal(_) => 1,

@@ -5,7 +5,8 @@
 //! the weights, [`face`] finds and aligns faces, [`facs`] holds the AU catalogue and the
 //! emotion labels, [`reward`] scores UC-GRPO rollouts, [`flow`] draws flow fields for people,
 //! [`eval`] holds the evaluation protocols (spotting, recognition, AUs, flow), [`synth`]
-//! generates labelled synthetic expressions (SynthME) with ground-truth flow.
+//! generates labelled synthetic expressions (SynthME) with ground-truth flow, [`llm`] hosts
+//! the language model (GGUF in candle: tokenizer, chat template, sampling, KV-cached sessions).
 
 pub mod error;
 pub mod eval;
@@ -13,6 +14,7 @@ pub mod evidence;
 pub mod face;
 pub mod facs;
 pub mod flow;
+pub mod llm;
 pub mod media;
 pub mod models;
 pub mod progress;

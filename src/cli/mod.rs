@@ -1,12 +1,15 @@
 //! The `actfer` command line: one file per subcommand, each a thin layer over the library.
 
 mod au;
+mod chat;
 mod detect;
 mod eval;
 mod facs;
 mod flow;
+mod generate;
 mod media;
 mod models;
+mod quantize;
 mod reward;
 mod synth;
 
@@ -58,6 +61,13 @@ pub enum Command {
     /// SynthME: labelled synthetic micro-expression clips (frames, labels.json, ground-truth
     /// flow) from real identities, deterministic from a seed.
     Synth(synth::SynthArgs),
+    /// Generate text from a prompt with the language model (default: the embedded
+    /// SmolLM2-135M-Instruct), streamed to stdout.
+    Generate(generate::GenerateArgs),
+    /// Talk with the language model: each input line is a user message.
+    Chat(chat::ChatArgs),
+    /// Rewrite a GGUF language model in another quantization (e.g. Q4_1 -> Q8_0).
+    Quantize(quantize::QuantizeArgs),
 }
 
 impl Cli {
@@ -73,6 +83,9 @@ impl Cli {
             Command::Eval(c) => c.wants_json(),
             Command::Synth(a) => a.json,
             Command::Flow(a) => a.json,
+            Command::Generate(a) => a.json,
+            Command::Chat(_) => false,
+            Command::Quantize(a) => a.json,
         }
     }
 }
@@ -88,6 +101,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(c) => eval::run(c),
         Command::Synth(a) => synth::run(a),
         Command::Flow(a) => flow::run(a),
+        Command::Generate(a) => generate::run(a),
+        Command::Chat(a) => chat::run(a),
+        Command::Quantize(a) => quantize::run(a),
     }
 }
 

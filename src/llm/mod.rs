@@ -1,0 +1,139 @@
+//! The language model host: GGUF text models in candle, their tokenizer and chat template,
+//! sampling, and sessions that keep the KV cache across the turns of a conversation.
+//!
+//! ```no_run
+//! use actfer::llm::{Chat, GenerateOptions, Message, TextModel, DEFAULT_MODEL};
+//! let model = TextModel::load_spec(DEFAULT_MODEL)?;
+//! let mut chat = Chat::new(model)?;
+//! let answer = chat.send(Message::user("Name a facial muscle."), &GenerateOptions::default(),
+//!     &mut |piece| { print!("{piece}"); true })?;
+//! # Ok::<(), actfer::Error>(())
+//! ```
+//!
+//! - [`gguf`]: opening and checking a GGUF file (missing, not GGUF, truncated)
+//! - [`model`]: the [`CausalLm`] interface and the quantized families (llama, qwen2, qwen3,
+//!   gemma3) chosen by `general.architecture`
+//! - [`tokenizer`]: byte-level BPE from GGUF metadata with llama.cpp's pre-tokenizers, or a
+//!   `tokenizer.json` beside the model; streaming text
+//! - [`template`]: the model's chat template, rendered with minijinja
+//! - [`sampling`]: greedy, temperature, top-k, top-p, repetition penalty, seed
+//! - [`quantize`]: rewriting a GGUF in a faster quantization (Q4_1 -> Q8_0)
+//! - [`session`]: [`Session`] (tokens, KV cache reuse, generation) and [`Chat`] (messages)
+
+pub mod gguf;
+pub mod model;
+pub mod quantize;
+pub mod sampling;
+pub mod session;
+pub mod template;
+pub mod tokenizer;
+
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+
+pub use model::{CausalLm, GgufModel, SUPPORTED_ARCHITECTURES};
+pub use sampling::{Sampler, SamplingParams};
+pub use session::{Chat, GenerateOptions, Generation, Session, StopReason};
+pub use template::{ChatTemplate, Message};
+pub use tokenizer::{TextStream, Tokenizer};
+
+use crate::models::ModelStore;
+use crate::Result;
+
+/// The model used when none is named: SmolLM2-135M-Instruct from the model store.
+pub const DEFAULT_MODEL: &str = "smollm2-135m-instruct";
+
+/// The Q8_0 copy of the default model that set-up writes beside the shipped Q4_1 file
+/// (`actfer quantize`); candle decodes it about twice as fast. [`TextModel::load_spec`] takes
+/// it for [`DEFAULT_MODEL`] when present; `DEFAULT_MODEL:q4_1` names the shipped file.
+pub const DEFAULT_MODEL_Q8_0: &str = "SmolLM2-135M-Instruct.Q8_0.gguf";
+
+/// Where a model name leads: the store's resolution, with [`DEFAULT_MODEL`] going to its Q8_0
+/// copy when set-up wrote one.
+pub fn resolve(spec: &str) -> Result<PathBuf> {
+    let store = ModelStore::from_env()?;
+    if let Some(base) = spec.strip_suffix(":q4_1") {
+        if base == DEFAULT_MODEL {
+            return store.require(DEFAULT_MODEL);
+        }
+    }
+    let path = store.resolve(spec)?;
+    if spec == DEFAULT_MODEL {
+        let fast = path.with_file_name(DEFAULT_MODEL_Q8_0);
+        if fast.is_file() {
+            return Ok(fast);
+        }
+    }
+    Ok(path)
+}
+
+/// A loaded model: weights, tokenizer and chat template.
+pub struct TextModel {
+    pub path: PathBuf,
+    pub architecture: String,
+    pub lm: Box<dyn CausalLm + Send>,
+    pub tokenizer: Tokenizer,
+    /// `None` when the file carries no chat template.
+    pub template: Option<ChatTemplate>,
+}
+
+impl std::fmt::Debug for TextModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TextModel")
+            .field("path", &self.path)
+            .field("architecture", &self.architecture)
+            .field("tokenizer", &self.tokenizer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TextModel {
+    /// Loads a model named as [`resolve`] takes it: a file, a default model name, or a
+    /// Hugging Face `owner/repo:file.gguf`.
+    pub fn load_spec(spec: &str) -> Result<Self> {
+        Self::load(&resolve(spec)?)
+    }
+
+    /// Loads a GGUF file on the CPU.
+    pub fn load(path: &Path) -> Result<Self> {
+        let mut file = gguf::GgufFile::open(path)?;
+        let architecture = file.architecture()?;
+        if !SUPPORTED_ARCHITECTURES.contains(&architecture.as_str()) {
+            return Err(crate::Error::Unsupported {
+                path: path.to_path_buf(),
+                what: format!("architecture {architecture:?}"),
+                supported: SUPPORTED_ARCHITECTURES.join(", "),
+            });
+        }
+        let tokenizer = Tokenizer::for_model(&file)?;
+        let template = match file.string("tokenizer.chat_template")? {
+            None => None,
+            Some(source) => {
+                let text = |id: Option<u32>| {
+                    id.map(|i| String::from_utf8_lossy(&tokenizer.token_bytes(i)).into_owned())
+                        .unwrap_or_default()
+                };
+                Some(ChatTemplate::new(
+                    &source,
+                    &text(tokenizer.bos()),
+                    &text(tokenizer.eos()),
+                )?)
+            }
+        };
+        let lm = GgufModel::load(&mut file, &Device::Cpu)?;
+        tracing::info!(
+            path = %path.display(),
+            architecture,
+            vocab = tokenizer.vocab_size(),
+            "language model loaded"
+        );
+        Ok(TextModel {
+            path: path.to_path_buf(),
+            architecture,
+            lm: Box::new(lm),
+            tokenizer,
+            template,
+        })
+    }
+}

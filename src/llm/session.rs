@@ -1,0 +1,271 @@
+//! A conversation with a model: tokens go in, the KV cache keeps them, and each new step
+//! prefills only the tokens added since the last one.
+//!
+//! [`Session`] works on tokens and text; [`Chat`] on messages, rendering the chat template
+//! and appending only the part of the rendering that is new since the last turn, so an agent
+//! step pays for its new tokens, not for the whole conversation again.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::sampling::{Sampler, SamplingParams};
+use super::template::Message;
+use super::tokenizer::TextStream;
+use super::TextModel;
+use crate::{Error, Result};
+
+/// Tokens prefilled in one forward pass at most (bounds the attention matrix).
+pub const PREFILL_CHUNK: usize = 256;
+
+/// What one generation is allowed and how it samples.
+#[derive(Debug, Clone, Serialize)]
+pub struct GenerateOptions {
+    pub max_tokens: usize,
+    pub sampling: SamplingParams,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        GenerateOptions {
+            max_tokens: 256,
+            sampling: SamplingParams::default(),
+        }
+    }
+}
+
+/// Why a generation stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The model produced an end-of-generation token (not part of `tokens`).
+    EndOfGeneration,
+    /// `max_tokens` were produced.
+    MaxTokens,
+    /// The callback asked to stop.
+    Stopped,
+}
+
+/// The result of one generation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Generation {
+    pub tokens: Vec<u32>,
+    pub text: String,
+    pub stop: StopReason,
+    /// Tokens prefilled before the first new token (new since the previous step).
+    pub prompt_tokens: usize,
+    pub prefill_seconds: f64,
+    pub decode_seconds: f64,
+}
+
+impl Generation {
+    pub fn prefill_tokens_per_second(&self) -> f64 {
+        self.prompt_tokens as f64 / self.prefill_seconds.max(1e-9)
+    }
+    /// Decode speed: every generated token after the first costs one forward pass.
+    pub fn decode_tokens_per_second(&self) -> f64 {
+        self.tokens.len().saturating_sub(1) as f64 / self.decode_seconds.max(1e-9)
+    }
+}
+
+/// A model with its KV cache and the tokens in it.
+#[derive(Debug)]
+pub struct Session {
+    model: TextModel,
+    /// Tokens whose keys and values are in the cache, in order.
+    cached: Vec<u32>,
+    /// Tokens appended but not yet run.
+    pending: Vec<u32>,
+    /// Logits after the last cached token.
+    last_logits: Option<Vec<f32>>,
+    /// Tokens run through the model since the session began (for accounting and tests).
+    prefilled_total: usize,
+}
+
+impl Session {
+    pub fn new(model: TextModel) -> Self {
+        Session {
+            model,
+            cached: Vec::new(),
+            pending: Vec::new(),
+            last_logits: None,
+            prefilled_total: 0,
+        }
+    }
+
+    pub fn model(&self) -> &TextModel {
+        &self.model
+    }
+
+    /// Every token of the conversation so far, run or not.
+    pub fn tokens(&self) -> Vec<u32> {
+        let mut all = self.cached.clone();
+        all.extend(&self.pending);
+        all
+    }
+
+    /// Tokens run through the model since the session began.
+    pub fn prefilled_total(&self) -> usize {
+        self.prefilled_total
+    }
+
+    /// Starts over: the cache is dropped.
+    pub fn reset(&mut self) {
+        self.model.lm.clear();
+        self.cached.clear();
+        self.pending.clear();
+        self.last_logits = None;
+    }
+
+    pub fn append_tokens(&mut self, tokens: &[u32]) {
+        self.pending.extend_from_slice(tokens);
+    }
+
+    /// Appends text, special tokens (`<|im_start|>`) parsed; BOS first when the model wants
+    /// one and the session is empty.
+    pub fn append_text(&mut self, text: &str) -> Result<()> {
+        let first = self.cached.is_empty() && self.pending.is_empty();
+        let ids = self.model.tokenizer.encode(text, first, true)?;
+        self.pending.extend(ids);
+        Ok(())
+    }
+
+    /// Runs the pending tokens and returns the logits after the last token of the
+    /// conversation, `[vocab]`.
+    pub fn logits(&mut self) -> Result<&[f32]> {
+        if !self.pending.is_empty() {
+            let pending = std::mem::take(&mut self.pending);
+            for chunk in pending.chunks(PREFILL_CHUNK) {
+                let logits = self.model.lm.forward(chunk, self.cached.len())?;
+                self.cached.extend_from_slice(chunk);
+                self.prefilled_total += chunk.len();
+                self.last_logits = Some(logits);
+            }
+        }
+        self.last_logits
+            .as_deref()
+            .ok_or_else(|| Error::Internal("no tokens in the session yet".into()))
+    }
+
+    /// Generates up to `opts.max_tokens` tokens after the conversation so far, calling
+    /// `on_text` with each piece of text as it completes (return `false` to stop). The new
+    /// tokens stay in the session; an end-of-generation token does not.
+    pub fn generate(
+        &mut self,
+        opts: &GenerateOptions,
+        on_text: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Generation> {
+        let mut sampler = Sampler::new(opts.sampling.clone())?;
+        let prompt_tokens = self.pending.len();
+        let start = Instant::now();
+        let mut logits = self.logits()?.to_vec();
+        let prefill_seconds = start.elapsed().as_secs_f64();
+        let start = Instant::now();
+        let mut stream = TextStream::new();
+        let mut tokens = Vec::new();
+        let mut text = String::new();
+        let mut history = self.cached.clone();
+        let stop = loop {
+            if tokens.len() >= opts.max_tokens {
+                break StopReason::MaxTokens;
+            }
+            let next = sampler.sample(&mut logits, &history)?;
+            if self.model.tokenizer.end_of_generation().contains(&next) {
+                break StopReason::EndOfGeneration;
+            }
+            tokens.push(next);
+            history.push(next);
+            let piece = stream.push(&self.model.tokenizer, next);
+            text.push_str(&piece);
+            let go_on = piece.is_empty() || on_text(&piece);
+            self.pending.push(next);
+            if !go_on {
+                break StopReason::Stopped;
+            }
+            if tokens.len() < opts.max_tokens {
+                logits = self.logits()?.to_vec();
+            }
+        };
+        let rest = stream.finish();
+        if !rest.is_empty() {
+            on_text(&rest);
+            text.push_str(&rest);
+        }
+        Ok(Generation {
+            tokens,
+            text,
+            stop,
+            prompt_tokens,
+            prefill_seconds,
+            decode_seconds: start.elapsed().as_secs_f64(),
+        })
+    }
+}
+
+/// A conversation of messages over a [`Session`].
+#[derive(Debug)]
+pub struct Chat {
+    session: Session,
+    messages: Vec<Message>,
+    /// The text the session's tokens stand for.
+    rendered: String,
+}
+
+impl Chat {
+    /// A chat; the model must carry a chat template.
+    pub fn new(model: TextModel) -> Result<Self> {
+        if model.template.is_none() {
+            return Err(Error::bad_input(
+                &model.path,
+                "the model has no chat template (tokenizer.chat_template); use plain generation",
+            ));
+        }
+        Ok(Chat {
+            session: Session::new(model),
+            messages: Vec::new(),
+            rendered: String::new(),
+        })
+    }
+
+    pub fn messages(&self) -> &[Message] {
+        &self.messages
+    }
+
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Adds a message without answering it (a system prompt, a tool's observation).
+    pub fn push(&mut self, message: Message) {
+        self.messages.push(message);
+    }
+
+    /// Adds `message` and generates the assistant's answer, which joins the conversation.
+    pub fn send(
+        &mut self,
+        message: Message,
+        opts: &GenerateOptions,
+        on_text: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Generation> {
+        self.messages.push(message);
+        let template = self
+            .session
+            .model
+            .template
+            .as_ref()
+            .expect("checked in Chat::new");
+        let full = template.render(&self.messages, true)?;
+        match full.strip_prefix(self.rendered.as_str()) {
+            Some(new) if !self.rendered.is_empty() => self.session.append_text(new)?,
+            _ => {
+                self.session.reset();
+                self.session.append_text(&full)?;
+            }
+        }
+        let generation = self.session.generate(opts, on_text)?;
+        self.rendered = full + &generation.text;
+        self.messages
+            .push(Message::assistant(generation.text.clone()));
+        Ok(generation)
+    }
+}
