@@ -8,6 +8,7 @@ mod media;
 mod models;
 mod reward;
 mod synth;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -54,6 +55,9 @@ pub enum Command {
     /// SynthME: labelled synthetic micro-expression clips (frames, labels.json, ground-truth
     /// flow) from real identities, deterministic from a seed.
     Synth(synth::SynthArgs),
+    /// Train networks: `train flow` trains MEFlowNet on SynthME pairs.
+    #[command(subcommand)]
+    Train(train::TrainCommand),
 }
 
 impl Cli {
@@ -68,6 +72,7 @@ impl Cli {
             Command::Reward(c) => c.wants_json(),
             Command::Eval(c) => c.wants_json(),
             Command::Synth(a) => a.json,
+            Command::Train(c) => c.wants_json(),
         }
     }
 }
@@ -82,6 +87,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Reward(c) => reward::run(c),
         Command::Eval(c) => eval::run(c),
         Command::Synth(a) => synth::run(a),
+        Command::Train(c) => train::run(c),
     }
 }
 

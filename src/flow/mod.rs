@@ -3,7 +3,9 @@
 //!
 //! The flow type itself and its `.flo` I/O live in [`crate::eval::flow`].
 
+pub mod meflownet;
 pub mod method;
+pub mod train;
 pub mod visualize;
 
 pub use method::FlowMethod;
