@@ -12,6 +12,7 @@ mod models;
 mod quantize;
 mod reward;
 mod synth;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -68,6 +69,9 @@ pub enum Command {
     Chat(chat::ChatArgs),
     /// Rewrite a GGUF language model in another quantization (e.g. Q4_1 -> Q8_0).
     Quantize(quantize::QuantizeArgs),
+    /// Train networks: `train flow` trains MEFlowNet on SynthME pairs.
+    #[command(subcommand)]
+    Train(train::TrainCommand),
 }
 
 impl Cli {
@@ -86,6 +90,7 @@ impl Cli {
             Command::Generate(a) => a.json,
             Command::Chat(_) => false,
             Command::Quantize(a) => a.json,
+            Command::Train(c) => c.wants_json(),
         }
     }
 }
@@ -104,6 +109,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Generate(a) => generate::run(a),
         Command::Chat(a) => chat::run(a),
         Command::Quantize(a) => quantize::run(a),
+        Command::Train(c) => train::run(c),
     }
 }
 

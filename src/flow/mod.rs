@@ -5,7 +5,9 @@
 
 pub mod classical;
 pub mod compare;
+pub mod meflownet;
 pub mod method;
+pub mod train;
 pub mod visualize;
 
 pub use classical::{Classical, DisPreset};

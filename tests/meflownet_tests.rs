@@ -1,0 +1,222 @@
+//! MEFlowNet: shapes, a training step that lowers the loss, weight files that are missing or
+//! truncated, pair augmentation.
+
+use actfer::eval::flow::Flow;
+use actfer::flow::meflownet::{Config, MeFlowMethod, MeFlowNet};
+use actfer::flow::train::{batch_tensors, crop, mirror, sequence_loss, LoadedPair};
+use actfer::flow::FlowMethod;
+use actfer::media::RgbImage;
+use actfer::Error;
+use candle_core::{DType, Device};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
+
+fn small() -> Config {
+    Config {
+        stem_channels: 8,
+        trunk_channels: 12,
+        feature_channels: 12,
+        context_channels: 8,
+        hidden_channels: 16,
+        iters: 2,
+    }
+}
+
+/// A smooth random-ish texture, `w x h`, moved by the integer (dx, dy) in frame b: frame b
+/// shows a's pixel x at x + (dx, dy).
+fn shifted_pair(w: usize, h: usize, dx: i32, dy: i32) -> LoadedPair {
+    let tex = |x: i32, y: i32| -> [u8; 3] {
+        let (x, y) = (x as f32, y as f32);
+        let v =
+            128.0 + 60.0 * (0.7 * x).sin() * (0.5 * y).cos() + 40.0 * (0.31 * x + 0.43 * y).sin();
+        [v as u8, (255.0 - v) as u8, (v * 0.5) as u8]
+    };
+    let img = |off: (i32, i32)| {
+        let mut data = Vec::with_capacity(w * h * 3);
+        for y in 0..h as i32 {
+            for x in 0..w as i32 {
+                data.extend_from_slice(&tex(x - off.0, y - off.1));
+            }
+        }
+        RgbImage {
+            width: w as u32,
+            height: h as u32,
+            data,
+        }
+    };
+    let mut flow = Flow::zeros(w, h);
+    for k in 0..w * h {
+        flow.uv[2 * k] = dx as f32;
+        flow.uv[2 * k + 1] = dy as f32;
+    }
+    LoadedPair {
+        a: img((0, 0)),
+        b: img((dx, dy)),
+        flow,
+    }
+}
+
+#[test]
+fn forward_returns_one_full_resolution_flow_per_iteration() {
+    let dev = Device::Cpu;
+    let vm = VarMap::new();
+    let net = MeFlowNet::new(&small(), VarBuilder::from_varmap(&vm, DType::F32, &dev)).unwrap();
+    let pairs = [shifted_pair(32, 24, 1, 0), shifted_pair(32, 24, 0, 2)];
+    let (a, b, _) = batch_tensors(&pairs, &dev).unwrap();
+    let out = net.forward(&a, &b, 3).unwrap();
+    assert_eq!(out.flows.len(), 3);
+    for f in &out.flows {
+        assert_eq!(f.dims(), &[2, 2, 24, 32]);
+    }
+    assert_eq!(out.log_scale.dims(), &[2, 1, 24, 32]);
+    // The flow head starts at zero: an untrained network predicts no motion.
+    let m = out.flows[2]
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    assert!(m < 1e-6, "untrained flow {m}");
+    // The FlowMethod pads sizes that are not multiples of 4 and crops back.
+    let method = MeFlowMethod {
+        net,
+        iters: 2,
+        device: dev,
+    };
+    let p = shifted_pair(30, 21, 1, 1);
+    let f = method.estimate(&p.a, &p.b).unwrap();
+    assert_eq!((f.width, f.height, f.uv.len()), (30, 21, 30 * 21 * 2));
+}
+
+#[test]
+fn training_steps_lower_the_sequence_loss() {
+    let dev = Device::Cpu;
+    let vm = VarMap::new();
+    let cfg = small();
+    let net = MeFlowNet::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &dev)).unwrap();
+    let pairs = [
+        shifted_pair(32, 32, 2, 0),
+        shifted_pair(32, 32, -1, 1),
+        shifted_pair(32, 32, 0, -2),
+    ];
+    let (a, b, gold) = batch_tensors(&pairs, &dev).unwrap();
+    let mut opt = AdamW::new(
+        vm.all_vars(),
+        ParamsAdamW {
+            lr: 3e-3,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut l1s = Vec::new();
+    for _ in 0..80 {
+        let out = net.forward(&a, &b, cfg.iters).unwrap();
+        let (loss, l1) = sequence_loss(&out.flows, &out.log_scale, &gold, 0.8).unwrap();
+        opt.backward_step(&loss).unwrap();
+        l1s.push(l1);
+    }
+    // Zero flow has L1 = mean |gt| = (2 + 2 + 2) / 6 = 1.0 px per component.
+    assert!((l1s[0] - 1.0).abs() < 1e-3, "first L1 {}", l1s[0]);
+    let last = l1s[l1s.len() - 5..].iter().sum::<f32>() / 5.0;
+    assert!(last < 0.9 * l1s[0], "L1 {} -> {last}", l1s[0]);
+}
+
+#[test]
+fn a_missing_or_truncated_weights_file_is_a_clear_bad_model_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope.safetensors");
+    let err = MeFlowMethod::load(&missing).unwrap_err();
+    assert!(matches!(err, Error::BadModel { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("nope.safetensors") && msg.contains("actfer train flow"),
+        "{msg}"
+    );
+    assert_eq!(err.exit_code(), 2);
+
+    // A good file written by training loads; the same bytes cut in half do not.
+    let dev = Device::Cpu;
+    let vm = VarMap::new();
+    MeFlowNet::new(
+        &Config::default(),
+        VarBuilder::from_varmap(&vm, DType::F32, &dev),
+    )
+    .unwrap();
+    let good = dir.path().join("good.safetensors");
+    vm.save(&good).unwrap();
+    let method = MeFlowMethod::load(&good).unwrap();
+    let p = shifted_pair(16, 16, 1, 0);
+    assert_eq!(method.estimate(&p.a, &p.b).unwrap().width, 16);
+    let bytes = std::fs::read(&good).unwrap();
+    let cut = dir.path().join("cut.safetensors");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let err = MeFlowMethod::load(&cut).unwrap_err();
+    assert!(matches!(err, Error::BadModel { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("cut.safetensors") && msg.contains("truncated"),
+        "{msg}"
+    );
+
+    // Weights of another network (a wrong tensor set) are refused too.
+    let other = VarMap::new();
+    let small_net = small();
+    MeFlowNet::new(
+        &small_net,
+        VarBuilder::from_varmap(&other, DType::F32, &dev),
+    )
+    .unwrap();
+    let wrong = dir.path().join("small.safetensors");
+    other.save(&wrong).unwrap();
+    let err = MeFlowMethod::load(&wrong).unwrap_err();
+    assert!(err.to_string().contains("not MEFlowNet weights"), "{err}");
+}
+
+#[test]
+fn mirror_and_crop_keep_frames_and_flow_consistent() {
+    let p = shifted_pair(12, 8, 2, 1);
+    let m = mirror(&p);
+    // Mirrored: frame b shows a's pixel x at x - 2 (u flips sign), v unchanged.
+    assert_eq!(m.flow.at(0, 0), (-2.0, 1.0));
+    assert_eq!(&m.a.data[0..3], &p.a.data[3 * 11..3 * 12]);
+    let c = crop(&p, 4, 2, 4);
+    assert_eq!((c.a.width, c.flow.width, c.flow.height), (4, 4, 4));
+    let src = 3 * (2 * 12 + 4);
+    assert_eq!(&c.b.data[0..3], &p.b.data[src..src + 3]);
+    assert_eq!(c.flow.at(3, 3), (2.0, 1.0));
+}
+
+/// The bound the model card (weights/MEFLOWNET.md) records for the committed weights on the
+/// three fixed test-split pairs in tests/data/meflownet (pooled EPE, px).
+const TRAINED_EPE_BOUND: f64 = 0.55;
+
+#[test]
+fn the_committed_weights_stay_under_the_model_cards_bound_on_fixed_pairs() {
+    use actfer::eval::flow::{epe, read_flo, Epe};
+    use actfer::media::read_image;
+    use std::path::Path;
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let method = MeFlowMethod::load(&root.join("weights/meflownet.safetensors")).unwrap();
+    let data = root.join("tests/data/meflownet");
+    let list: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("pairs.json")).unwrap()).unwrap();
+    let pairs = list["pairs"].as_array().unwrap();
+    assert_eq!(pairs.len(), 3);
+    let (mut net, mut zero) = (Epe::default(), Epe::default());
+    for p in pairs {
+        let file = |k: &str| data.join(p[k].as_str().unwrap());
+        let a = read_image(&file("a")).unwrap();
+        let b = read_image(&file("b")).unwrap();
+        let gold = read_flo(&file("flow")).unwrap();
+        let pred = method.estimate(&a, &b).unwrap();
+        net.merge(&epe(&pred, &gold, None).unwrap());
+        zero.merge(&epe(&Flow::zeros(gold.width, gold.height), &gold, None).unwrap());
+    }
+    let (net, zero) = (net.all.epe.unwrap(), zero.all.epe.unwrap());
+    assert!(
+        net < TRAINED_EPE_BOUND,
+        "EPE {net} over the card's bound {TRAINED_EPE_BOUND}"
+    );
+    assert!(net < zero, "EPE {net} not below zero flow's {zero}");
+}
