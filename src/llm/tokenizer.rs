@@ -189,19 +189,14 @@ impl Tokenizer {
         };
         let bos = id("tokenizer.ggml.bos_token_id")?;
         let eos = id("tokenizer.ggml.eos_token_id")?;
-        let mut eog: Vec<u32> = [
-            eos,
-            id("tokenizer.ggml.eot_token_id")?,
-            id("tokenizer.ggml.eom_token_id")?,
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        for (text, id) in &specials {
-            if END_OF_GENERATION.contains(&text.as_str()) && !eog.contains(id) {
-                eog.push(*id);
-            }
-        }
+        let eog = end_of_generation(
+            [
+                eos,
+                id("tokenizer.ggml.eot_token_id")?,
+                id("tokenizer.ggml.eom_token_id")?,
+            ],
+            &specials,
+        );
         let add_bos = file
             .boolean("tokenizer.ggml.add_bos_token")?
             .unwrap_or(false);
@@ -241,15 +236,7 @@ impl Tokenizer {
         };
         let bos = id("tokenizer.ggml.bos_token_id")?;
         let eos = id("tokenizer.ggml.eos_token_id")?;
-        let mut eog: Vec<u32> = [eos, id("tokenizer.ggml.eot_token_id")?]
-            .into_iter()
-            .flatten()
-            .collect();
-        for (text, id) in &specials {
-            if END_OF_GENERATION.contains(&text.as_str()) && !eog.contains(id) {
-                eog.push(*id);
-            }
-        }
+        let eog = end_of_generation([eos, id("tokenizer.ggml.eot_token_id")?], &specials);
         let add_bos = file
             .boolean("tokenizer.ggml.add_bos_token")?
             .unwrap_or(false);
@@ -475,6 +462,21 @@ impl TextStream {
         self.pending.clear();
         text
     }
+}
+
+/// The end-of-generation ids: the given metadata ids that are set, then every special token
+/// whose text is in [`END_OF_GENERATION`], each once.
+fn end_of_generation<const N: usize>(
+    ids: [Option<u32>; N],
+    specials: &[(String, u32)],
+) -> Vec<u32> {
+    let mut eog: Vec<u32> = ids.into_iter().flatten().collect();
+    for (text, id) in specials {
+        if END_OF_GENERATION.contains(&text.as_str()) && !eog.contains(id) {
+            eog.push(*id);
+        }
+    }
+    eog
 }
 
 #[cfg(test)]

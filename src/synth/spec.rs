@@ -100,16 +100,17 @@ pub struct ClipSpec {
     pub nuisance: Nuisance,
 }
 
-/// The emotions a clip can show (neutral is the `none` kind).
-const EMOTIONS: [Emotion; 7] = [
-    Emotion::Happiness,
-    Emotion::Surprise,
-    Emotion::Anger,
-    Emotion::Disgust,
-    Emotion::Sadness,
-    Emotion::Fear,
-    Emotion::Contempt,
-];
+/// The emotions a clip can show: every label but neutral (that is the `none` kind), in
+/// [`Emotion::ALL`]'s order.
+const EMOTIONS: [Emotion; 7] = {
+    let mut e = [Emotion::Happiness; 7];
+    let mut i = 0;
+    while i < 7 {
+        e[i] = Emotion::ALL[i];
+        i += 1;
+    }
+    e
+};
 
 fn seconds(rng: &mut Rng, r: (f32, f32)) -> f32 {
     rng.range(r.0, r.1)
