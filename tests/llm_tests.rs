@@ -6,6 +6,7 @@
 //! through llama-cpp-python; the file records the command and versions): token ids of 30
 //! strings, and 32 greedy steps on 5 prompts with llama.cpp's top-5 logits at each step.
 
+#[path = "integration/common.rs"]
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -22,7 +22,7 @@
 //! are set to fire only on clear deviations.
 //!
 //! Blendshape names follow ARKit's, and so do their sides: MediaPipe's `Left`/`Right` shapes
-//! are the subject's left and right (tests/au_tests.rs closes one eye of a real mesh and
+//! are the subject's left and right (tests/integration/au.rs closes one eye of a real mesh and
 //! checks which `eyeBlink` rises).
 
 use serde::Serialize;

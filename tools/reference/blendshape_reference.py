@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Reference outputs of MediaPipe FaceLandmarker v2's face_blendshapes.tflite for the blendshape
-parity tests (tests/blendshape_tests.rs).
+parity tests (tests/integration/blendshape.rs).
 
 Usage (the throwaway venv of mesh_reference.py, never committed):
     python3 -m venv /tmp/litertvenv

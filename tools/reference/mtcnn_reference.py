@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference detections for actfer's MTCNN parity test (tests/mtcnn_tests.rs).
+"""Reference detections for actfer's MTCNN parity test (tests/integration/mtcnn.rs).
 
 Runs facenet-pytorch 2.6.0's MTCNN with its default settings (min_face_size 20, thresholds
 [0.6, 0.7, 0.7], factor 0.709) and keep_all=True on CPU, on RGB images read with PIL, and

@@ -1,5 +1,5 @@
 """Tests of the Python entry points against the Rust core (run by `cargo test --release` through
-tests/python_reward_tests.rs, with ACTFER_BIN set to the binary of that build)."""
+tests/integration/python_reward.rs, with ACTFER_BIN set to the binary of that build)."""
 
 import json
 import os

@@ -1,9 +1,7 @@
 //! The model store through the CLI: list, verify, and resolution (cache, Hugging Face cache).
 
-mod common;
-
+use crate::common::{actfer, fails_with, json};
 use actfer::models::ModelStore;
-use common::{actfer, fails_with, json};
 
 const DEFAULTS: &[&str] = &[
     "mtcnn",

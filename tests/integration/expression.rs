@@ -8,11 +8,10 @@
 //! both were written by `cargo test --release --test expression_tests -- --ignored
 //! write_inputs`.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::common::testdata;
 use actfer::face::align::{Alignment, DEFAULT_ALIGNED_SIZE};
 use actfer::face::expression::mini_xception::check_architecture;
 use actfer::face::expression::{
@@ -23,7 +22,6 @@ use actfer::media::read_image;
 use actfer::models::ModelStore;
 use actfer::Error;
 use candle_core::{Device, Tensor};
-use common::testdata;
 use serde_json::{json, Value};
 
 /// Largest allowed logit difference from numpy.
@@ -53,7 +51,7 @@ fn classifier() -> ExpressionClassifier {
 }
 
 fn reference() -> Value {
-    serde_json::from_str(include_str!("data/expression_reference.json"))
+    serde_json::from_str(include_str!("../data/expression_reference.json"))
         .expect("expression_reference.json")
 }
 

@@ -1,11 +1,9 @@
 //! `actfer reward` through the CLI: hand-computed scores, EMA calibration across runs with a
 //! saved state, the serve protocol, and bad input with line numbers.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::{actfer, fails_with};
+use crate::common::{actfer, fails_with};
 use serde_json::Value;
 
 /// Weights 1, alpha 0.5, beta 0.5: the values of src/reward/tests.rs.

@@ -4,23 +4,15 @@
 //!
 //! The posed photos are checks, not training data: no number in the cue table was set on them.
 
-use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use actfer::evidence::{AppearanceModels, FaceAppearance};
 use actfer::facs::evidence::PRESENT;
 use actfer::media::read_image;
 use actfer::models::ModelStore;
-use assert_cmd::Command;
 use candle_core::Device;
 
-fn testdata(name: &str) -> PathBuf {
-    ModelStore::from_env()
-        .unwrap()
-        .home()
-        .join("testdata")
-        .join(name)
-}
+use crate::common::{actfer, testdata};
 
 fn models() -> &'static AppearanceModels {
     static MODELS: OnceLock<AppearanceModels> = OnceLock::new();
@@ -138,10 +130,6 @@ fn a_smiling_face_is_happy_by_both_routes() {
     let au12 = f.aus.iter().find(|a| a.au == 12).unwrap();
     assert!(au12.intensity >= PRESENT && au12.letter.is_some());
     assert!(au12.source.starts_with("blendshape:mouthSmile"));
-}
-
-fn actfer() -> Command {
-    Command::cargo_bin("actfer").unwrap()
 }
 
 #[test]

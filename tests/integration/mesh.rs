@@ -6,18 +6,16 @@
 //! exact command and versions are in the file). Each photo's crop is given there by explicit
 //! parameters (centre, size, angle) and cut the same way here (OpenCV warpAffine, bilinear).
 
-mod common;
-
+use crate::common::testdata;
 use actfer::face::landmarks68::{self, head_pose};
 use actfer::face::mesh::{warp_crop, CropSpec, FaceMesh, MODEL_NAME, NUM_POINTS};
 use actfer::media::read_image;
 use actfer::models::ModelStore;
 use candle_core::Device;
-use common::testdata;
 use serde_json::Value;
 
 fn reference() -> Value {
-    serde_json::from_str(include_str!("data/mesh_reference.json")).expect("mesh_reference.json")
+    serde_json::from_str(include_str!("../data/mesh_reference.json")).expect("mesh_reference.json")
 }
 
 fn spec(v: &Value) -> CropSpec {

@@ -2,15 +2,13 @@
 //! boundary, empty sides, duplicate proposals, 3-class UF1/UAR, per-AU F1, EPE on a 2x2 flow,
 //! `.flo` round trips, and malformed input refused with exit code 2 and a line number.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
+use crate::common::{actfer, fails_with};
 use actfer::eval::flow::{self, Flow};
 use actfer::eval::spotting::{self, Interval, Kind, SpottingOptions};
 use actfer::eval::{aus, join_ids, recognition, Counts};
 use actfer::media::{write_image, RgbImage};
-use common::{actfer, fails_with};
 use serde_json::Value;
 
 struct Dir(tempfile::TempDir);

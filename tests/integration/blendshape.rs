@@ -7,8 +7,7 @@
 //! exact command and versions are in the file). Per photo it holds the mesh crop (centre, size,
 //! angle), the network's 146 input points in image pixels and its 52 scores.
 
-mod common;
-
+use crate::common::testdata;
 use actfer::error::Error;
 use actfer::face::blendshapes::{
     BlendshapeScores, Blendshapes, NUM_BLENDSHAPES, NUM_INPUT_POINTS, WEIGHTS_FILE,
@@ -17,7 +16,6 @@ use actfer::face::mesh::{CropSpec, FaceMesh, MODEL_NAME};
 use actfer::media::read_image;
 use actfer::models::ModelStore;
 use candle_core::Device;
-use common::testdata;
 use serde_json::Value;
 
 const PHOTOS: [&str; 5] = [
@@ -29,7 +27,7 @@ const PHOTOS: [&str; 5] = [
 ];
 
 fn reference() -> Value {
-    serde_json::from_str(include_str!("data/blendshape_reference.json"))
+    serde_json::from_str(include_str!("../data/blendshape_reference.json"))
         .expect("blendshape_reference.json")
 }
 

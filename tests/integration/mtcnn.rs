@@ -5,16 +5,14 @@
 //! settings, keep_all=True, PIL RGB images; the exact command and versions are in the file's
 //! "command" and "versions" fields).
 
-mod common;
-
 use std::sync::OnceLock;
 
+use crate::common::testdata;
 use actfer::face::mtcnn::{Mtcnn, MtcnnConfig};
 use actfer::face::{Detection, FaceBox};
 use actfer::media::read_image;
 use actfer::models::ModelStore;
 use candle_core::Device;
-use common::testdata;
 use serde_json::Value;
 
 /// Largest allowed difference of a box corner or landmark coordinate, in pixels.
@@ -37,7 +35,7 @@ fn mtcnn() -> &'static Mtcnn {
 }
 
 fn reference_doc() -> Value {
-    serde_json::from_str(include_str!("data/mtcnn_reference.json"))
+    serde_json::from_str(include_str!("../data/mtcnn_reference.json"))
         .expect("mtcnn_reference.json parses")
 }
 

