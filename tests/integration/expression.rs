@@ -5,7 +5,7 @@
 //! committed input; the exact command and versions are in the file). The inputs,
 //! tests/data/expression/*.npy (float32 [64, 64]), are this crate's crops of the photos, cut
 //! around the eyes recorded in tests/data/expression/inputs.json (MTCNN's five landmarks);
-//! both were written by `cargo test --release --test expression_tests -- --ignored
+//! both were written by `cargo test --release --test integration expression:: -- --ignored
 //! write_inputs`.
 
 use std::collections::BTreeMap;
@@ -254,7 +254,7 @@ fn write_inputs() {
         );
     }
     let doc = json!({
-        "command": "cargo test --release --test expression_tests -- --ignored write_inputs",
+        "command": "cargo test --release --test integration expression:: -- --ignored write_inputs",
         "eyes": "MTCNN (facenet-pytorch 2.6.0 weights) five landmarks of the largest face: image-left eye, image-right eye",
         "photos": photos,
     });
