@@ -6,7 +6,8 @@
 //! emotion labels, [`reward`] scores UC-GRPO rollouts, [`flow`] draws flow fields for people,
 //! [`eval`] holds the evaluation protocols (spotting, recognition, AUs, flow), [`synth`]
 //! generates labelled synthetic expressions (SynthME) with ground-truth flow, [`llm`] hosts
-//! the language model (GGUF in candle: tokenizer, chat template, sampling, KV-cached sessions).
+//! the language model (GGUF in candle: tokenizer, chat template, sampling, KV-cached sessions),
+//! [`motion`] turns a clip's flow into region statistics, AU evidence and spotted intervals.
 
 pub mod error;
 pub mod eval;
@@ -17,6 +18,7 @@ pub mod flow;
 pub mod llm;
 pub mod media;
 pub mod models;
+pub mod motion;
 pub mod progress;
 pub mod reward;
 pub mod synth;
