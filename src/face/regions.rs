@@ -464,11 +464,12 @@ impl Region {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// A symmetric synthetic face: eye centres at x = 40 and 80 (IOD 40).
-    fn face() -> Vec<Point> {
+    /// A symmetric synthetic face: eye centres at x = 40 and 80 (IOD 40), brows at y = 45,
+    /// mouth corners (48, 54) at (45, 110) and (75, 110), every other point at (60, 100).
+    pub(crate) fn face() -> Vec<Point> {
         let mut p = vec![[60.0, 100.0]; 68];
         for (k, q) in p[36..42].iter_mut().enumerate() {
             *q = [40.0 + (k as f32 - 2.5), 60.0];
