@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use actfer::eval::flow::{epe, read_flo, Epe, Flow};
-use actfer::flow::meflownet::head::remove_head_motion;
+use actfer::flow::head::{remove_head_motion, HeadModel};
 use actfer::flow::meflownet::{image_tensor, Config, MeFlowMethod, MeFlowNet};
 use actfer::flow::train::{dataset_pairs, load_pair, PairKind};
 use actfer::flow::FlowMethod;
@@ -75,7 +75,7 @@ fn main() -> anyhow::Result<()> {
         zero.merge(&epe(&z, &lp.flow, None).map_err(anyhow::Error::msg)?);
         if let Some(face) = &p.face_flow {
             let gold = read_flo(face)?;
-            let (fac, _) = remove_head_motion(&pred, None);
+            let (fac, _) = remove_head_motion(&pred, None, HeadModel::PLAIN_AFFINE);
             facial.merge(&epe(&fac, &gold, None).map_err(anyhow::Error::msg)?);
             total_vs_face.merge(&epe(&pred, &gold, None).map_err(anyhow::Error::msg)?);
             zero_face.merge(&epe(&z, &gold, None).map_err(anyhow::Error::msg)?);

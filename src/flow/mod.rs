@@ -1,10 +1,11 @@
-//! Optical flow: the estimator interface ([`FlowMethod`]), and colour maps of flow fields
-//! for people ([`visualize`]).
+//! Optical flow: the estimator interface ([`FlowMethod`]), head-motion removal ([`head`]), and
+//! colour maps of flow fields for people ([`visualize`]).
 //!
 //! The flow type itself and its `.flo` I/O live in [`crate::eval::flow`].
 
 pub mod classical;
 pub mod compare;
+pub mod head;
 pub mod meflownet;
 pub mod method;
 pub mod train;

@@ -17,14 +17,14 @@
 //!
 //! Sizes that are not multiples of 4 are padded (border replicated) and the flow cropped back.
 //!
-//! Head motion: the network outputs the total flow. [`head`] removes head motion explicitly:
-//! a least-squares global affine fit of the flow, optionally weighted by the face mask, is
-//! the head flow, and the remainder is the facial flow; `actfer` measures this step against
-//! SynthME's `onset_apex_face_K.flo` (the facial motion alone).
+//! Head motion: the network outputs the total flow. [`crate::flow::head`] removes head motion
+//! explicitly: a global (robust) similarity or affine fit of the flow, optionally weighted by
+//! the face mask, is the head flow, and the remainder is the facial flow;
+//! `examples/head_motion_eval.rs` measures this step against SynthME's
+//! `onset_apex_face_K.flo` (the facial motion alone).
 
 pub mod config;
 pub mod encoder;
-pub mod head;
 pub mod update;
 pub mod upsample;
 pub mod warp;
