@@ -23,6 +23,10 @@ pub enum EvalCommand {
     /// Optical flow: EPE overall, inside a mask, and per gold magnitude (< 1, 1-3, > 3 px), over
     /// Middlebury .flo files or folders of them matched by name.
     Flow(FlowArgs),
+    /// Motion analysis on a SynthME folder: every expression's onset -> apex motion read as
+    /// AUs and an emotion (face found on the onset frame), scored per AU (F1), by ME class
+    /// (UF1/UAR) and by emotion, micro and macro apart.
+    Synthme(super::eval_synthme::SynthmeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -88,6 +92,7 @@ impl EvalCommand {
             EvalCommand::Recognition(a) => a.files.json,
             EvalCommand::Aus(a) => a.files.json,
             EvalCommand::Flow(a) => a.json,
+            EvalCommand::Synthme(a) => a.json,
         }
     }
 }
@@ -98,6 +103,7 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<()> {
         EvalCommand::Recognition(a) => run_recognition(a),
         EvalCommand::Aus(a) => run_aus(a),
         EvalCommand::Flow(a) => run_flow(a),
+        EvalCommand::Synthme(a) => super::eval_synthme::run(a),
     }
 }
 
@@ -284,7 +290,7 @@ fn warn_ids(missing: &[String], unmatched: &[String]) {
     }
 }
 
-fn counts_header(t: &mut String, first: &str) {
+pub(super) fn counts_header(t: &mut String, first: &str) {
     let _ = writeln!(
         t,
         "{first:<12} {:>6} {:>6} {:>6} {:>9} {:>9} {:>9}",
@@ -292,7 +298,7 @@ fn counts_header(t: &mut String, first: &str) {
     );
 }
 
-fn counts_row(t: &mut String, name: &str, c: &Counts) {
+pub(super) fn counts_row(t: &mut String, name: &str, c: &Counts) {
     let _ = writeln!(
         t,
         "{name:<12} {:>6} {:>6} {:>6} {:>9.4} {:>9.4} {:>9.4}",

@@ -16,7 +16,7 @@ use clap::Args;
 use serde::Serialize;
 
 /// The methods `--method` accepts.
-pub const METHODS: &str = "tvl1, dis, dis-fast, dis-ultrafast, farneback";
+pub const METHODS: &str = "meflownet, tvl1, dis, dis-fast, dis-ultrafast, farneback";
 
 #[derive(Debug, Args)]
 pub struct FlowArgs {
@@ -24,7 +24,8 @@ pub struct FlowArgs {
     pub a: PathBuf,
     /// Second frame (an image); leave out for a clip.
     pub b: Option<PathBuf>,
-    /// Method: tvl1 (Dual TV-L1), dis (medium preset), dis-fast, dis-ultrafast, farneback.
+    /// Method: meflownet (the committed weights), tvl1 (Dual TV-L1), dis (medium preset),
+    /// dis-fast, dis-ultrafast, farneback.
     #[arg(long, default_value = "tvl1")]
     pub method: String,
     /// In a clip: the first frame (0-based).
@@ -68,6 +69,9 @@ struct Report {
 
 /// A method by name.
 pub fn method(name: &str) -> anyhow::Result<Box<dyn FlowMethod>> {
+    if name == actfer::flow::meflownet::MODEL_NAME {
+        return Ok(Box::new(actfer::flow::meflownet::MeFlowMethod::committed()?));
+    }
     match Classical::parse(name) {
         Some(m) => Ok(Box::new(m)),
         None => Err(Error::Limit {

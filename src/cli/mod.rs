@@ -1,9 +1,11 @@
 //! The `actfer` command line: one file per subcommand, each a thin layer over the library.
 
+mod analyze;
 mod au;
 mod chat;
 mod detect;
 mod eval;
+mod eval_synthme;
 mod facs;
 mod flow;
 mod generate;
@@ -11,6 +13,7 @@ mod media;
 mod models;
 mod quantize;
 mod reward;
+mod spot;
 mod synth;
 mod train;
 
@@ -59,6 +62,12 @@ pub enum Command {
     /// Optical flow between two images or two frames of a clip (--onset, --apex), with a
     /// classical method (TV-L1, DIS, Farneback); .flo and a colour map; --face aligns first.
     Flow(flow::FlowArgs),
+    /// Expression intervals in a video from facial motion (onset, apex, offset; micro or
+    /// macro; blinks apart), with the motion curves drawn (--png). Exit code 3 without a face.
+    Spot(spot::SpotArgs),
+    /// A clip's expressions from motion: for each spotted interval (or --onset/--apex), AUs
+    /// with evidence, the emotion distribution and the region statistics.
+    Analyze(analyze::AnalyzeArgs),
     /// SynthME: labelled synthetic micro-expression clips (frames, labels.json, ground-truth
     /// flow) from real identities, deterministic from a seed.
     Synth(synth::SynthArgs),
@@ -87,6 +96,8 @@ impl Cli {
             Command::Eval(c) => c.wants_json(),
             Command::Synth(a) => a.json,
             Command::Flow(a) => a.json,
+            Command::Spot(a) => a.json,
+            Command::Analyze(a) => a.json,
             Command::Generate(a) => a.json,
             Command::Chat(_) => false,
             Command::Quantize(a) => a.json,
@@ -106,6 +117,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(c) => eval::run(c),
         Command::Synth(a) => synth::run(a),
         Command::Flow(a) => flow::run(a),
+        Command::Spot(a) => spot::run(a),
+        Command::Analyze(a) => analyze::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Chat(a) => chat::run(a),
         Command::Quantize(a) => quantize::run(a),

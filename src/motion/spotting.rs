@@ -92,13 +92,15 @@ pub struct SpotOptions {
     pub micro_max_s: f32,
     /// Shortest interval kept, onset to offset, seconds. Default 0.1.
     pub min_duration_s: f32,
-    /// A candidate is a blink when its peak is under this share of the blink curve's peak
-    /// near its apex. Default 0.5.
+    /// A micro-length candidate is a blink when its peak is under this multiple of the blink
+    /// curve's peak near its apex. Default 4: on SynthME a blink's flow spills into the cheeks
+    /// and mouth, whose AU curves then peak up to 3 times the eye closure.
     pub blink_ratio: f32,
     /// Largest distance between a candidate's apex and the blink peak, seconds. Default 0.1.
     pub blink_window_s: f32,
     /// A blink-curve peak counts when it is at least this many px above its baseline (and
-    /// above `threshold_noise` blink-curve sigmas). Default 1.
+    /// above `threshold_noise` blink-curve sigmas). Default 1.2: lid tightening (AU7) in a
+    /// macro-expression closes the eye by about 1 px, a blink by 1.4 px and more.
     pub blink_min_px: f32,
 }
 
@@ -115,9 +117,9 @@ impl Default for SpotOptions {
             extrapolate: true,
             micro_max_s: 0.5,
             min_duration_s: 0.1,
-            blink_ratio: 0.5,
+            blink_ratio: 4.0,
             blink_window_s: 0.1,
-            blink_min_px: 1.0,
+            blink_min_px: 1.2,
         }
     }
 }
@@ -253,7 +255,7 @@ pub fn spot(curves: &[Curve], blink: Option<&[f32]>, options: &SpotOptions) -> R
             let blink_peak = b[apex.saturating_sub(w)..=(apex + w).min(n - 1)]
                 .iter()
                 .fold(f32::MIN, |m, &v| m.max(v));
-            blink_peak >= *floor && peak < options.blink_ratio * blink_peak
+            micro && blink_peak >= *floor && peak < options.blink_ratio * blink_peak
         });
         if is_blink {
             blinks.push(spot);

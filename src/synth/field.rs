@@ -198,9 +198,27 @@ pub fn border_ring(width: usize, height: usize, per_side: usize) -> Vec<Point> {
     ring
 }
 
+/// Cheek tissue between landmarks far apart: each control point sits at the mean of its
+/// landmarks and moves by the mean of their displacements. Without them the spline bends
+/// freely across the cheek between the lower lid, the nose, the mouth corner and the jaw, and
+/// overshoots: a closing upper lid lifted the cheek below by 3-6 px, more than the lid moved.
+pub const TISSUE: &[&[usize]] = &[
+    &[41, 48],
+    &[40, 31],
+    &[41, 2],
+    &[36, 1],
+    &[41, 31, 48],
+    &[46, 54],
+    &[47, 35],
+    &[46, 14],
+    &[45, 15],
+    &[46, 35, 54],
+];
+
 /// The control points and values of a motion field: every landmark at its moved position
-/// `p_i + d_i` with value `d_i` (still landmarks give zeros), the still jaw points and the
-/// border ring at zero; points closer than [`MERGE_DISTANCE`] merged (mean value).
+/// `p_i + d_i` with value `d_i` (still landmarks give zeros), the cheek [`TISSUE`] points,
+/// the still jaw points and the border ring at zero; points closer than [`MERGE_DISTANCE`]
+/// merged (mean value).
 pub fn motion_controls(
     width: usize,
     height: usize,
@@ -210,6 +228,15 @@ pub fn motion_controls(
     let mut raw: Vec<(Point, Point)> = Vec::with_capacity(68 + 4 * BORDER_ANCHORS_PER_SIDE);
     for (p, d) in landmarks.iter().zip(displacements) {
         raw.push(([p[0] + d[0], p[1] + d[1]], *d));
+    }
+    for set in TISSUE {
+        let n = set.len() as f32;
+        let (mut p, mut d) = ([0.0f32; 2], [0.0f32; 2]);
+        for &i in *set {
+            p = [p[0] + landmarks[i][0] / n, p[1] + landmarks[i][1] / n];
+            d = [d[0] + displacements[i][0] / n, d[1] + displacements[i][1] / n];
+        }
+        raw.push(([p[0] + d[0], p[1] + d[1]], d));
     }
     for q in border_ring(width, height, BORDER_ANCHORS_PER_SIDE) {
         raw.push((q, [0.0, 0.0]));

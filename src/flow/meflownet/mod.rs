@@ -196,7 +196,28 @@ pub struct MeFlowMethod {
     pub device: Device,
 }
 
+/// The committed weights (`weights/meflownet.safetensors`, model card beside it), built into
+/// the binary: trained by `actfer train flow` on SynthME, small enough to carry.
+const COMMITTED: &[u8] = include_bytes!("../../../weights/meflownet.safetensors");
+
 impl MeFlowMethod {
+    /// The committed weights with the default [`Config`] on the CPU.
+    pub fn committed() -> Result<Self> {
+        let device = Device::Cpu;
+        let cfg = Config::default();
+        let path = Path::new("weights/meflownet.safetensors (built in)");
+        let tensors = candle_core::safetensors::load_buffer(COMMITTED, &device)
+            .map_err(|e| bad_model(path, format!("not a safetensors file ({e})")))?;
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
+        let net = MeFlowNet::new(&cfg, vb)
+            .map_err(|e| bad_model(path, format!("not MEFlowNet weights ({e})")))?;
+        Ok(MeFlowMethod {
+            net,
+            iters: cfg.iters,
+            device,
+        })
+    }
+
     /// Loads weights with the default [`Config`] on the CPU.
     pub fn load(path: &Path) -> Result<Self> {
         let device = Device::Cpu;

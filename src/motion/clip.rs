@@ -1,0 +1,150 @@
+//! A clip analysed end to end: its motion series, per-AU curves, spotted intervals, and for
+//! each interval (or one the caller names) the onset -> apex motion read as AUs and an emotion.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::au::MotionOptions;
+use super::pair::{expression, pair_motion, AlignedFace, Expression, ALIGNED_SIZE};
+use super::regions::RegionMotion;
+use super::series::{au_curves, eye_closure, motion_series, MotionSeries, SeriesOptions};
+use super::spotting::{spot, Curve, SpotOptions, Spotting};
+use crate::error::{Error, Result};
+use crate::face::pipeline::{select, FacePipeline};
+use crate::flow::head::HeadFit;
+use crate::flow::FlowMethod;
+use crate::media::{Media, RgbImage};
+
+/// Everything that tunes a clip's analysis.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ClipOptions {
+    pub series: SeriesOptions,
+    pub motion: MotionOptions,
+    pub spotting: SpotOptions,
+}
+
+/// The AU curve of blinks, left out of the expression curves (blinks are found on the
+/// eye-closure curve instead).
+pub const BLINK_CURVE: &str = "AU45";
+
+/// A clip's series, curves and spotted intervals.
+#[derive(Debug, Clone, Serialize)]
+pub struct Spotted {
+    #[serde(skip)]
+    pub series: MotionSeries,
+    /// Expression AU curves (the blink curve apart), pixels of the aligned face.
+    pub curves: Vec<Curve>,
+    /// The eye-closure curve that marks blinks ([`eye_closure`]).
+    pub blink: Curve,
+    pub spotting: Spotting,
+}
+
+/// Measures a clip and spots its expressions. A clip in which no frame shows a face is
+/// [`Error::NoFace`].
+pub fn spot_clip(
+    media: &Media,
+    pipeline: &FacePipeline,
+    method: &dyn FlowMethod,
+    options: &ClipOptions,
+    progress: impl FnMut(usize),
+) -> Result<Spotted> {
+    let series = motion_series(media, pipeline, method, &options.series, progress)?;
+    if series.face_frames() == 0 {
+        return Err(Error::NoFace {
+            path: media.info().path.clone(),
+            detail: format!("no face in any of its {} frames", series.frames.len()),
+        });
+    }
+    let detrend = options.spotting.detrend_window_s;
+    let mut curves = au_curves(&series, &options.motion, detrend);
+    curves.retain(|c| c.name != BLINK_CURVE);
+    let blink = eye_closure(&series, detrend);
+    let spotting = spot(&curves, Some(&blink.values), &options.spotting)?;
+    Ok(Spotted {
+        series,
+        curves,
+        blink,
+        spotting,
+    })
+}
+
+/// One expression of a clip, measured onset -> apex.
+#[derive(Debug, Clone, Serialize)]
+pub struct IntervalAnalysis {
+    pub onset: usize,
+    pub apex: usize,
+    /// The region statistics of the facial flow onset -> apex (aligned face pixels).
+    pub regions: Vec<RegionMotion>,
+    /// The head motion removed.
+    pub head: HeadFit,
+    /// The aligned face's inter-ocular distance, pixels.
+    pub iod_px: f32,
+    #[serde(flatten)]
+    pub expression: Expression,
+}
+
+/// Decodes the frames at `indices` in one pass over the clip.
+pub fn fetch_frames(media: &Media, indices: &[usize]) -> Result<BTreeMap<usize, RgbImage>> {
+    let mut wanted: Vec<usize> = indices.to_vec();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut out = BTreeMap::new();
+    let Some(&last) = wanted.last() else {
+        return Ok(out);
+    };
+    for frame in media.frames()? {
+        let frame = frame?;
+        if wanted.binary_search(&frame.index).is_ok() {
+            out.insert(frame.index, frame.image);
+        }
+        if frame.index >= last {
+            break;
+        }
+    }
+    if let Some(missing) = wanted.iter().find(|i| !out.contains_key(i)) {
+        return Err(Error::bad_input(
+            &media.info().path,
+            format!(
+                "has no frame {missing} (it has {} frames, numbered from 0)",
+                media.info().frames
+            ),
+        ));
+    }
+    Ok(out)
+}
+
+/// Analyses onset -> apex pairs of one clip (frames read in one pass).
+pub fn analyze_intervals(
+    media: &Media,
+    pipeline: &FacePipeline,
+    method: &dyn FlowMethod,
+    pairs: &[(usize, usize)],
+    options: &MotionOptions,
+) -> Result<Vec<IntervalAnalysis>> {
+    let indices: Vec<usize> = pairs.iter().flat_map(|&(a, b)| [a, b]).collect();
+    let frames = fetch_frames(media, &indices)?;
+    let path = &media.info().path;
+    pairs
+        .iter()
+        .map(|&(onset, apex)| {
+            let a = &frames[&onset];
+            let faces = pipeline.faces(a)?;
+            let k = select(&faces, 0, path).map_err(|_| Error::NoFace {
+                path: path.clone(),
+                detail: format!("no face on the onset frame {onset}"),
+            })?;
+            let face = AlignedFace::new(&faces[k].landmarks68, ALIGNED_SIZE)?;
+            let motion = pair_motion(method, &face, a, &frames[&apex])?;
+            let source = format!("{} {onset} -> {apex}", method.name());
+            Ok(IntervalAnalysis {
+                onset,
+                apex,
+                expression: expression(&motion.regions, face.iod, options, &source),
+                regions: motion.regions,
+                head: motion.head,
+                iod_px: face.iod,
+            })
+        })
+        .collect()
+}
