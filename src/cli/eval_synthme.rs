@@ -5,12 +5,12 @@ use std::path::PathBuf;
 
 use actfer::eval::recognition::RecognitionReport;
 use actfer::face::pipeline::FacePipeline;
+use actfer::flow::FlowMethod;
 use actfer::models::ModelStore;
 use actfer::motion::au::MotionOptions;
-use actfer::motion::synthme::{evaluate, Scores};
-use actfer::flow::FlowMethod;
 use actfer::motion::clip::ClipOptions;
 use actfer::motion::synthme::evaluate_spotting;
+use actfer::motion::synthme::{evaluate, Scores};
 use actfer::synth::labels::{Kind, Labels};
 use actfer::Error;
 use candle_core::Device;
@@ -32,6 +32,9 @@ pub struct SynthmeArgs {
     /// ... and at least this share of the strongest AU's displacement.
     #[arg(long, default_value_t = MotionOptions::default().min_relative)]
     pub min_relative: f32,
+    /// ... and an intensity of at least this.
+    #[arg(long, default_value_t = MotionOptions::default().min_intensity)]
+    pub min_intensity: f32,
     /// Also write every sample (gold and predicted AUs and classes) as JSON lines here.
     #[arg(long)]
     pub samples: Option<PathBuf>,
@@ -57,6 +60,7 @@ pub fn run(a: SynthmeArgs) -> anyhow::Result<()> {
     let options = MotionOptions {
         min_displacement_iod: a.min_displacement,
         min_relative: a.min_relative,
+        min_intensity: a.min_intensity,
         ..MotionOptions::default()
     };
     if labels.clips.iter().any(|c| c.kind == Kind::Long) {

@@ -1,4 +1,5 @@
-//! `actfer train flow`: trains MEFlowNet on SynthME pairs.
+//! `actfer train flow`: trains MEFlowNet on SynthME pairs; `actfer train motion` fits the AU
+//! motion patterns.
 
 use std::path::PathBuf;
 
@@ -12,12 +13,38 @@ pub enum TrainCommand {
     /// loss, AdamW, checkpoints (OUT.ckpt.safetensors + OUT.ckpt.json) and validation EPE on
     /// micro onset -> apex pairs.
     Flow(TrainFlowArgs),
+    /// The AU motion patterns, fitted to a SynthME folder's expressions (onset -> apex
+    /// motion and the labelled AUs), written as JSON (the committed weights/au_motion.json).
+    Motion(TrainMotionArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrainMotionArgs {
+    /// SynthME training folder (frame folders).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Where the patterns go (JSON).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Flow method.
+    #[arg(long, default_value = "dis")]
+    pub method: String,
+    /// Ridge weight of the least squares.
+    #[arg(long, default_value_t = 1e-3)]
+    pub ridge: f64,
+    /// Drop pattern parts that move less than this (IOD).
+    #[arg(long, default_value_t = 0.004)]
+    pub min_part: f32,
+    /// Print the fit as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 impl TrainCommand {
     pub fn wants_json(&self) -> bool {
         match self {
             TrainCommand::Flow(a) => a.json,
+            TrainCommand::Motion(a) => a.json,
         }
     }
 }
@@ -73,6 +100,7 @@ pub struct TrainFlowArgs {
 
 pub fn run(cmd: TrainCommand) -> anyhow::Result<()> {
     match cmd {
+        TrainCommand::Motion(a) => train_motion(a),
         TrainCommand::Flow(a) => {
             let opts = TrainOptions {
                 data: a.data,
@@ -104,4 +132,74 @@ pub fn run(cmd: TrainCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn train_motion(a: TrainMotionArgs) -> anyhow::Result<()> {
+    use actfer::face::pipeline::FacePipeline;
+    use actfer::models::ModelStore;
+    use actfer::motion::au::{LearnedPatterns, LEARNED_SCHEMA};
+    use actfer::motion::learn::{fit, Example};
+    use actfer::motion::synthme::measure;
+    use actfer::synth::labels::{Labels, Side};
+
+    let labels_path = a.data.join("labels.json");
+    let text = std::fs::read_to_string(&labels_path)
+        .map_err(|e| actfer::Error::io(labels_path.display().to_string(), e))?;
+    let labels: Labels = serde_json::from_str(&text).map_err(|e| {
+        actfer::Error::bad_input(&labels_path, format!("not a SynthME labels file: {e}"))
+    })?;
+    let method = super::flow::method(&a.method)?;
+    let store = ModelStore::from_env()?;
+    let pipeline = FacePipeline::load(&store, &candle_core::Device::Cpu)?;
+    let total: usize = labels.clips.iter().map(|c| c.events.len()).sum();
+    let bar = actfer::progress::bar(total as u64, "expressions");
+    let (measured, skipped) = measure(&a.data, &labels, &pipeline, method.as_ref(), |n, _| {
+        bar.set_position(n as u64)
+    })?;
+    bar.finish_and_clear();
+    let examples: Vec<Example> = measured
+        .into_iter()
+        .map(|m| Example {
+            aus: labels.clips[m.clip].events[m.event]
+                .aus
+                .iter()
+                .map(|l| match l.side {
+                    None => (l.au, l.intensity, l.intensity),
+                    Some(Side::Right) => (l.au, l.intensity, 0.0),
+                    Some(Side::Left) => (l.au, 0.0, l.intensity),
+                })
+                .collect(),
+            displacements: m.displacements,
+        })
+        .collect();
+    let f = fit(&examples, a.ridge, a.min_part)?;
+    let file = LearnedPatterns {
+        schema: LEARNED_SCHEMA.into(),
+        command: format!(
+            "actfer train motion --data {} --out {} --method {} --ridge {} --min-part {}",
+            a.data.display(),
+            a.out.display(),
+            a.method,
+            a.ridge,
+            a.min_part
+        ),
+        samples: f.samples,
+        residual_rms_iod: f.residual_rms_iod,
+        patterns: f.patterns.clone(),
+    };
+    std::fs::write(&a.out, serde_json::to_string_pretty(&file)? + "\n")
+        .map_err(|e| actfer::Error::io(a.out.display().to_string(), e))?;
+    if a.json {
+        return super::print_json(&f);
+    }
+    eprintln!(
+        "{} expressions ({} skipped without a face); residual {:.5} IOD of {:.5}; {} patterns -> {}",
+        f.samples,
+        skipped.len(),
+        f.residual_rms_iod,
+        f.signal_rms_iod,
+        f.patterns.len(),
+        a.out.display()
+    );
+    Ok(())
 }

@@ -280,11 +280,13 @@ fn out_sign(side: Side) -> f32 {
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct MotionOptions {
     /// An AU is present when it explains at least this displacement (IOD) in its most moved
-    /// region: about 0.3 px on a face whose eyes are 58 px apart.
+    /// region: about 0.12 px on a face whose eyes are 58 px apart.
     pub min_displacement_iod: f32,
     /// ... and at least this share of the displacement the strongest AU explains, so the
     /// spill of a large movement into neighbouring patterns is not read as more AUs.
     pub min_relative: f32,
+    /// ... and an intensity (the pattern's coefficient) of at least this.
+    pub min_intensity: f32,
     /// Ridge weight of the least squares (keeps overlapping patterns from trading large
     /// opposite coefficients).
     pub ridge: f32,
@@ -293,8 +295,9 @@ pub struct MotionOptions {
 impl Default for MotionOptions {
     fn default() -> Self {
         MotionOptions {
-            min_displacement_iod: 0.005,
-            min_relative: 0.25,
+            min_displacement_iod: 0.002,
+            min_relative: 0.15,
+            min_intensity: 0.05,
             ridge: 1e-4,
         }
     }
@@ -494,7 +497,9 @@ pub fn evidence(unmixed: &Unmixed, options: &MotionOptions, source: &str) -> Vec
         .coefficients
         .iter()
         .zip(&unmixed.explained_iod)
-        .filter(|(_, (er, el))| er.max(*el) >= threshold)
+        .filter(|((_, r, l), (er, el))| {
+            er.max(*el) >= threshold && r.max(*l) >= options.min_intensity
+        })
         .map(|(&(au, r, l), &(er, el))| {
             let present = |e: f32, v: f32| if e >= threshold { v } else { 0.0 };
             let cue = |side: Side, value: f32, intensity: f32| Cue {

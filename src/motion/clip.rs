@@ -49,6 +49,13 @@ pub fn spot_clip(
     options: &ClipOptions,
     progress: impl FnMut(usize),
 ) -> Result<Spotted> {
+    let frames = media.info().frames;
+    if frames < 2 {
+        return Err(Error::bad_input(
+            &media.info().path,
+            format!("has {frames} frame(s); motion needs a clip of at least 2 frames (use `actfer au` for one image)"),
+        ));
+    }
     let series = motion_series(media, pipeline, method, &options.series, progress)?;
     if series.face_frames() == 0 {
         return Err(Error::NoFace {

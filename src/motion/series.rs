@@ -275,8 +275,8 @@ pub fn au_curves(series: &MotionSeries, options: &MotionOptions, detrend_s: f32)
             values: vec![0.0; n],
         })
         .collect();
-    for t in 0..n {
-        if !series.frames[t].face {
+    for (t, frame) in series.frames.iter().enumerate() {
+        if !frame.face {
             continue;
         }
         let d: Vec<(String, [f32; 2])> = series

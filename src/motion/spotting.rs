@@ -99,10 +99,14 @@ pub struct SpotOptions {
     /// Largest distance between a candidate's apex and the blink peak, seconds. Default 0.1.
     pub blink_window_s: f32,
     /// A blink-curve peak counts when it is at least this many px above its baseline (and
-    /// above `threshold_noise` blink-curve sigmas). Default 1.2: lid tightening (AU7) in a
-    /// macro-expression closes the eye by about 1 px, a blink by 1.4 px and more.
+    /// above [`BLINK_NOISE`] blink-curve sigmas). Default 0.8: SynthME's blinks close the
+    /// aligned eye by 1-3 px; micro-expressions by under 0.1 px (lid tightening in a
+    /// macro-expression by about 1 px, but only micro-length candidates can be blinks).
     pub blink_min_px: f32,
 }
+
+/// Noise sigmas a blink-curve peak must clear.
+pub const BLINK_NOISE: f32 = 3.0;
 
 impl Default for SpotOptions {
     fn default() -> Self {
@@ -119,7 +123,7 @@ impl Default for SpotOptions {
             min_duration_s: 0.1,
             blink_ratio: 4.0,
             blink_window_s: 0.1,
-            blink_min_px: 1.2,
+            blink_min_px: 0.8,
         }
     }
 }
@@ -216,7 +220,7 @@ pub fn spot(curves: &[Curve], blink: Option<&[f32]>, options: &SpotOptions) -> R
         let s = smooth(b, options.smooth_s * options.fps);
         let base = baseline(&s, options);
         let raised: Vec<f32> = s.iter().zip(&base).map(|(v, b)| v - b).collect();
-        let floor = (options.threshold_noise * robust_sigma(&raised)).max(options.blink_min_px);
+        let floor = (BLINK_NOISE * robust_sigma(&raised)).max(options.blink_min_px);
         (raised, floor)
     });
 

@@ -11,18 +11,18 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::au::{MotionOptions, BLINK_AU};
+use super::clip::{spot_clip, ClipOptions};
 use super::pair::{displacements_iod, expression_of, pair_motion, AlignedFace, ALIGNED_SIZE};
+use super::spotting::SpotKind;
 use crate::error::{Error, Result};
 use crate::eval::aus::{self as au_eval, AuOptions, AuReport};
 use crate::eval::recognition::{self, RecognitionOptions, RecognitionReport};
+use crate::eval::spotting::{Interval, Kind as SpotKindEval, SpottingOptions, SpottingReport};
 use crate::eval::Joined;
 use crate::face::pipeline::{select, FacePipeline};
 use crate::facs::au::{AuCode, AuSet};
 use crate::flow::FlowMethod;
-use crate::eval::spotting::{Interval, Kind as SpotKindEval, SpottingOptions, SpottingReport};
 use crate::media::{read_image, Media, OpenOptions};
-use super::clip::{spot_clip, ClipOptions};
-use super::spotting::SpotKind;
 use crate::synth::labels::{Kind, Labels};
 
 /// One scored expression.
@@ -58,9 +58,12 @@ pub struct Report {
     pub macro_: Option<Scores>,
     pub samples: Vec<Sample>,
     /// Expressions skipped, with the reason (no face on the onset frame, ...).
-    pub skipped: Vec<(String, String)>,
+    pub skipped: Vec<Skipped>,
     pub seconds: f64,
 }
+
+/// An expression left out: `(id, reason)`.
+pub type Skipped = (String, String);
 
 /// One expression's measured motion.
 #[derive(Debug, Clone)]
@@ -83,7 +86,7 @@ pub fn measure(
     pipeline: &FacePipeline,
     method: &dyn FlowMethod,
     mut progress: impl FnMut(usize, usize),
-) -> Result<(Vec<Measured>, Vec<(String, String)>)> {
+) -> Result<(Vec<Measured>, Vec<Skipped>)> {
     let total: usize = labels.clips.iter().map(|c| c.events.len()).sum();
     let mut measured = Vec::new();
     let mut skipped = Vec::new();

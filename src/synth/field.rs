@@ -234,7 +234,10 @@ pub fn motion_controls(
         let (mut p, mut d) = ([0.0f32; 2], [0.0f32; 2]);
         for &i in *set {
             p = [p[0] + landmarks[i][0] / n, p[1] + landmarks[i][1] / n];
-            d = [d[0] + displacements[i][0] / n, d[1] + displacements[i][1] / n];
+            d = [
+                d[0] + displacements[i][0] / n,
+                d[1] + displacements[i][1] / n,
+            ];
         }
         raw.push(([p[0] + d[0], p[1] + d[1]], d));
     }

@@ -48,3 +48,14 @@ pub fn fails_with(args: &[&str], code: i32) -> String {
     );
     stderr
 }
+
+/// Runs `actfer ARGS`, failing the test (with stderr) on a non-zero exit; returns the output.
+pub fn succeeds(args: &[&str]) -> std::process::Output {
+    let out = actfer().args(args).output().expect("run actfer");
+    assert!(
+        out.status.success(),
+        "actfer {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}

@@ -18,6 +18,7 @@ mod media;
 mod meflownet;
 mod mesh;
 mod models;
+mod motion;
 mod mtcnn;
 mod python_reward;
 mod reward;
