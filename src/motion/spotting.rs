@@ -93,8 +93,10 @@ pub struct SpotOptions {
     /// Shortest interval kept, onset to offset, seconds. Default 0.1.
     pub min_duration_s: f32,
     /// A micro-length candidate is a blink when its peak is under this multiple of the blink
-    /// curve's peak near its apex. Default 4: on SynthME a blink's flow spills into the cheeks
-    /// and mouth, whose AU curves then peak up to 3 times the eye closure.
+    /// curve's peak near its apex. Default 10: a blink's flow spills into the brows, cheeks and
+    /// mouth (on SynthME their AU curves peaked at up to 3 times the eye closure), and
+    /// micro-expressions close the eye by under a tenth of a pixel, so nearly any micro-length
+    /// motion at a clear eye closure is the blink.
     pub blink_ratio: f32,
     /// Largest distance between a candidate's apex and the blink peak, seconds. Default 0.1.
     pub blink_window_s: f32,
@@ -121,7 +123,7 @@ impl Default for SpotOptions {
             extrapolate: true,
             micro_max_s: 0.5,
             min_duration_s: 0.1,
-            blink_ratio: 4.0,
+            blink_ratio: 10.0,
             blink_window_s: 0.1,
             blink_min_px: 0.8,
         }
