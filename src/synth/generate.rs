@@ -34,8 +34,8 @@ use crate::eval::flow::write_flo;
 use crate::face::Point;
 use crate::media::write_image;
 
-/// Bumped whenever the same settings would give different clips.
-pub const GENERATOR_VERSION: u32 = 1;
+/// Bumped whenever the same settings would give different clips (2: cheek tissue controls).
+pub const GENERATOR_VERSION: u32 = 2;
 /// Mirror probability and ranges of the identity augmentation.
 pub const MIRROR_SHARE: f32 = 0.5;
 pub const SCALE_RANGE: (f32, f32) = (0.92, 1.08);
