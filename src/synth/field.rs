@@ -388,7 +388,10 @@ mod tests {
         let d = landmark_displacements(&face, &acts).unwrap();
         let (w, h) = (160, 160);
         let (points, values) = motion_controls(w, h, &face, &d);
-        assert_eq!(points.len(), 68 + 4 * (BORDER_ANCHORS_PER_SIDE - 1));
+        assert_eq!(
+            points.len(),
+            68 + TISSUE.len() + 4 * (BORDER_ANCHORS_PER_SIDE - 1)
+        );
         let tps = Tps::fit(&points, &values).unwrap();
         for (p, v) in points.iter().zip(&values) {
             let got = tps.eval(*p);
