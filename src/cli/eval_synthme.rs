@@ -44,16 +44,7 @@ pub struct SynthmeArgs {
 }
 
 pub fn run(a: SynthmeArgs) -> anyhow::Result<()> {
-    let labels_path = a.data.join("labels.json");
-    let text = std::fs::read_to_string(&labels_path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::bad_input(
-            &a.data,
-            "has no labels.json: not a SynthME folder (make one with `actfer synth`)",
-        ),
-        _ => Error::io(labels_path.display().to_string(), e),
-    })?;
-    let labels: Labels = serde_json::from_str(&text)
-        .map_err(|e| Error::bad_input(&labels_path, format!("not a SynthME labels file: {e}")))?;
+    let labels = Labels::read(&a.data)?;
     let method = super::flow::method(&a.method)?;
     let store = ModelStore::from_env()?;
     let pipeline = FacePipeline::load(&store, &Device::Cpu)?;

@@ -142,12 +142,7 @@ fn train_motion(a: TrainMotionArgs) -> anyhow::Result<()> {
     use actfer::motion::synthme::measure;
     use actfer::synth::labels::{Labels, Side};
 
-    let labels_path = a.data.join("labels.json");
-    let text = std::fs::read_to_string(&labels_path)
-        .map_err(|e| actfer::Error::io(labels_path.display().to_string(), e))?;
-    let labels: Labels = serde_json::from_str(&text).map_err(|e| {
-        actfer::Error::bad_input(&labels_path, format!("not a SynthME labels file: {e}"))
-    })?;
+    let labels = Labels::read(&a.data)?;
     let method = super::flow::method(&a.method)?;
     let store = ModelStore::from_env()?;
     let pipeline = FacePipeline::load(&store, &candle_core::Device::Cpu)?;

@@ -55,17 +55,7 @@ pub struct Pair {
 /// Every pair of a SynthME folder (`labels.json`, clips as frame folders, `--flow all` or
 /// `apex`); pairs whose files are missing are left out.
 pub fn dataset_pairs(dir: &Path) -> Result<Vec<Pair>> {
-    let path = dir.join("labels.json");
-    if !path.exists() {
-        return Err(Error::bad_input(
-            dir,
-            "not a SynthME folder (no labels.json); make one with `actfer synth --out DIR`",
-        ));
-    }
-    let text =
-        std::fs::read_to_string(&path).map_err(|e| Error::io(path.display().to_string(), e))?;
-    let labels: Labels = serde_json::from_str(&text)
-        .map_err(|e| Error::bad_input(&path, format!("not a SynthME labels file: {e}")))?;
+    let labels = Labels::read(dir)?;
     let mut pairs = Vec::new();
     for clip in &labels.clips {
         let frames = dir.join(&clip.files.frames);

@@ -192,3 +192,22 @@ pub struct Labels {
     pub generator: super::generate::Settings,
     pub clips: Vec<ClipLabel>,
 }
+
+impl Labels {
+    /// Reads `DIR/labels.json`; a folder without one, or a file that is not a labels file,
+    /// is bad input naming it.
+    pub fn read(dir: &std::path::Path) -> crate::error::Result<Labels> {
+        use crate::error::Error;
+        let path = dir.join("labels.json");
+        if !path.exists() {
+            return Err(Error::bad_input(
+                dir,
+                "not a SynthME folder (no labels.json); make one with `actfer synth --out DIR`",
+            ));
+        }
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| Error::io(path.display().to_string(), e))?;
+        serde_json::from_str(&text)
+            .map_err(|e| Error::bad_input(&path, format!("not a SynthME labels file: {e}")))
+    }
+}
