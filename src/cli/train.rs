@@ -20,9 +20,10 @@ pub enum TrainCommand {
 
 #[derive(Debug, Args)]
 pub struct TrainMotionArgs {
-    /// SynthME training folder (frame folders).
-    #[arg(long)]
-    pub data: PathBuf,
+    /// SynthME training folder (frame folders); repeat for several (short clips and long
+    /// videos: the long videos' blinks teach AU45).
+    #[arg(long, required = true)]
+    pub data: Vec<PathBuf>,
     /// Where the patterns go (JSON).
     #[arg(long)]
     pub out: PathBuf,
@@ -35,6 +36,9 @@ pub struct TrainMotionArgs {
     /// Drop pattern parts that move less than this (IOD).
     #[arg(long, default_value_t = 0.004)]
     pub min_part: f32,
+    /// L2 weight of the AU detectors' logistic regressions.
+    #[arg(long, default_value_t = 0.001)]
+    pub l2: f32,
     /// Print the fit as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -137,22 +141,103 @@ pub fn run(cmd: TrainCommand) -> anyhow::Result<()> {
 fn train_motion(a: TrainMotionArgs) -> anyhow::Result<()> {
     use actfer::face::pipeline::FacePipeline;
     use actfer::models::ModelStore;
-    use actfer::motion::au::{LearnedPatterns, LEARNED_SCHEMA};
-    use actfer::motion::learn::{fit, Example};
-    use actfer::motion::synthme::measure;
-    use actfer::synth::labels::{Labels, Side};
+    use actfer::motion::au::{observed_regions, LearnedPatterns, LEARNED_SCHEMA};
+    use actfer::motion::learn::fit;
 
-    let labels = Labels::read(&a.data)?;
     let method = super::flow::method(&a.method)?;
     let store = ModelStore::from_env()?;
     let pipeline = FacePipeline::load(&store, &candle_core::Device::Cpu)?;
+    let (mut examples, mut n_blinks, mut n_skipped) = (Vec::new(), 0, 0);
+    for dir in &a.data {
+        let (mut ex, blinks, skipped) = motion_examples(dir, &pipeline, method.as_ref())?;
+        examples.append(&mut ex);
+        n_blinks += blinks;
+        n_skipped += skipped;
+    }
+    let f = fit(&examples, a.ridge, a.min_part)?;
+    let labelled: Vec<actfer::motion::detect::Labelled> = examples
+        .iter()
+        .map(|e| {
+            let present = e
+                .aus
+                .iter()
+                .filter(|(_, r, l)| r.max(*l) > 0.0)
+                .map(|a| a.0);
+            (e.displacements.clone(), present.collect())
+        })
+        .collect();
+    let aus: Vec<u8> = f.patterns.iter().map(|p| p.au).collect();
+    let options = actfer::motion::detect::TrainOptions {
+        l2: a.l2,
+        ..Default::default()
+    };
+    let detectors = actfer::motion::detect::train(&observed_regions(), &labelled, &aus, &options);
+    let file = LearnedPatterns {
+        schema: LEARNED_SCHEMA.into(),
+        command: format!(
+            "actfer train motion --data {} --out {} --method {} --ridge {} --min-part {} --l2 {}",
+            a.data
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" --data "),
+            a.out.display(),
+            a.method,
+            a.ridge,
+            a.min_part,
+            a.l2
+        ),
+        samples: f.samples,
+        residual_rms_iod: f.residual_rms_iod,
+        patterns: f.patterns.clone(),
+        detectors: Some(detectors),
+    };
+    std::fs::write(&a.out, serde_json::to_string_pretty(&file)? + "\n")
+        .map_err(|e| actfer::Error::io(a.out.display().to_string(), e))?;
+    if a.json {
+        return super::print_json(&f);
+    }
+    eprintln!(
+        "{} examples ({} blinks; {} expressions skipped without a face); residual {:.5} IOD of {:.5}; {} patterns -> {}",
+        f.samples,
+        n_blinks,
+        n_skipped,
+        f.residual_rms_iod,
+        f.signal_rms_iod,
+        f.patterns.len(),
+        a.out.display()
+    );
+    Ok(())
+}
+
+/// The training examples of one SynthME folder: every expression with its labelled AUs, and
+/// every blink that stands alone as AU45 at its intensity on both eyes. Also returns how many
+/// blinks there were and how many expressions showed no face.
+fn motion_examples(
+    dir: &std::path::Path,
+    pipeline: &actfer::face::pipeline::FacePipeline,
+    method: &dyn actfer::flow::FlowMethod,
+) -> anyhow::Result<(Vec<actfer::motion::learn::Example>, usize, usize)> {
+    use actfer::motion::au::BLINK_AU;
+    use actfer::motion::learn::Example;
+    use actfer::motion::synthme::{measure, measure_blinks};
+    use actfer::synth::labels::{Labels, Side};
+
+    let labels = Labels::read(dir)?;
     let total: usize = labels.clips.iter().map(|c| c.events.len()).sum();
     let bar = actfer::progress::bar(total as u64, "expressions");
-    let (measured, skipped) = measure(&a.data, &labels, &pipeline, method.as_ref(), |n, _| {
+    let (measured, skipped) = measure(dir, &labels, pipeline, method, |n, _| {
         bar.set_position(n as u64)
     })?;
     bar.finish_and_clear();
-    let examples: Vec<Example> = measured
+    let total: usize = labels.clips.iter().map(|c| c.blinks.len()).sum();
+    let bar = actfer::progress::bar(total as u64, "blinks");
+    let (blinks, _) = measure_blinks(dir, &labels, pipeline, method, |n, _| {
+        bar.set_position(n as u64)
+    })?;
+    bar.finish_and_clear();
+    let n_blinks = blinks.len();
+    let mut examples: Vec<Example> = measured
         .into_iter()
         .map(|m| Example {
             aus: labels.clips[m.clip].events[m.event]
@@ -167,34 +252,12 @@ fn train_motion(a: TrainMotionArgs) -> anyhow::Result<()> {
             displacements: m.displacements,
         })
         .collect();
-    let f = fit(&examples, a.ridge, a.min_part)?;
-    let file = LearnedPatterns {
-        schema: LEARNED_SCHEMA.into(),
-        command: format!(
-            "actfer train motion --data {} --out {} --method {} --ridge {} --min-part {}",
-            a.data.display(),
-            a.out.display(),
-            a.method,
-            a.ridge,
-            a.min_part
-        ),
-        samples: f.samples,
-        residual_rms_iod: f.residual_rms_iod,
-        patterns: f.patterns.clone(),
-    };
-    std::fs::write(&a.out, serde_json::to_string_pretty(&file)? + "\n")
-        .map_err(|e| actfer::Error::io(a.out.display().to_string(), e))?;
-    if a.json {
-        return super::print_json(&f);
-    }
-    eprintln!(
-        "{} expressions ({} skipped without a face); residual {:.5} IOD of {:.5}; {} patterns -> {}",
-        f.samples,
-        skipped.len(),
-        f.residual_rms_iod,
-        f.signal_rms_iod,
-        f.patterns.len(),
-        a.out.display()
-    );
-    Ok(())
+    examples.extend(blinks.into_iter().map(|m| {
+        let i = labels.clips[m.clip].blinks[m.event].intensity;
+        Example {
+            aus: vec![(BLINK_AU, i, i)],
+            displacements: m.displacements,
+        }
+    }));
+    Ok((examples, n_blinks, skipped.len()))
 }

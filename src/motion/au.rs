@@ -24,6 +24,7 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
+use super::detect::Detectors;
 use crate::face::regions::Side;
 use crate::facs::evidence::{AuEvidence, Cue};
 
@@ -199,6 +200,9 @@ pub struct LearnedPatterns {
     /// Root-mean-square residual of the fit, IOD.
     pub residual_rms_iod: f32,
     pub patterns: Vec<Pattern>,
+    /// The AU detectors ([`super::detect`]), when trained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detectors: Option<Detectors>,
 }
 
 /// The schema of a learned-patterns file.
@@ -222,12 +226,38 @@ pub fn facs_patterns() -> Vec<Pattern> {
         .collect()
 }
 
+/// Environment variable naming a patterns file (`actfer train motion --out`) to use instead
+/// of the built-in one.
+pub const PATTERNS_ENV: &str = "ACTFER_AU_MOTION";
+
+fn learned() -> &'static LearnedPatterns {
+    static LEARNED_FILE: OnceLock<LearnedPatterns> = OnceLock::new();
+    LEARNED_FILE.get_or_init(|| match std::env::var_os(PATTERNS_ENV) {
+        None => serde_json::from_str(LEARNED).expect("weights/au_motion.json is valid"),
+        Some(path) => {
+            let read = std::fs::read_to_string(&path).map_err(|e| e.to_string());
+            read.and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
+                .unwrap_or_else(|e| {
+                    panic!(
+                        "{PATTERNS_ENV}={}: {e}; point it at a file written by `actfer train \
+                         motion`, or unset it to use the built-in patterns",
+                        path.to_string_lossy()
+                    )
+                })
+        }
+    })
+}
+
+/// The learned AU detectors, if the weights file has them.
+pub fn detectors() -> Option<&'static Detectors> {
+    learned().detectors.as_ref()
+}
+
 /// The patterns in use: the learned ones, and the FACS ones for AUs the training data lacks.
 pub fn patterns() -> &'static [Pattern] {
     static PATTERNS: OnceLock<Vec<Pattern>> = OnceLock::new();
     PATTERNS.get_or_init(|| {
-        let learned: LearnedPatterns =
-            serde_json::from_str(LEARNED).expect("weights/au_motion.json is valid");
+        let learned = learned();
         facs_patterns()
             .into_iter()
             .map(|f| {
@@ -479,10 +509,20 @@ pub fn unmix(displacements: &[(String, [f32; 2])], options: &MotionOptions) -> U
     }
 }
 
-/// Motion evidence for each AU whose pattern explains enough displacement (see the module
-/// docs), strongest first. `source` names the measurement (e.g. `motion:dis onset 5 -> apex
-/// 12`).
-pub fn evidence(unmixed: &Unmixed, options: &MotionOptions, source: &str) -> Vec<AuEvidence> {
+/// Probability from which a detector ([`super::detect`]) calls its AU present.
+pub const DETECTED_P: f32 = 0.5;
+
+/// Motion evidence, strongest first. An AU with a learned detector is present when
+/// `detected` (the detectors' `(au, probability)`) gives it at least [`DETECTED_P`]; any
+/// other AU when its pattern explains enough displacement (see the module docs). Intensities
+/// and sides are the unmixing's. `source` names the measurement (e.g. `motion:dis onset 5 ->
+/// apex 12`).
+pub fn evidence(
+    unmixed: &Unmixed,
+    detected: Option<&[(u8, f32)]>,
+    options: &MotionOptions,
+    source: &str,
+) -> Vec<AuEvidence> {
     let strongest = unmixed
         .coefficients
         .iter()
@@ -493,15 +533,35 @@ pub fn evidence(unmixed: &Unmixed, options: &MotionOptions, source: &str) -> Vec
     let threshold = options
         .min_displacement_iod
         .max(options.min_relative * strongest);
+    let decision = |au: u8| {
+        detected
+            .and_then(|d| d.iter().find(|(a, _)| *a == au))
+            .map(|(_, p)| *p >= DETECTED_P)
+    };
     let mut out: Vec<AuEvidence> = unmixed
         .coefficients
         .iter()
         .zip(&unmixed.explained_iod)
-        .filter(|((_, r, l), (er, el))| {
-            er.max(*el) >= threshold && r.max(*l) >= options.min_intensity
-        })
-        .map(|(&(au, r, l), &(er, el))| {
-            let present = |e: f32, v: f32| if e >= threshold { v } else { 0.0 };
+        .filter_map(|(&(au, r, l), &(er, el))| {
+            // A detected AU shows on the side(s) that move at least half as much as the
+            // other; a thresholded one on the side(s) over the threshold.
+            // A detected AU reads at least `min_intensity` even where the unmixing gave its
+            // pattern less.
+            let (side_threshold, floor) = match decision(au) {
+                Some(false) => return None,
+                Some(true) => (0.5 * er.max(el), options.min_intensity),
+                None if er.max(el) >= threshold && r.max(l) >= options.min_intensity => {
+                    (threshold, 0.0)
+                }
+                None => return None,
+            };
+            let present = |e: f32, v: f32| {
+                if e >= side_threshold {
+                    v.max(floor)
+                } else {
+                    0.0
+                }
+            };
             let cue = |side: Side, value: f32, intensity: f32| Cue {
                 source: format!("motion:{source}"),
                 side,
@@ -516,7 +576,7 @@ pub fn evidence(unmixed: &Unmixed, options: &MotionOptions, source: &str) -> Vec
                     cue(Side::Left, el, present(el, l)),
                 ]
             };
-            AuEvidence::from_cues(au, cues)
+            Some(AuEvidence::from_cues(au, cues))
         })
         .collect();
     out.sort_by(|a, b| b.intensity.total_cmp(&a.intensity));
@@ -558,7 +618,12 @@ mod tests {
             ..MotionOptions::default()
         };
         for pat in patterns() {
-            let ev = evidence(&unmix(&render(pat.au, 0.3, 0.3), &options), &options, "t");
+            let ev = evidence(
+                &unmix(&render(pat.au, 0.3, 0.3), &options),
+                None,
+                &options,
+                "t",
+            );
             assert_eq!(
                 ev[0].au,
                 pat.au,
@@ -577,7 +642,7 @@ mod tests {
     #[test]
     fn a_one_sided_smile_is_on_the_subjects_side() {
         let options = MotionOptions::default();
-        let ev = evidence(&unmix(&render(12, 0.4, 0.0), &options), &options, "t");
+        let ev = evidence(&unmix(&render(12, 0.4, 0.0), &options), None, &options, "t");
         let au12 = ev.iter().find(|e| e.au == 12).unwrap();
         assert_eq!(au12.side, Side::Right);
         assert!(au12.right > 0.35 && au12.left < 0.05, "{au12:?}");
@@ -592,7 +657,7 @@ mod tests {
             a[0] += b[0];
             a[1] += b[1];
         }
-        let ev = evidence(&unmix(&d, &options), &options, "t");
+        let ev = evidence(&unmix(&d, &options), None, &options, "t");
         let aus: Vec<u8> = ev.iter().map(|e| e.au).collect();
         assert!(aus.contains(&1) && aus.contains(&4), "{aus:?}");
     }
@@ -604,6 +669,6 @@ mod tests {
             .into_iter()
             .map(|n| (n, [0.0, 0.0]))
             .collect();
-        assert!(evidence(&unmix(&still, &options), &options, "t").is_empty());
+        assert!(evidence(&unmix(&still, &options), None, &options, "t").is_empty());
     }
 }

@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::au::MotionOptions;
+use super::au::{self, MotionOptions, BLINK_AU};
+use super::detect::Detectors;
 use super::pair::{expression, pair_motion, AlignedFace, Expression, ALIGNED_SIZE};
 use super::regions::RegionMotion;
 use super::series::{au_curves, eye_closure, motion_series, MotionSeries, SeriesOptions};
-use super::spotting::{spot, Curve, SpotOptions, Spotting};
+use super::spotting::{spot, Curve, Spot, SpotKind, SpotOptions, Spotting};
 use crate::error::{Error, Result};
 use crate::face::pipeline::{select, FacePipeline};
 use crate::flow::head::HeadFit;
@@ -63,17 +64,78 @@ pub fn spot_clip(
             detail: format!("no face in any of its {} frames", series.frames.len()),
         });
     }
+    spot_series(series, options)
+}
+
+/// Spots the expressions of a measured series (the cheap half of [`spot_clip`]: curves and
+/// intervals, no flow).
+pub fn spot_series(series: MotionSeries, options: &ClipOptions) -> Result<Spotted> {
     let detrend = options.spotting.detrend_window_s;
     let mut curves = au_curves(&series, &options.motion, detrend);
     curves.retain(|c| c.name != BLINK_CURVE);
     let blink = eye_closure(&series, detrend);
-    let spotting = spot(&curves, Some(&blink.values), &options.spotting)?;
+    let mut spotting = spot(&curves, Some(&blink.values), &options.spotting)?;
+    if let Some(detectors) = au::detectors() {
+        settle_blinks(&series, detectors, &mut spotting);
+    }
     Ok(Spotted {
         series,
         curves,
         blink,
         spotting,
     })
+}
+
+/// A detector probability from which a candidate's motion is surely an expression.
+pub const CONFIDENT_EXPRESSION_P: f32 = 0.8;
+
+/// Second opinion on the blink calls, from the AU detectors on each candidate's motion
+/// onset -> apex (the series' chained displacements): a candidate called a blink is an
+/// expression when some expression AU's detector is confident
+/// ([`CONFIDENT_EXPRESSION_P`]) and the blink detector (AU45) does not call it
+/// ([`au::DETECTED_P`]); a micro candidate called an expression is a blink when the blink
+/// detector calls it and no expression AU's detector is confident. The curves alone cannot
+/// tell an eyelid that a cheek raiser (AU6) or lid tightener (AU7) lifts from one that
+/// blinks; the shape of the whole face's motion can.
+pub fn settle_blinks(series: &MotionSeries, detectors: &Detectors, spotting: &mut Spotting) {
+    // (the blink detector calls it, an expression detector is confident)
+    let verdict = |s: &Spot| -> (bool, bool) {
+        let (a, b) = (&series.frames[s.onset], &series.frames[s.apex]);
+        if a.displacement.is_empty() || b.displacement.is_empty() {
+            return (false, false);
+        }
+        let motion: Vec<(String, [f32; 2])> = series
+            .regions
+            .iter()
+            .zip(a.displacement.iter().zip(&b.displacement))
+            .map(|(name, (p, q))| (name.clone(), [q[0] - p[0], q[1] - p[1]]))
+            .collect();
+        let p = detectors.probabilities(&motion);
+        let blink = p
+            .iter()
+            .any(|&(au, v)| au == BLINK_AU && v >= au::DETECTED_P);
+        let expression = p
+            .iter()
+            .any(|&(au, v)| au != BLINK_AU && v >= CONFIDENT_EXPRESSION_P);
+        (blink, expression)
+    };
+    let (mut spots, mut blinks) = (Vec::new(), Vec::new());
+    for s in spotting.blinks.drain(..) {
+        match verdict(&s) {
+            (false, true) => spots.push(s),
+            _ => blinks.push(s),
+        }
+    }
+    for s in spotting.spots.drain(..) {
+        match (s.kind, verdict(&s)) {
+            (SpotKind::Micro, (true, false)) => blinks.push(s),
+            _ => spots.push(s),
+        }
+    }
+    spots.sort_by_key(|s| s.onset);
+    blinks.sort_by_key(|s| s.onset);
+    spotting.spots = spots;
+    spotting.blinks = blinks;
 }
 
 /// One expression of a clip, measured onset -> apex.

@@ -12,11 +12,13 @@
 //!   blink suppression, non-maximum suppression.
 //! - [`plot`]: the curves as a picture with the spotted intervals marked.
 //! - [`clip`]: a clip end to end: series, curves, spotting, and each interval analysed.
+//! - [`detect`]: learned per-AU detectors that say which AUs a motion shows.
 //! - [`learn`]: the AU motion patterns fitted to SynthME training data.
 //! - [`synthme`]: the analysis scored on a SynthME dataset.
 
 pub mod au;
 pub mod clip;
+pub mod detect;
 pub mod learn;
 pub mod pair;
 pub mod plot;

@@ -165,7 +165,8 @@ pub fn expression_of(
     source: &str,
 ) -> Expression {
     let unmixed = au::unmix(displacements, options);
-    let aus = au::evidence(&unmixed, options, source);
+    let detected = au::detectors().map(|d| d.probabilities(displacements));
+    let aus = au::evidence(&unmixed, detected.as_deref(), options, source);
     Expression {
         inference: infer(&relative(&aus)),
         aus,

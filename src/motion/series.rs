@@ -13,7 +13,7 @@
 //! the AU motion patterns ([`super::au`]); an AU's curve is the displacement it explains
 //! (pixels of the aligned face).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::au::{self, MotionOptions};
 use super::pair::{displacements_iod, pair_motion, AlignedFace, ALIGNED_SIZE};
@@ -46,7 +46,7 @@ impl Default for SeriesOptions {
 }
 
 /// One frame of the series.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SeriesFrame {
     pub index: usize,
     pub time_s: f64,
@@ -58,7 +58,7 @@ pub struct SeriesFrame {
 }
 
 /// A clip's motion.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MotionSeries {
     pub fps: f32,
     pub regions: Vec<String>,

@@ -65,17 +65,20 @@ pub struct Report {
 /// An expression left out: `(id, reason)`.
 pub type Skipped = (String, String);
 
-/// One expression's measured motion.
+/// One expression's (or blink's) measured motion.
 #[derive(Debug, Clone)]
 pub struct Measured {
-    /// `clip_id:event`.
+    /// `clip_id:event` (`clip_id:blink:k` for a blink).
     pub id: String,
-    /// Indices into the labels' clips and that clip's events.
+    /// Indices into the labels' clips and that clip's events (or blinks).
     pub clip: usize,
     pub event: usize,
     /// Region displacements onset -> apex, IOD ([`super::pair::displacements_iod`]).
     pub displacements: Vec<(String, [f32; 2])>,
 }
+
+/// One onset -> apex pair to measure: `(clip, index, id, onset, apex)`.
+type Moment = (usize, usize, String, usize, usize);
 
 /// Measures every expression of a SynthME folder (frame folders): the face found on the
 /// onset frame, the facial motion onset -> apex. Expressions whose onset frame shows no face
@@ -85,12 +88,67 @@ pub fn measure(
     labels: &Labels,
     pipeline: &FacePipeline,
     method: &dyn FlowMethod,
+    progress: impl FnMut(usize, usize),
+) -> Result<(Vec<Measured>, Vec<Skipped>)> {
+    let moments = labels
+        .clips
+        .iter()
+        .enumerate()
+        .flat_map(|(ci, clip)| {
+            clip.events
+                .iter()
+                .enumerate()
+                .map(move |(k, e)| (ci, k, format!("{}:{k}", clip.id), e.onset, e.apex))
+        })
+        .collect();
+    measure_moments(root, labels, moments, pipeline, method, progress)
+}
+
+/// Measures the blinks of a SynthME folder that stand alone: onset -> apex of each blink whose
+/// span, widened by [`BLINK_MARGIN`] frames, overlaps no expression of its clip (so the motion
+/// is the blink's only). The examples from which `actfer train motion` learns AU45.
+pub fn measure_blinks(
+    root: &Path,
+    labels: &Labels,
+    pipeline: &FacePipeline,
+    method: &dyn FlowMethod,
+    progress: impl FnMut(usize, usize),
+) -> Result<(Vec<Measured>, Vec<Skipped>)> {
+    let moments = labels
+        .clips
+        .iter()
+        .enumerate()
+        .flat_map(|(ci, clip)| {
+            clip.blinks
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| {
+                    clip.events.iter().all(|e| {
+                        b.offset + BLINK_MARGIN < e.onset || e.offset + BLINK_MARGIN < b.onset
+                    })
+                })
+                .map(move |(k, b)| (ci, k, format!("{}:blink:{k}", clip.id), b.onset, b.apex))
+        })
+        .collect();
+    measure_moments(root, labels, moments, pipeline, method, progress)
+}
+
+/// Frames kept between a training blink and any expression.
+pub const BLINK_MARGIN: usize = 3;
+
+fn measure_moments(
+    root: &Path,
+    labels: &Labels,
+    moments: Vec<Moment>,
+    pipeline: &FacePipeline,
+    method: &dyn FlowMethod,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<(Vec<Measured>, Vec<Skipped>)> {
-    let total: usize = labels.clips.iter().map(|c| c.events.len()).sum();
+    let total = moments.len();
     let mut measured = Vec::new();
     let mut skipped = Vec::new();
-    for (ci, clip) in labels.clips.iter().enumerate() {
+    for (ci, k, id, onset, apex) in moments {
+        let clip = &labels.clips[ci];
         if clip.files.frames.ends_with(".mp4") {
             return Err(Error::bad_input(
                 root,
@@ -98,28 +156,25 @@ pub fn measure(
             ));
         }
         let frames = root.join(&clip.files.frames);
-        for (k, event) in clip.events.iter().enumerate() {
-            let id = format!("{}:{k}", clip.id);
-            let onset_path = frames.join(format!("{:05}.png", event.onset));
-            let onset = read_image(&onset_path)?;
-            let apex = read_image(&frames.join(format!("{:05}.png", event.apex)))?;
-            let faces = pipeline.faces(&onset)?;
-            let face = match select(&faces, 0, &onset_path) {
-                Ok(i) => AlignedFace::new(&faces[i].landmarks68, ALIGNED_SIZE)?,
-                Err(e) => {
-                    skipped.push((id, e.to_string()));
-                    continue;
-                }
-            };
-            let motion = pair_motion(method, &face, &onset, &apex)?;
-            measured.push(Measured {
-                id,
-                clip: ci,
-                event: k,
-                displacements: displacements_iod(&motion.regions, face.iod),
-            });
-            progress(measured.len() + skipped.len(), total);
-        }
+        let onset_path = frames.join(format!("{onset:05}.png"));
+        let onset = read_image(&onset_path)?;
+        let apex = read_image(&frames.join(format!("{apex:05}.png")))?;
+        let faces = pipeline.faces(&onset)?;
+        let face = match select(&faces, 0, &onset_path) {
+            Ok(i) => AlignedFace::new(&faces[i].landmarks68, ALIGNED_SIZE)?,
+            Err(e) => {
+                skipped.push((id, e.to_string()));
+                continue;
+            }
+        };
+        let motion = pair_motion(method, &face, &onset, &apex)?;
+        measured.push(Measured {
+            id,
+            clip: ci,
+            event: k,
+            displacements: displacements_iod(&motion.regions, face.iod),
+        });
+        progress(measured.len() + skipped.len(), total);
     }
     Ok((measured, skipped))
 }

@@ -45,15 +45,14 @@ fn expressions_read_from_motion_match_their_labels() {
     for s in samples {
         class_right += (s["gold_class"] == s["predicted_class"]) as usize;
     }
-    // Measured: 15 of 16 (seed 11, DIS, the committed patterns).
+    // Measured: 16 of 16 (seed 11, DIS, the committed patterns and detectors).
     eprintln!("ME class right on {class_right} of 16");
-    assert!(class_right >= 12, "ME class right on {class_right} of 16");
+    assert!(class_right >= 13, "ME class right on {class_right} of 16");
     let micro = &r["micro"];
-    assert!(
-        micro["aus"]["mean_f1"].as_f64().unwrap() > 0.55,
-        "{}",
-        micro["aus"]
-    );
+    let mean_f1 = micro["aus"]["mean_f1"].as_f64().unwrap();
+    // Measured: 0.9011.
+    eprintln!("micro mean AU F1 {mean_f1:.4}");
+    assert!(mean_f1 > 0.75, "{}", micro["aus"]);
     // Every sample names its AUs; none reports the blink AU as an expression AU.
     assert!(samples
         .iter()
@@ -90,6 +89,23 @@ fn a_long_video_is_spotted_and_each_interval_analysed() {
         assert!(best >= 0.5, "event {on}-{off} best IoU {best}: {spots:?}");
     }
     assert_eq!(r["intervals"].as_array().unwrap().len(), spots.len());
+    // Blinks are set apart: no more than one spot lies outside every labelled expression.
+    let outside =
+        spots
+            .iter()
+            .filter(|s| {
+                let (a, b) = (s["onset"].as_u64().unwrap(), s["offset"].as_u64().unwrap());
+                !clip["events"].as_array().unwrap().iter().any(|e| {
+                    e["onset"].as_u64().unwrap() <= b && a <= e["offset"].as_u64().unwrap()
+                })
+            })
+            .count();
+    let blinks = clip["blinks"].as_array().unwrap().len();
+    eprintln!("{outside} spots outside the expressions; {blinks} blinks in the labels");
+    assert!(
+        outside <= 1,
+        "{outside} spots outside the expressions: {spots:?}"
+    );
 }
 
 #[test]
