@@ -88,6 +88,7 @@ fn constraint(
     })?;
     let schema: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| Error::bad_input(path, format!("not JSON: {e}")))?;
+    let start = std::time::Instant::now();
     let vocab = Arc::new(ConstraintVocab::new(&model.tokenizer)?);
     let constraint = JsonConstraint::new(&vocab, &schema).map_err(|e| match e {
         Error::Limit { reason, .. } => Error::bad_input(
@@ -96,6 +97,10 @@ fn constraint(
         ),
         e => e,
     })?;
+    tracing::info!(
+        seconds = format!("{:.3}", start.elapsed().as_secs_f64()),
+        "token table and schema compiled"
+    );
     Ok((schema, constraint))
 }
 
