@@ -1,8 +1,14 @@
 //! `actfer generate`: one prompt in, the model's continuation streamed to stdout.
 
 use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
 
-use actfer::llm::{GenerateOptions, Message, SamplingParams, Session, TextModel, DEFAULT_MODEL};
+use actfer::llm::constrain::{validate, ConstraintVocab, JsonConstraint};
+use actfer::llm::{
+    GenerateOptions, Message, SamplingParams, Session, StopReason, TextModel, DEFAULT_MODEL,
+};
+use actfer::Error;
 use clap::Args;
 
 use super::print_json;
@@ -60,6 +66,10 @@ pub struct GenerateArgs {
     /// Feed the prompt as it is, without the chat template.
     #[arg(long)]
     pub raw: bool,
+    /// Write one JSON value that this JSON Schema file accepts (constrained decoding); the
+    /// generation ends when the value is complete.
+    #[arg(long, value_name = "FILE")]
+    pub json_schema: Option<PathBuf>,
     #[command(flatten)]
     pub sampling: SamplingArgs,
     /// Print one JSON object (text, tokens, stop reason, speeds) instead of streaming.
@@ -67,8 +77,39 @@ pub struct GenerateArgs {
     pub json: bool,
 }
 
+/// The schema of `--json-schema` and a constraint for it.
+fn constraint(
+    path: &PathBuf,
+    model: &TextModel,
+) -> actfer::Result<(serde_json::Value, JsonConstraint)> {
+    let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::NotFound { path: path.clone() },
+        _ => Error::io(format!("reading {}", path.display()), e),
+    })?;
+    let schema: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::bad_input(path, format!("not JSON: {e}")))?;
+    let start = std::time::Instant::now();
+    let vocab = Arc::new(ConstraintVocab::new(&model.tokenizer)?);
+    let constraint = JsonConstraint::new(&vocab, &schema).map_err(|e| match e {
+        Error::Limit { reason, .. } => Error::bad_input(
+            path,
+            format!("cannot be used for constrained decoding: {reason}"),
+        ),
+        e => e,
+    })?;
+    tracing::info!(
+        seconds = format!("{:.3}", start.elapsed().as_secs_f64()),
+        "token table and schema compiled"
+    );
+    Ok((schema, constraint))
+}
+
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let model = TextModel::load_spec(&args.sampling.model)?;
+    let mut constrained = match &args.json_schema {
+        Some(path) => Some(constraint(path, &model)?),
+        None => None,
+    };
     let text = match (&model.template, args.raw) {
         (Some(template), false) => {
             let mut messages = Vec::new();
@@ -85,7 +126,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let opts = args.sampling.options();
     let stdout = std::io::stdout();
     let json = args.json;
-    let generation = session.generate(&opts, &mut |piece| {
+    let mut on_text = |piece: &str| {
         if !json {
             let mut out = stdout.lock();
             // a closed stdout ends the generation
@@ -95,7 +136,15 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
                 .is_ok();
         }
         true
-    })?;
+    };
+    let generation = match &mut constrained {
+        Some((_, c)) => session.generate_constrained(&opts, c, &mut on_text)?,
+        None => session.generate(&opts, &mut on_text)?,
+    };
+    let value = match &constrained {
+        Some((schema, _)) => Some(checked_value(&generation.text, generation.stop, schema)?),
+        None => None,
+    };
     tracing::info!(
         prompt_tokens = generation.prompt_tokens,
         tokens = generation.tokens.len(),
@@ -112,9 +161,38 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             "prompt_tokens": generation.prompt_tokens,
             "prefill_tokens_per_second": generation.prefill_tokens_per_second(),
             "decode_tokens_per_second": generation.decode_tokens_per_second(),
+            "value": value,
+            "stats": {
+                "masks": generation.masks,
+                "mask_ms_per_token": generation.mask_ms_per_token(),
+                "decode_ms_per_token_without_mask": generation.unmasked_decode_ms_per_token(),
+            },
         }))
     } else {
         println!();
         Ok(())
     }
+}
+
+/// The constrained generation's value, checked against the schema. A value cut off by
+/// `--max-tokens` is an error that says so.
+fn checked_value(
+    text: &str,
+    stop: StopReason,
+    schema: &serde_json::Value,
+) -> actfer::Result<serde_json::Value> {
+    let limit = |reason: String| Error::Limit {
+        what: "constrained generation".into(),
+        reason,
+    };
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        limit(match stop {
+            StopReason::MaxTokens => {
+                format!("the JSON value was not complete at --max-tokens ({e}); raise it")
+            }
+            _ => format!("the text is not JSON ({e}): {text}"),
+        })
+    })?;
+    validate(&value, schema).map_err(|e| limit(format!("the value breaks the schema: {e}")))?;
+    Ok(value)
 }

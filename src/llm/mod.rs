@@ -17,9 +17,11 @@
 //!   `tokenizer.json` beside the model; streaming text
 //! - [`template`]: the model's chat template, rendered with minijinja
 //! - [`sampling`]: greedy, temperature, top-k, top-p, repetition penalty, seed
+//! - [`constrain`]: generation under a JSON Schema (llguidance masks the logits)
 //! - [`quantize`]: rewriting a GGUF in a faster quantization (Q4_1 -> Q8_0)
 //! - [`session`]: [`Session`] (tokens, KV cache reuse, generation) and [`Chat`] (messages)
 
+pub mod constrain;
 pub mod gguf;
 pub mod model;
 pub mod quantize;

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::constrain::JsonConstraint;
 use super::sampling::{Sampler, SamplingParams};
 use super::template::Message;
 use super::tokenizer::TextStream;
@@ -44,6 +45,8 @@ pub enum StopReason {
     MaxTokens,
     /// The callback asked to stop.
     Stopped,
+    /// The constrained value is complete (nothing may follow it).
+    Complete,
 }
 
 /// The result of one generation.
@@ -55,7 +58,11 @@ pub struct Generation {
     /// Tokens prefilled before the first new token (new since the previous step).
     pub prompt_tokens: usize,
     pub prefill_seconds: f64,
+    /// From the first sampled token to the end, masks included.
     pub decode_seconds: f64,
+    /// Time spent computing constraint masks (0 without a constraint), and how many.
+    pub mask_seconds: f64,
+    pub masks: usize,
 }
 
 impl Generation {
@@ -65,6 +72,15 @@ impl Generation {
     /// Decode speed: every generated token after the first costs one forward pass.
     pub fn decode_tokens_per_second(&self) -> f64 {
         self.tokens.len().saturating_sub(1) as f64 / self.decode_seconds.max(1e-9)
+    }
+    /// Milliseconds per constraint mask (0 without a constraint).
+    pub fn mask_ms_per_token(&self) -> f64 {
+        1e3 * self.mask_seconds / self.masks.max(1) as f64
+    }
+    /// Milliseconds per decoded token without the masks: the forward pass and the sampling.
+    pub fn unmasked_decode_ms_per_token(&self) -> f64 {
+        let steps = self.tokens.len().saturating_sub(1).max(1);
+        1e3 * (self.decode_seconds - self.mask_seconds).max(0.0) / steps as f64
     }
 }
 
@@ -155,6 +171,27 @@ impl Session {
         opts: &GenerateOptions,
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> Result<Generation> {
+        self.generate_inner(opts, None, on_text)
+    }
+
+    /// [`generate`](Self::generate) under `constraint`: each token is drawn from the logits it
+    /// allows, and the generation stops when its value is complete
+    /// ([`StopReason::Complete`]).
+    pub fn generate_constrained(
+        &mut self,
+        opts: &GenerateOptions,
+        constraint: &mut JsonConstraint,
+        on_text: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Generation> {
+        self.generate_inner(opts, Some(constraint), on_text)
+    }
+
+    fn generate_inner(
+        &mut self,
+        opts: &GenerateOptions,
+        mut constraint: Option<&mut JsonConstraint>,
+        on_text: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Generation> {
         let mut sampler = Sampler::new(opts.sampling.clone())?;
         let prompt_tokens = self.pending.len();
         let start = Instant::now();
@@ -169,9 +206,15 @@ impl Session {
             if tokens.len() >= opts.max_tokens {
                 break StopReason::MaxTokens;
             }
+            if let Some(c) = constraint.as_deref_mut() {
+                c.mask(&mut logits)?;
+            }
             let next = sampler.sample(&mut logits, &history)?;
             if self.model.tokenizer.end_of_generation().contains(&next) {
                 break StopReason::EndOfGeneration;
+            }
+            if let Some(c) = constraint.as_deref_mut() {
+                c.accept(next)?;
             }
             tokens.push(next);
             history.push(next);
@@ -182,10 +225,17 @@ impl Session {
             if !go_on {
                 break StopReason::Stopped;
             }
+            if constraint
+                .as_deref()
+                .is_some_and(JsonConstraint::is_complete)
+            {
+                break StopReason::Complete;
+            }
             if tokens.len() < opts.max_tokens {
                 logits = self.logits()?.to_vec();
             }
         };
+        let (mask_seconds, masks) = constraint.map_or((0.0, 0), |c| c.mask_stats());
         let rest = stream.finish();
         if !rest.is_empty() {
             on_text(&rest);
@@ -198,6 +248,8 @@ impl Session {
             prompt_tokens,
             prefill_seconds,
             decode_seconds: start.elapsed().as_secs_f64(),
+            mask_seconds,
+            masks,
         })
     }
 }
