@@ -125,6 +125,9 @@ pub struct Expression {
     pub inference: Inference,
     /// Every pattern's coefficients (present or not) and the unexplained remainder.
     pub unmixed: Unmixed,
+    /// The AU detectors' `(au, probability)`, when the weights have detectors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detected: Option<Vec<(u8, f32)>>,
 }
 
 /// The expression AUs (blinks left out) scaled so the strongest is 1: the emotion is read from
@@ -171,5 +174,6 @@ pub fn expression_of(
         inference: infer(&relative(&aus)),
         aus,
         unmixed,
+        detected,
     }
 }
