@@ -75,7 +75,8 @@ fn write_tiny_model(dir: &Path) {
         } else {
             2.0 / (fan_in as f32).sqrt()
         };
-        let base = if dims.len() == 1 && name.contains("norm") {
+        // norm scales near 1, everything else near 0
+        let base = if dims.len() == 1 && name.contains("norm") && name.ends_with("weight") {
             1.0
         } else {
             0.0
