@@ -20,6 +20,7 @@
 //! - [`constrain`]: generation under a JSON Schema (llguidance masks the logits)
 //! - [`quantize`]: rewriting a GGUF in a faster quantization (Q4_1 -> Q8_0)
 //! - [`session`]: [`Session`] (tokens, KV cache reuse, generation) and [`Chat`] (messages)
+//! - [`vision`]: Qwen3-VL (image + text) from safetensors, greedy decoding
 
 pub mod constrain;
 pub mod gguf;
@@ -29,6 +30,7 @@ pub mod sampling;
 pub mod session;
 pub mod template;
 pub mod tokenizer;
+pub mod vision;
 
 use std::path::{Path, PathBuf};
 

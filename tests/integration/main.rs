@@ -23,3 +23,4 @@ mod mtcnn;
 mod python_reward;
 mod reward;
 mod synth;
+mod vision;
