@@ -1,13 +1,15 @@
 //! `actfer generate`: one prompt in, the model's continuation streamed to stdout.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use actfer::llm::constrain::{validate, ConstraintVocab, JsonConstraint};
+use actfer::llm::vision::{is_vision_dir, VisionModel};
 use actfer::llm::{
     GenerateOptions, Message, SamplingParams, Session, StopReason, TextModel, DEFAULT_MODEL,
 };
+use actfer::media::read_image;
 use actfer::Error;
 use clap::Args;
 
@@ -70,6 +72,10 @@ pub struct GenerateArgs {
     /// generation ends when the value is complete.
     #[arg(long, value_name = "FILE")]
     pub json_schema: Option<PathBuf>,
+    /// An image the prompt is about (greedy decoding; needs a Qwen3-VL model for --model: a
+    /// folder with config.json and *.safetensors, or a Hugging Face repo id).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["json_schema", "raw", "system"])]
+    pub image: Option<PathBuf>,
     #[command(flatten)]
     pub sampling: SamplingArgs,
     /// Print one JSON object (text, tokens, stop reason, speeds) instead of streaming.
@@ -105,6 +111,9 @@ fn constraint(
 }
 
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
+    if let Some(image) = &args.image {
+        return run_with_image(&args, image);
+    }
     let model = TextModel::load_spec(&args.sampling.model)?;
     let mut constrained = match &args.json_schema {
         Some(path) => Some(constraint(path, &model)?),
@@ -170,6 +179,53 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         }))
     } else {
         println!();
+        Ok(())
+    }
+}
+
+/// `generate --image`: the image and the prompt as one user turn to a Qwen3-VL model.
+fn run_with_image(args: &GenerateArgs, image: &Path) -> anyhow::Result<()> {
+    let spec = &args.sampling.model;
+    if args.sampling.temperature != 0.0 {
+        return Err(Error::bad_input(
+            image,
+            "--image decodes greedily only; drop --temperature (or set it to 0)",
+        )
+        .into());
+    }
+    let is_vision = Path::new(spec).is_dir() && is_vision_dir(Path::new(spec));
+    let looks_like_repo = !Path::new(spec).exists() && spec.contains('/') && !spec.contains(':');
+    if !is_vision && !looks_like_repo {
+        return Err(Error::bad_input(
+            Path::new(spec),
+            "is not a Qwen3-VL model; --image needs --model set to a folder with config.json \
+             (model_type qwen3_vl) and *.safetensors, or a Hugging Face repo id such as \
+             Qwen/Qwen3-VL-2B-Instruct",
+        )
+        .into());
+    }
+    let picture = read_image(image)?;
+    let model = VisionModel::load_spec(spec)?;
+    let start = std::time::Instant::now();
+    let generation = model.generate(&picture, &args.prompt, args.sampling.max_tokens)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let image_tokens = generation
+        .prompt_tokens
+        .iter()
+        .filter(|&&t| t == model.config.image_token_id)
+        .count();
+    let text = generation.text.unwrap_or_default();
+    if args.json {
+        print_json(&serde_json::json!({
+            "text": text,
+            "tokens": generation.tokens,
+            "prompt_tokens": generation.prompt_tokens.len(),
+            "image_tokens": image_tokens,
+            "image": image,
+            "seconds": seconds,
+        }))
+    } else {
+        println!("{text}");
         Ok(())
     }
 }

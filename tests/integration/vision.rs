@@ -15,6 +15,8 @@ use candle_transformers::models::qwen3_vl::Qwen3VLModel;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use serde_json::json;
 
+use crate::common::{fails_with, json as actfer_json};
+
 /// Two text layers of width 32, a two-block vision tower with 8-pixel patches merged 2x2
 /// and one DeepStack feature: a 64x64 image becomes 64 patches and 16 image tokens.
 fn tiny_config() -> serde_json::Value {
@@ -162,4 +164,95 @@ fn missing_files_are_named() {
 
     let err = VisionModel::load_dir(&dir.path().join("absent")).unwrap_err();
     assert!(matches!(err, Error::NotFound { .. }), "{err}");
+}
+
+/// A word-level `tokenizer.json` for the tiny model: words `w0`..`w89` are ids 0-89 (`w0`
+/// also stands for unknown words), Qwen's chat markers are ids 94-96.
+fn write_tiny_tokenizer(dir: &Path) {
+    let mut vocab: serde_json::Map<String, serde_json::Value> =
+        (0..90).map(|i| (format!("w{i}"), json!(i))).collect();
+    for (id, content) in [
+        (94, "<|im_start|>"),
+        (95, "<|im_end|>"),
+        (96, "<|endoftext|>"),
+    ] {
+        vocab.insert(content.into(), json!(id));
+    }
+    let special = |id: u32, content: &str| {
+        json!({"id": id, "content": content, "single_word": false, "lstrip": false,
+               "rstrip": false, "normalized": false, "special": true})
+    };
+    let tokenizer = json!({
+        "version": "1.0", "truncation": null, "padding": null,
+        "added_tokens": [special(94, "<|im_start|>"), special(95, "<|im_end|>"),
+                         special(96, "<|endoftext|>")],
+        "normalizer": null, "pre_tokenizer": {"type": "Whitespace"},
+        "post_processor": null, "decoder": null,
+        "model": {"type": "WordLevel", "vocab": vocab, "unk_token": "w0"}
+    });
+    std::fs::write(dir.join("tokenizer.json"), tokenizer.to_string()).unwrap();
+}
+
+#[test]
+fn generate_takes_an_image_with_a_vision_model() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_model(dir.path());
+    write_tiny_tokenizer(dir.path());
+    let image = dir.path().join("grey.png");
+    let mut grey = filled(128);
+    grey.data.iter_mut().step_by(7).for_each(|v| *v = 30);
+    actfer::media::write_image(&image, &grey).unwrap();
+
+    let (model_arg, image_arg) = (dir.path().to_str().unwrap(), image.to_str().unwrap());
+    let run = || {
+        actfer_json(&[
+            "generate",
+            "--max-tokens",
+            "5",
+            "--prompt",
+            "w3 w4 w5",
+            "--model",
+            model_arg,
+            "--image",
+            image_arg,
+        ])
+    };
+    let (first, second) = (run(), run());
+    // 16 placeholders; <|im_start|> user \n is [94, w0]; the prompt, <|im_end|> <|im_start|>
+    // assistant: [3, 4, 5, 95, 94, 0]; plus the two vision markers
+    assert_eq!(first["image_tokens"], 16, "{first}");
+    assert_eq!(first["prompt_tokens"], 2 + 2 + 16 + 6, "{first}");
+    let tokens = first["tokens"].as_array().unwrap();
+    assert!(!tokens.is_empty() && tokens.len() <= 5, "{first}");
+    assert_eq!(first["tokens"], second["tokens"]);
+    assert!(first["text"].is_string());
+
+    // a text model, a missing image, and sampling are refused with what to do
+    let cases: [(&[&str], &str); 3] = [
+        (&["--image", image_arg], "Qwen3-VL"),
+        (
+            &["--model", model_arg, "--image", "/absent.png"],
+            "/absent.png",
+        ),
+        (
+            &[
+                "--model",
+                model_arg,
+                "--image",
+                image_arg,
+                "--temperature",
+                "0.7",
+            ],
+            "greedily",
+        ),
+    ];
+    for (extra, needle) in cases {
+        let args: Vec<&str> = ["generate", "--prompt", "hi"]
+            .iter()
+            .chain(extra)
+            .copied()
+            .collect();
+        let err = fails_with(&args, 2);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
 }
