@@ -10,7 +10,7 @@ use super::detect::Detectors;
 use super::pair::{expression, pair_motion, AlignedFace, Expression, ALIGNED_SIZE};
 use super::regions::RegionMotion;
 use super::series::{au_curves, eye_closure, motion_series, MotionSeries, SeriesOptions};
-use super::spotting::{spot, Curve, Spot, SpotKind, SpotOptions, Spotting};
+use super::spotting::{spot, Curve, Spot, SpotOptions, Spotting};
 use crate::error::{Error, Result};
 use crate::face::pipeline::{select, FacePipeline};
 use crate::flow::head::HeadFit;
@@ -93,10 +93,12 @@ pub const CONFIDENT_EXPRESSION_P: f32 = 0.8;
 /// onset -> apex (the series' chained displacements): a candidate called a blink is an
 /// expression when some expression AU's detector is confident
 /// ([`CONFIDENT_EXPRESSION_P`]) and the blink detector (AU45) does not call it
-/// ([`au::DETECTED_P`]); a micro candidate called an expression is a blink when the blink
-/// detector calls it and no expression AU's detector is confident. The curves alone cannot
-/// tell an eyelid that a cheek raiser (AU6) or lid tightener (AU7) lifts from one that
-/// blinks; the shape of the whole face's motion can.
+/// ([`au::DETECTED_P`]); a candidate called an expression, micro or macro, is a blink when the
+/// blink detector calls it and no expression AU's detector is confident. The curves alone
+/// cannot tell an eyelid that a cheek raiser (AU6) lifts from one that blinks; the shape of
+/// the whole face's motion can. AUs that show on the eyelids only ([`lid_only`]: AU5, AU7)
+/// are no evidence either way, since a blink moves exactly those regions (on SynthME their
+/// detectors fired on blinks).
 pub fn settle_blinks(series: &MotionSeries, detectors: &Detectors, spotting: &mut Spotting) {
     // (the blink detector calls it, an expression detector is confident)
     let verdict = |s: &Spot| -> (bool, bool) {
@@ -116,7 +118,7 @@ pub fn settle_blinks(series: &MotionSeries, detectors: &Detectors, spotting: &mu
             .any(|&(au, v)| au == BLINK_AU && v >= au::DETECTED_P);
         let expression = p
             .iter()
-            .any(|&(au, v)| au != BLINK_AU && v >= CONFIDENT_EXPRESSION_P);
+            .any(|&(au, v)| v >= CONFIDENT_EXPRESSION_P && !lid_only(au));
         (blink, expression)
     };
     let (mut spots, mut blinks) = (Vec::new(), Vec::new());
@@ -127,8 +129,8 @@ pub fn settle_blinks(series: &MotionSeries, detectors: &Detectors, spotting: &mu
         }
     }
     for s in spotting.spots.drain(..) {
-        match (s.kind, verdict(&s)) {
-            (SpotKind::Micro, (true, false)) => blinks.push(s),
+        match verdict(&s) {
+            (true, false) => blinks.push(s),
             _ => spots.push(s),
         }
     }
@@ -136,6 +138,16 @@ pub fn settle_blinks(series: &MotionSeries, detectors: &Detectors, spotting: &mu
     blinks.sort_by_key(|s| s.onset);
     spotting.spots = spots;
     spotting.blinks = blinks;
+}
+
+/// Whether an AU shows on the eyelids only (its fine regions in the region table are all
+/// eyelids), which a blink moves too.
+pub fn lid_only(au: u8) -> bool {
+    use crate::face::regions::{regions_for_au, Level};
+    let mut fine = regions_for_au(au)
+        .filter(|r| r.level == Level::Fine)
+        .peekable();
+    fine.peek().is_some() && fine.all(|r| r.name.ends_with("eyelid"))
 }
 
 /// One expression of a clip, measured onset -> apex.
