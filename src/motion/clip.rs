@@ -229,3 +229,19 @@ pub fn analyze_intervals(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::lid_only;
+
+    #[test]
+    fn only_eyelid_aus_are_lid_only() {
+        for au in [5, 7, 45] {
+            assert!(lid_only(au), "AU{au}");
+        }
+        for au in [1, 4, 6, 9, 12, 14, 26] {
+            assert!(!lid_only(au), "AU{au}");
+        }
+        assert!(!lid_only(99), "an AU without regions");
+    }
+}

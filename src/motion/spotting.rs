@@ -884,6 +884,31 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_one_frame_spike_is_no_expression() {
+        // 10 s at rest; a 3-px jump of one frame at 2 s, a 0.6-px micro bump (8 frames) at 6 s
+        let n = 300;
+        let p = Profile::new(180.0, 183.0, 188.0).unwrap();
+        let mut values: Vec<f32> = (0..n).map(|t| 0.6 * p.intensity(t as f32)).collect();
+        values[60] = 3.0;
+        let curves = [Curve {
+            name: "brows".into(),
+            values,
+        }];
+        let apexes = |despike| {
+            // no shortest duration: the smoothed spike is about 3 frames wide
+            let options = SpotOptions {
+                despike,
+                min_duration_s: 0.0,
+                ..SpotOptions::default()
+            };
+            let r = spot(&curves, None, &options).unwrap();
+            r.spots.iter().map(|s| s.apex).collect::<Vec<_>>()
+        };
+        assert_eq!(apexes(true), [183]);
+        assert_eq!(apexes(false), [60, 183]);
+    }
+
+    #[test]
     fn a_micro_bump_is_bounded_at_its_feet() {
         // 8 frames (0.27 s), apex at 3/8; no smoothing: onset and offset within a frame.
         let n = 300;
