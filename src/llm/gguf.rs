@@ -152,6 +152,23 @@ impl GgufFile {
         }
     }
 
+    /// An array of floats (SentencePiece scores).
+    pub fn floats(&self, key: &str) -> Result<Option<Vec<f32>>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| match v {
+                    Value::F32(x) => Ok(*x),
+                    Value::F64(x) => Ok(*x as f32),
+                    _ => Err(self.bad_key(key, "floats", v)),
+                })
+                .collect::<Result<Vec<_>>>()
+                .map(Some),
+            Some(v) => Err(self.bad_key(key, "an array of floats", v)),
+        }
+    }
+
     fn bad_key(&self, key: &str, expected: &str, got: &Value) -> Error {
         Error::bad_input(
             &self.path,

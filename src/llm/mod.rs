@@ -11,9 +11,11 @@
 //! ```
 //!
 //! - [`gguf`]: opening and checking a GGUF file (missing, not GGUF, truncated)
-//! - [`model`]: the [`CausalLm`] interface and the quantized families (llama, qwen2, qwen3,
-//!   gemma3) chosen by `general.architecture`
-//! - [`tokenizer`]: byte-level BPE from GGUF metadata with llama.cpp's pre-tokenizers, or a
+//! - [`model`]: the [`CausalLm`] interface and the quantized families (llama, qwen2, qwen3
+//!   from candle-transformers; gemma3 from [`gemma3`]) chosen by `general.architecture`
+//! - [`gemma3`]: Gemma 3 from GGUF (GELU feed-forward, sliding-window layers)
+//! - [`tokenizer`]: byte-level BPE from GGUF metadata with llama.cpp's pre-tokenizers,
+//!   SentencePiece from GGUF metadata (`spm`, llama.cpp's merge order), or a
 //!   `tokenizer.json` beside the model; streaming text
 //! - [`template`]: the model's chat template, rendered with minijinja
 //! - [`sampling`]: greedy, temperature, top-k, top-p, repetition penalty, seed
@@ -23,11 +25,13 @@
 //! - [`vision`]: Qwen3-VL (image + text) from safetensors, greedy decoding
 
 pub mod constrain;
+pub mod gemma3;
 pub mod gguf;
 pub mod model;
 pub mod quantize;
 pub mod sampling;
 pub mod session;
+mod spm;
 pub mod template;
 pub mod tokenizer;
 pub mod vision;

@@ -1,15 +1,15 @@
 //! Quantized text models from GGUF files, dispatched on `general.architecture` to
-//! candle-transformers' quantized families.
+//! candle-transformers' quantized families (llama, qwen2, qwen3) or to [`super::gemma3`]
+//! (candle's `quantized_gemma3` runs a SiLU feed-forward where Gemma has GELU).
 //!
 //! Every family keeps its own KV cache: `forward(tokens, pos)` appends the keys and values of
 //! `tokens` at positions `pos..pos + tokens.len()` and returns the logits of the last one;
 //! `pos == 0` starts a new sequence.
 
 use candle_core::{DType, Device, Tensor};
-use candle_transformers::models::{
-    quantized_gemma3, quantized_llama, quantized_qwen2, quantized_qwen3,
-};
+use candle_transformers::models::{quantized_llama, quantized_qwen2, quantized_qwen3};
 
+use super::gemma3::Gemma3;
 use super::gguf::GgufFile;
 use crate::{Error, Result};
 
@@ -32,7 +32,7 @@ enum Family {
     Llama(quantized_llama::ModelWeights),
     Qwen2(quantized_qwen2::ModelWeights),
     Qwen3(quantized_qwen3::ModelWeights),
-    Gemma3(quantized_gemma3::ModelWeights),
+    Gemma3(Box<Gemma3>),
 }
 
 /// A quantized GGUF text model.
@@ -59,6 +59,15 @@ impl GgufModel {
         let architecture = file.architecture()?;
         let ctx_key = format!("{architecture}.context_length");
         let declared = file.integer(&ctx_key)?.unwrap_or(0) as usize;
+        if architecture == "gemma3" {
+            let family = Family::Gemma3(Box::new(Gemma3::load(file, device)?));
+            return Ok(GgufModel {
+                family,
+                architecture,
+                context_length: if declared == 0 { 4096 } else { declared },
+                device: device.clone(),
+            });
+        }
         let path = file.path.clone();
         let empty = empty_content(&file.content);
         let content = std::mem::replace(&mut file.content, empty);
@@ -87,13 +96,6 @@ impl GgufModel {
             "qwen3" => (
                 Family::Qwen3(
                     quantized_qwen3::ModelWeights::from_gguf(content, reader, device)
-                        .map_err(wrap)?,
-                ),
-                usize::MAX,
-            ),
-            "gemma3" => (
-                Family::Gemma3(
-                    quantized_gemma3::ModelWeights::from_gguf(content, reader, device)
                         .map_err(wrap)?,
                 ),
                 usize::MAX,
@@ -159,7 +161,7 @@ impl CausalLm for GgufModel {
             Family::Llama(m) => m.forward(&input, pos)?,
             Family::Qwen2(m) => m.forward(&input, pos)?,
             Family::Qwen3(m) => m.forward(&input, pos)?,
-            Family::Gemma3(m) => m.forward(&input, pos)?,
+            Family::Gemma3(m) => return Ok(m.forward(tokens, pos)?.to_vec1()?),
         };
         // [1, vocab]
         Ok(logits.squeeze(0)?.to_dtype(DType::F32)?.to_vec1()?)
@@ -170,8 +172,7 @@ impl CausalLm for GgufModel {
             Family::Llama(m) => m.clear_kv_cache(),
             Family::Qwen2(m) => m.clear_kv_cache(),
             Family::Qwen3(m) => m.clear_kv_cache(),
-            // gemma3 restarts its cache when a forward starts at position 0
-            Family::Gemma3(_) => {}
+            Family::Gemma3(m) => m.clear(),
         }
     }
 

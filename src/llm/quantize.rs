@@ -115,3 +115,80 @@ pub fn requantize(src: &Path, dst: &Path, dtype: GgmlDType) -> Result<Requantize
         bytes_out,
     })
 }
+
+/// The same values in Q8_0 when `q` is Q4_0 or Q5_0, `q` itself otherwise.
+///
+/// Q4_0 and Q5_0 store 32 weights as small integers (4 or 5 bits, offset by 8 or 16) times one
+/// f16 scale, and Q8_0 stores 32 weights as 8-bit integers times one f16 scale: the integers
+/// move over with their scale and nothing is rounded. The dot products candle computes against
+/// Q8_0 activations are then the ones llama.cpp computes for the original blocks, through
+/// candle's SIMD Q8_0 kernel instead of its scalar Q4_0/Q5_0 code (Gemma 3 GGUFs keep most
+/// matrices of width 640 in Q5_0, which K-quants' 256-wide blocks cannot split).
+pub fn widen_to_q8_0(q: QTensor) -> Result<QTensor> {
+    const BLOCK: usize = 32;
+    /// One block's bytes to its 32 integers.
+    type Unpack = fn(&[u8], &mut [i8; BLOCK]);
+    let (size, unpack): (usize, Unpack) = match q.dtype() {
+        GgmlDType::Q4_0 => (18, |b, out| {
+            for j in 0..BLOCK / 2 {
+                out[j] = (b[2 + j] & 0x0f) as i8 - 8;
+                out[j + BLOCK / 2] = (b[2 + j] >> 4) as i8 - 8;
+            }
+        }),
+        GgmlDType::Q5_0 => (22, |b, out| {
+            let high = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+            for j in 0..BLOCK / 2 {
+                let h0 = (((high >> j) & 1) << 4) as u8;
+                let h1 = (((high >> (j + BLOCK / 2)) & 1) << 4) as u8;
+                out[j] = ((b[6 + j] & 0x0f) | h0) as i8 - 16;
+                out[j + BLOCK / 2] = ((b[6 + j] >> 4) | h1) as i8 - 16;
+            }
+        }),
+        _ => return Ok(q),
+    };
+    let data = q.data()?;
+    let mut wide = Vec::with_capacity(data.len() / size * 34);
+    let mut ints = [0i8; BLOCK];
+    for block in data.chunks_exact(size) {
+        unpack(block, &mut ints);
+        wide.extend_from_slice(&block[..2]); // the f16 scale
+        wide.extend(ints.iter().map(|&i| i as u8));
+    }
+    let dims = q.shape().dims().to_vec();
+    Ok(candle_core::quantized::ggml_file::qtensor_from_ggml(
+        GgmlDType::Q8_0,
+        &wide,
+        dims,
+        &Device::Cpu,
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Tensor;
+
+    fn values_of(q: &QTensor) -> Vec<f32> {
+        let t = q.dequantize(&Device::Cpu).unwrap();
+        t.flatten_all().unwrap().to_vec1().unwrap()
+    }
+
+    #[test]
+    fn widening_to_q8_0_keeps_every_value() {
+        let device = Device::Cpu;
+        let values: Vec<f32> = (0..4 * 64)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+            .collect();
+        let x = Tensor::from_vec(values, (4, 64), &device).unwrap();
+        for dtype in [GgmlDType::Q4_0, GgmlDType::Q5_0] {
+            let q = QTensor::quantize(&x, dtype).unwrap();
+            let want = values_of(&q);
+            let wide = widen_to_q8_0(q).unwrap();
+            assert_eq!(wide.dtype(), GgmlDType::Q8_0);
+            assert_eq!(wide.shape().dims(), &[4, 64]);
+            assert_eq!(values_of(&wide), want, "{dtype:?}");
+        }
+        let q8 = QTensor::quantize(&x, GgmlDType::Q8_0).unwrap();
+        assert_eq!(widen_to_q8_0(q8).unwrap().dtype(), GgmlDType::Q8_0);
+    }
+}

@@ -1,7 +1,7 @@
-//! Tokenizers from GGUF metadata (byte-level BPE, `tokenizer.ggml.model = "gpt2"`) or from a
-//! `tokenizer.json` beside the model.
+//! Tokenizers from GGUF metadata (byte-level BPE, `tokenizer.ggml.model = "gpt2"`;
+//! SentencePiece, `"llama"`, in [`super::spm`]) or from a `tokenizer.json` beside the model.
 //!
-//! Text is cut in two stages, as llama.cpp does: special tokens (`<|im_start|>`, control and
+//! BPE text is cut in two stages, as llama.cpp does: special tokens (`<|im_start|>`, control and
 //! user-defined tokens of the vocabulary) are found first when asked for, then each plain
 //! segment goes through the pre-tokenizer regexes named by `tokenizer.ggml.pre` and the BPE
 //! merges. The regexes per `pre` value follow the pre-tokenizer table of llama.cpp's
@@ -19,6 +19,7 @@ use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::SplitDelimiterBehavior;
 
 use super::gguf::GgufFile;
+use super::spm::{SentencePiece, TOKEN_CONTROL, TOKEN_USER_DEFINED};
 use crate::{Error, Result};
 
 /// GPT-2's pattern: contractions, letters, digits, other symbols, spaces.
@@ -59,10 +60,6 @@ const END_OF_GENERATION: &[&str] = &[
     "<EOT>",
 ];
 
-/// GGUF token types (`tokenizer.ggml.token_type`).
-const TOKEN_CONTROL: i64 = 3;
-const TOKEN_USER_DEFINED: i64 = 4;
-
 /// How a vocabulary entry maps back to bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Pieces {
@@ -72,9 +69,17 @@ enum Pieces {
     SentencePiece,
 }
 
+/// What cuts plain text into ids.
+enum Engine {
+    /// A `tokenizers` pipeline: GGUF byte-level BPE or a `tokenizer.json`.
+    Hf(Box<tokenizers::Tokenizer>),
+    /// GGUF SentencePiece, with its own special-token pass.
+    Spm(SentencePiece),
+}
+
 /// A tokenizer with its special tokens and end-of-generation set.
 pub struct Tokenizer {
-    inner: tokenizers::Tokenizer,
+    engine: Engine,
     tokens: Vec<String>,
     /// Special tokens matched in text when asked, longest first.
     specials: Vec<(String, u32)>,
@@ -109,17 +114,50 @@ impl Tokenizer {
         Self::from_gguf(file)
     }
 
-    /// A byte-level BPE from `tokenizer.ggml.*` metadata.
+    /// The tokenizer of `tokenizer.ggml.*` metadata: byte-level BPE (`gpt2`) or SentencePiece
+    /// (`llama`).
     pub fn from_gguf(file: &GgufFile) -> Result<Self> {
         let path = &file.path;
         let model = file.string("tokenizer.ggml.model")?.unwrap_or_default();
-        if model != "gpt2" {
-            return Err(Error::Unsupported {
+        match model.as_str() {
+            "gpt2" => Self::bpe_from_gguf(file),
+            "llama" => Self::spm_from_gguf(file),
+            _ => Err(Error::Unsupported {
                 path: path.clone(),
                 what: format!("tokenizer model {model:?} from GGUF metadata"),
-                supported: "gpt2 (byte-level BPE); for others put the model's tokenizer.json beside the GGUF".into(),
-            });
+                supported: "gpt2 (byte-level BPE), llama (SentencePiece); for others put the \
+                            model's tokenizer.json beside the GGUF"
+                    .into(),
+            }),
         }
+    }
+
+    /// SentencePiece from `tokenizer.ggml.tokens`, `scores` and `token_type`.
+    fn spm_from_gguf(file: &GgufFile) -> Result<Self> {
+        let (tokens, types) = vocabulary(file)?;
+        const SCORES: &str = "tokenizer.ggml.scores";
+        let scores = file
+            .floats(SCORES)?
+            .ok_or_else(|| missing_key(file, SCORES))?;
+        // llama.cpp's default for SentencePiece vocabularies
+        let add_space_prefix = file
+            .boolean("tokenizer.ggml.add_space_prefix")?
+            .unwrap_or(true);
+        let spm = SentencePiece::new(&file.path, &tokens, scores, &types, add_space_prefix)?;
+        let specials = special_tokens(&tokens, &types);
+        let ids = special_ids(file, tokens.len(), &specials)?;
+        Ok(Self::assemble(
+            Engine::Spm(spm),
+            tokens,
+            specials,
+            Pieces::SentencePiece,
+            ids,
+        ))
+    }
+
+    /// A byte-level BPE from `tokenizer.ggml.*` metadata.
+    fn bpe_from_gguf(file: &GgufFile) -> Result<Self> {
+        let path = &file.path;
         let pre = file
             .string("tokenizer.ggml.pre")?
             .unwrap_or_else(|| "default".into());
@@ -128,21 +166,11 @@ impl Tokenizer {
             what: format!("pre-tokenizer {pre:?}"),
             supported: SUPPORTED_PRE.into(),
         })?;
-        let missing = |key: &str| {
-            Error::bad_input(
-                path,
-                format!("GGUF metadata has no {key}; the tokenizer cannot be built"),
-            )
-        };
-        let tokens = file
-            .strings("tokenizer.ggml.tokens")?
-            .ok_or_else(|| missing("tokenizer.ggml.tokens"))?;
+        let (tokens, types) = vocabulary(file)?;
+        const MERGES: &str = "tokenizer.ggml.merges";
         let merges = file
-            .strings("tokenizer.ggml.merges")?
-            .ok_or_else(|| missing("tokenizer.ggml.merges"))?;
-        let types = file
-            .integers("tokenizer.ggml.token_type")?
-            .unwrap_or_else(|| vec![1; tokens.len()]);
+            .strings(MERGES)?
+            .ok_or_else(|| missing_key(file, MERGES))?;
         let merges = merges
             .iter()
             .map(|m| {
@@ -174,41 +202,14 @@ impl Tokenizer {
         stages.push(ByteLevel::new(false, false, false).into());
         inner.with_pre_tokenizer(Some(Sequence::new(stages)));
 
-        let specials: Vec<(String, u32)> = tokens
-            .iter()
-            .zip(&types)
-            .enumerate()
-            .filter(|(_, (_, &ty))| ty == TOKEN_CONTROL || ty == TOKEN_USER_DEFINED)
-            .map(|(i, (t, _))| (t.clone(), i as u32))
-            .collect();
-        let id = |key: &str| -> Result<Option<u32>> {
-            Ok(file
-                .integer(key)?
-                .filter(|&v| v >= 0 && (v as usize) < tokens.len())
-                .map(|v| v as u32))
-        };
-        let bos = id("tokenizer.ggml.bos_token_id")?;
-        let eos = id("tokenizer.ggml.eos_token_id")?;
-        let eog = end_of_generation(
-            [
-                eos,
-                id("tokenizer.ggml.eot_token_id")?,
-                id("tokenizer.ggml.eom_token_id")?,
-            ],
-            &specials,
-        );
-        let add_bos = file
-            .boolean("tokenizer.ggml.add_bos_token")?
-            .unwrap_or(false);
+        let specials = special_tokens(&tokens, &types);
+        let ids = special_ids(file, tokens.len(), &specials)?;
         Ok(Self::assemble(
-            inner,
+            Engine::Hf(Box::new(inner)),
             tokens,
             specials,
             Pieces::ByteLevel,
-            bos,
-            eos,
-            add_bos,
-            eog,
+            ids,
         ))
     }
 
@@ -243,36 +244,42 @@ impl Tokenizer {
         // the json's own post-processor would add BOS a second time
         let mut inner = inner;
         inner.with_post_processor(None::<tokenizers::PostProcessorWrapper>);
+        let ids = SpecialIds {
+            bos,
+            eos,
+            add_bos,
+            eog,
+        };
         Ok(Self::assemble(
-            inner, tokens, specials, pieces, bos, eos, add_bos, eog,
+            Engine::Hf(Box::new(inner)),
+            tokens,
+            specials,
+            pieces,
+            ids,
         ))
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn assemble(
-        inner: tokenizers::Tokenizer,
+        engine: Engine,
         tokens: Vec<String>,
         mut specials: Vec<(String, u32)>,
         pieces: Pieces,
-        bos: Option<u32>,
-        eos: Option<u32>,
-        add_bos: bool,
-        eog: Vec<u32>,
+        ids: SpecialIds,
     ) -> Self {
         specials.retain(|(t, _)| !t.is_empty());
         // longest first, so `<|im_start|>` wins over any shorter special it begins with
         specials.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
         let special_ids = specials.iter().map(|(_, id)| *id).collect();
         Tokenizer {
-            inner,
+            engine,
             tokens,
             specials,
             special_ids,
             pieces,
-            bos,
-            eos,
-            add_bos,
-            eog,
+            bos: ids.bos,
+            eos: ids.eos,
+            add_bos: ids.add_bos,
+            eog: ids.eog,
         }
     }
 
@@ -283,6 +290,10 @@ impl Tokenizer {
         let mut ids = Vec::new();
         if add_special && self.add_bos {
             ids.extend(self.bos);
+        }
+        if let Engine::Spm(spm) = &self.engine {
+            spm.encode(text, parse_special, &mut ids);
+            return Ok(ids);
         }
         if !parse_special {
             self.encode_plain(text, &mut ids)?;
@@ -319,11 +330,15 @@ impl Tokenizer {
     }
 
     fn encode_plain(&self, text: &str, ids: &mut Vec<u32>) -> Result<()> {
+        let Engine::Hf(inner) = &self.engine else {
+            return Err(Error::Internal(
+                "BPE encoding on a SentencePiece tokenizer".into(),
+            ));
+        };
         if text.is_empty() {
             return Ok(());
         }
-        let enc = self
-            .inner
+        let enc = inner
             .encode_fast(text, false)
             .map_err(|e| Error::Internal(format!("tokenizer: {e}")))?;
         ids.extend_from_slice(enc.get_ids());
@@ -462,6 +477,75 @@ impl TextStream {
         self.pending.clear();
         text
     }
+}
+
+/// The control and user-defined tokens of a GGUF vocabulary: (text, id).
+fn special_tokens(tokens: &[String], types: &[i64]) -> Vec<(String, u32)> {
+    tokens
+        .iter()
+        .zip(types)
+        .enumerate()
+        .filter(|(_, (_, &ty))| ty == TOKEN_CONTROL || ty == TOKEN_USER_DEFINED)
+        .map(|(i, (t, _))| (t.clone(), i as u32))
+        .collect()
+}
+
+fn missing_key(file: &GgufFile, key: &str) -> Error {
+    Error::bad_input(
+        &file.path,
+        format!("GGUF metadata has no {key}; the tokenizer cannot be built"),
+    )
+}
+
+/// `tokenizer.ggml.tokens` and their `token_type`s (all normal when the types are absent).
+fn vocabulary(file: &GgufFile) -> Result<(Vec<String>, Vec<i64>)> {
+    const TOKENS: &str = "tokenizer.ggml.tokens";
+    let tokens = file
+        .strings(TOKENS)?
+        .ok_or_else(|| missing_key(file, TOKENS))?;
+    let types = file
+        .integers("tokenizer.ggml.token_type")?
+        .unwrap_or_else(|| vec![1; tokens.len()]);
+    Ok((tokens, types))
+}
+
+/// The special ids of a GGUF vocabulary.
+struct SpecialIds {
+    bos: Option<u32>,
+    eos: Option<u32>,
+    /// `tokenizer.ggml.add_bos_token`.
+    add_bos: bool,
+    /// End-of-generation ids (see [`end_of_generation`]).
+    eog: Vec<u32>,
+}
+
+/// BOS, EOS, whether to add BOS, and the end-of-generation ids, from GGUF metadata.
+fn special_ids(file: &GgufFile, vocab: usize, specials: &[(String, u32)]) -> Result<SpecialIds> {
+    let id = |key: &str| -> Result<Option<u32>> {
+        Ok(file
+            .integer(key)?
+            .filter(|&v| v >= 0 && (v as usize) < vocab)
+            .map(|v| v as u32))
+    };
+    let bos = id("tokenizer.ggml.bos_token_id")?;
+    let eos = id("tokenizer.ggml.eos_token_id")?;
+    let eog = end_of_generation(
+        [
+            eos,
+            id("tokenizer.ggml.eot_token_id")?,
+            id("tokenizer.ggml.eom_token_id")?,
+        ],
+        specials,
+    );
+    let add_bos = file
+        .boolean("tokenizer.ggml.add_bos_token")?
+        .unwrap_or(false);
+    Ok(SpecialIds {
+        bos,
+        eos,
+        add_bos,
+        eog,
+    })
 }
 
 /// The end-of-generation ids: the given metadata ids that are set, then every special token

