@@ -88,12 +88,44 @@ fn forward_returns_one_full_resolution_flow_per_iteration() {
     assert_eq!((f.width, f.height, f.uv.len()), (30, 21, 30 * 21 * 2));
 }
 
+/// Replaces candle's initial values (its CPU generator cannot be seeded, which made this test
+/// flaky) by seeded ones of the same kind: tensors that start constant stay; other matrices
+/// and kernels uniform with He's std over their fan-in, other vectors uniform in
+/// +-1/sqrt(len).
+fn reseed(vm: &VarMap, seed: u64) {
+    use rand::{rngs::StdRng, Rng, SeedableRng};
+    let mut rng = StdRng::seed_from_u64(seed);
+    let vars = vm.data().lock().unwrap();
+    let mut names: Vec<&String> = vars.keys().collect();
+    names.sort();
+    for name in names {
+        let var = &vars[name];
+        let dims = var.dims().to_vec();
+        let now: Vec<f32> = var.flatten_all().unwrap().to_vec1().unwrap();
+        if now.iter().all(|&v| v == now[0]) {
+            continue; // a constant start (zeroed heads, norm scales) is already deterministic
+        }
+        let bound = if dims.len() >= 2 {
+            let fan_in: usize = dims[1..].iter().product();
+            (6.0 / fan_in as f32).sqrt() // uniform with He's std sqrt(2 / fan_in)
+        } else {
+            1.0 / (now.len() as f32).sqrt()
+        };
+        let values: Vec<f32> = (0..now.len())
+            .map(|_| rng.random_range(-bound..bound))
+            .collect();
+        var.set(&candle_core::Tensor::from_vec(values, dims, &Device::Cpu).unwrap())
+            .unwrap();
+    }
+}
+
 #[test]
 fn training_steps_lower_the_sequence_loss() {
     let dev = Device::Cpu;
     let vm = VarMap::new();
     let cfg = small();
     let net = MeFlowNet::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &dev)).unwrap();
+    reseed(&vm, 5);
     let pairs = [
         shifted_pair(32, 32, 2, 0),
         shifted_pair(32, 32, -1, 1),
@@ -118,6 +150,7 @@ fn training_steps_lower_the_sequence_loss() {
     // Zero flow has L1 = mean |gt| = (2 + 2 + 2) / 6 = 1.0 px per component.
     assert!((l1s[0] - 1.0).abs() < 1e-3, "first L1 {}", l1s[0]);
     let last = l1s[l1s.len() - 5..].iter().sum::<f32>() / 5.0;
+    println!("L1 {} -> {last}", l1s[0]);
     assert!(last < 0.9 * l1s[0], "L1 {} -> {last}", l1s[0]);
 }
 
