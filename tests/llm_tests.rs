@@ -189,24 +189,65 @@ fn greedy_matches_llama_cpp() {
     check_prompt_ids(&m, &r);
     let steps = greedy_parity(&mut *m.lm, &r);
     println!("greedy parity: {}", parity_summary(&steps, 0.5, 0.1));
+    assert_envelope(&steps, 150, 2.5);
+}
+
+/// llama.cpp's token wherever its top-2 gap is at least 1.0, at least `agree` steps with its
+/// token, and no top-5 logit further than `worst`.
+fn assert_envelope(steps: &[Step], agree: usize, worst: f32) {
     let mut failures = Vec::new();
-    for s in &steps {
+    for s in steps {
         if s.ours != s.token && s.gap >= 1.0 {
             failures.push(format!(
                 "prompt {} step {}: ours {}, llama.cpp {} (gap {})",
                 s.prompt, s.step, s.ours, s.token, s.gap
             ));
         }
-        if s.worst > 2.5 {
+        if s.worst > worst {
             failures.push(format!(
                 "prompt {} step {}: top-5 logits differ by {}",
                 s.prompt, s.step, s.worst
             ));
         }
     }
-    let agree = steps.iter().filter(|s| s.ours == s.token).count();
-    assert!(agree >= 150, "only {agree}/{} steps agree", steps.len());
+    let agreed = steps.iter().filter(|s| s.ours == s.token).count();
+    assert!(agreed >= agree, "only {agreed}/{} steps agree", steps.len());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Greedy parity on the default model as actfer runs it: set-up's Q8_0 copy, whose products
+/// follow llama.cpp's Q8_0 arithmetic (`src/llm/q8.rs`). Reference:
+/// tests/data/llm_reference_q8_0.json, from the same script on the Q8_0 file.
+///
+/// Measured: 155 of 160 steps take llama.cpp's token, top-5 logits 0.165 apart on average and
+/// 1.09 at most. The near-tie rule (top-5 within 0.1 where the gap is under 0.5) holds
+/// at 4 of 27 near-ties: this model moves its logits by about 0.1 when only the rounding of one
+/// activation changes (rounding x * 127 / max|x| instead of x / (max|x| / 127) before the
+/// products moves the 5-token logits by 0.013 on average, and exact f32 products instead of
+/// quantized ones by 0.08). The test holds the measured envelope.
+#[test]
+fn greedy_q8_0_stays_within_the_measured_envelope() {
+    one_thread();
+    let path = default_path().with_file_name(actfer::llm::DEFAULT_MODEL_Q8_0);
+    let r: Json = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/llm_reference_q8_0.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        r["model"]["sha256"].as_str().unwrap(),
+        actfer::models::sha256_file(&path).unwrap(),
+        "the reference is for set-up's Q8_0 file"
+    );
+    let mut m = TextModel::load(&path).unwrap();
+    check_prompt_ids(&m, &r);
+    let steps = greedy_parity(&mut *m.lm, &r);
+    println!("greedy parity, Q8_0: {}", parity_summary(&steps, 0.5, 0.1));
+    assert_envelope(&steps, 152, 1.5);
+    let mean = steps.iter().map(|s| s.mean).sum::<f32>() / steps.len() as f32;
+    assert!(mean < 0.22, "top-5 logits differ by {mean} on average");
 }
 
 /// A second turn prefills only its new tokens, and what it generates equals what a fresh

@@ -27,7 +27,9 @@
 pub mod constrain;
 pub mod gemma3;
 pub mod gguf;
+pub mod llama;
 pub mod model;
+pub mod q8;
 pub mod quantize;
 pub mod sampling;
 pub mod session;

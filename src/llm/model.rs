@@ -1,16 +1,15 @@
 //! Quantized text models from GGUF files, dispatched on `general.architecture` to
-//! candle-transformers' quantized families (llama, qwen2, qwen3) or to [`super::gemma3`]
-//! (candle's `quantized_gemma3` runs a SiLU feed-forward where Gemma has GELU).
+//! [`super::llama`] (llama, qwen2, qwen3) or to [`super::gemma3`].
 //!
 //! Every family keeps its own KV cache: `forward(tokens, pos)` appends the keys and values of
 //! `tokens` at positions `pos..pos + tokens.len()` and returns the logits of the last one;
 //! `pos == 0` starts a new sequence.
 
-use candle_core::{DType, Device, Tensor};
-use candle_transformers::models::{quantized_llama, quantized_qwen2, quantized_qwen3};
+use candle_core::Device;
 
 use super::gemma3::Gemma3;
 use super::gguf::GgufFile;
+use super::llama::{Arch, Llama};
 use crate::{Error, Result};
 
 /// The architectures (`general.architecture`) this build runs.
@@ -29,9 +28,7 @@ pub trait CausalLm {
 }
 
 enum Family {
-    Llama(quantized_llama::ModelWeights),
-    Qwen2(quantized_qwen2::ModelWeights),
-    Qwen3(quantized_qwen3::ModelWeights),
+    Llama(Box<Llama>),
     Gemma3(Box<Gemma3>),
 }
 
@@ -40,7 +37,6 @@ pub struct GgufModel {
     family: Family,
     architecture: String,
     context_length: usize,
-    device: Device,
 }
 
 impl std::fmt::Debug for GgufModel {
@@ -59,82 +55,26 @@ impl GgufModel {
         let architecture = file.architecture()?;
         let ctx_key = format!("{architecture}.context_length");
         let declared = file.integer(&ctx_key)?.unwrap_or(0) as usize;
-        if architecture == "gemma3" {
-            let family = Family::Gemma3(Box::new(Gemma3::load(file, device)?));
-            return Ok(GgufModel {
-                family,
-                architecture,
-                context_length: if declared == 0 { 4096 } else { declared },
-                device: device.clone(),
+        let family = if architecture == "gemma3" {
+            Family::Gemma3(Box::new(Gemma3::load(file, device)?))
+        } else if let Some(arch) = Arch::from_name(&architecture) {
+            Family::Llama(Box::new(Llama::load(file, arch)?))
+        } else {
+            return Err(Error::Unsupported {
+                path: file.path.clone(),
+                what: format!("architecture {architecture:?}"),
+                supported: SUPPORTED_ARCHITECTURES.join(", "),
             });
-        }
-        let path = file.path.clone();
-        let empty = empty_content(&file.content);
-        let content = std::mem::replace(&mut file.content, empty);
-        let reader = &mut file.reader;
-        let wrap = |e: candle_core::Error| {
-            Error::bad_input(
-                &path,
-                format!("cannot load the {architecture} weights ({e}); the file may be damaged or from an unsupported variant"),
-            )
-        };
-        let (family, cap) = match architecture.as_str() {
-            "llama" => (
-                Family::Llama(
-                    quantized_llama::ModelWeights::from_gguf(content, reader, device)
-                        .map_err(wrap)?,
-                ),
-                quantized_llama::MAX_SEQ_LEN,
-            ),
-            "qwen2" => (
-                Family::Qwen2(
-                    quantized_qwen2::ModelWeights::from_gguf(content, reader, device)
-                        .map_err(wrap)?,
-                ),
-                usize::MAX,
-            ),
-            "qwen3" => (
-                Family::Qwen3(
-                    quantized_qwen3::ModelWeights::from_gguf(content, reader, device)
-                        .map_err(wrap)?,
-                ),
-                usize::MAX,
-            ),
-            other => {
-                return Err(Error::Unsupported {
-                    path,
-                    what: format!("architecture {other:?}"),
-                    supported: SUPPORTED_ARCHITECTURES.join(", "),
-                })
-            }
-        };
-        let context_length = match declared {
-            0 => cap.min(4096),
-            n => n.min(cap),
         };
         Ok(GgufModel {
             family,
             architecture,
-            context_length,
-            device: device.clone(),
+            context_length: if declared == 0 { 4096 } else { declared },
         })
     }
 
     pub fn architecture(&self) -> &str {
         &self.architecture
-    }
-}
-
-/// `Content` is not `Clone`; loading consumes it, so the file keeps an empty table with the
-/// same magic and data offset.
-fn empty_content(
-    c: &candle_core::quantized::gguf_file::Content,
-) -> candle_core::quantized::gguf_file::Content {
-    candle_core::quantized::gguf_file::Content {
-        magic: c.magic,
-        metadata: Default::default(),
-        tensor_infos: Default::default(),
-        tensor_data_offset: c.tensor_data_offset,
     }
 }
 
@@ -153,25 +93,15 @@ impl CausalLm for GgufModel {
                 ),
             });
         }
-        if pos == 0 {
-            self.clear();
+        match &mut self.family {
+            Family::Llama(m) => m.forward(tokens, pos),
+            Family::Gemma3(m) => Ok(m.forward(tokens, pos)?.to_vec1()?),
         }
-        let input = Tensor::new(tokens, &self.device)?.unsqueeze(0)?; // [1, n]
-        let logits = match &mut self.family {
-            Family::Llama(m) => m.forward(&input, pos)?,
-            Family::Qwen2(m) => m.forward(&input, pos)?,
-            Family::Qwen3(m) => m.forward(&input, pos)?,
-            Family::Gemma3(m) => return Ok(m.forward(tokens, pos)?.to_vec1()?),
-        };
-        // [1, vocab]
-        Ok(logits.squeeze(0)?.to_dtype(DType::F32)?.to_vec1()?)
     }
 
     fn clear(&mut self) {
         match &mut self.family {
-            Family::Llama(m) => m.clear_kv_cache(),
-            Family::Qwen2(m) => m.clear_kv_cache(),
-            Family::Qwen3(m) => m.clear_kv_cache(),
+            Family::Llama(m) => m.clear(),
             Family::Gemma3(m) => m.clear(),
         }
     }

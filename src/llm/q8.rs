@@ -1,0 +1,379 @@
+//! Q8_0 matrix products for decoding, with llama.cpp's arithmetic and a layout for AVX-512 VNNI.
+//!
+//! A GGUF Q8_0 row is a run of 34-byte blocks: an f16 scale `d` and 32 signed bytes `q`,
+//! standing for `d * q`. The activation is quantized the same way (per 32 values,
+//! `d = max|x| / 127`, `q = round(x / d)`), so each block's dot product is an exact integer sum
+//! of 32 byte products times the two scales, summed over blocks in f32: how llama.cpp multiplies
+//! Q8_0 weights.
+//!
+//! At load the rows are regrouped into tiles of [`TILE`] rows: per 32-value block, the 16 row
+//! scales, then the bytes as `[4-value group][row][4 bytes]`, each stored plus 128 (unsigned).
+//! One `vpdpbusd` then adds 4 products for each of the 16 rows, the weights stream through
+//! memory in one pass, and `128 * sum(activation block)` is taken off once per block. Where the
+//! build has no AVX-512 VNNI a plain loop computes the same sums (see [`Q8Matrix::fast`]).
+//! Tiles are split over candle's CPU worker pool.
+
+use half::f16;
+
+/// Values per block.
+pub const BLOCK: usize = 32;
+/// Bytes per GGUF block: the f16 scale, then 32 signed bytes.
+pub const BLOCK_BYTES: usize = 34;
+/// Rows per tile.
+pub const TILE: usize = 16;
+/// Bytes per tile and block: 16 f16 scales and 16 x 32 offset bytes.
+const TILE_BLOCK_BYTES: usize = TILE * 2 + TILE * BLOCK;
+
+/// A Q8_0 matrix of `rows` x `cols` (`cols` a multiple of 32), tiled.
+#[derive(Debug, Clone)]
+pub struct Q8Matrix {
+    rows: usize,
+    cols: usize,
+    /// `[tile][block]` units of [`TILE_BLOCK_BYTES`].
+    tiles: Vec<u8>,
+}
+
+/// Activation rows quantized to Q8_0: per block the scale, the 32 bytes and their sum.
+#[derive(Debug, Default, Clone)]
+pub struct Q8Vector {
+    rows: usize,
+    scales: Vec<f32>,
+    quants: Vec<i8>,
+    sums: Vec<i32>,
+}
+
+impl Q8Matrix {
+    /// Whether this build multiplies tiles with SIMD; without it candle's kernels are faster.
+    pub fn fast() -> bool {
+        cfg!(all(
+            target_arch = "x86_64",
+            target_feature = "avx512f",
+            target_feature = "avx512bw",
+            target_feature = "avx512vnni"
+        ))
+    }
+
+    /// Tiles GGUF Q8_0 bytes (`rows` x `cols`, row-major blocks); `None` when the length does
+    /// not fit the shape.
+    pub fn from_gguf_bytes(rows: usize, cols: usize, data: &[u8]) -> Option<Self> {
+        if cols == 0
+            || !cols.is_multiple_of(BLOCK)
+            || data.len() != rows * cols / BLOCK * BLOCK_BYTES
+        {
+            return None;
+        }
+        let blocks = cols / BLOCK;
+        let n_tiles = rows.div_ceil(TILE);
+        // padding rows stay zero (scale 0, bytes 128 = value 0)
+        let mut tiles = vec![0u8; n_tiles * blocks * TILE_BLOCK_BYTES];
+        for t in 0..n_tiles {
+            for b in 0..blocks {
+                let unit = &mut tiles[(t * blocks + b) * TILE_BLOCK_BYTES..][..TILE_BLOCK_BYTES];
+                unit[TILE * 2..].fill(128);
+                for i in 0..TILE.min(rows - t * TILE) {
+                    let r = t * TILE + i;
+                    let src = &data[(r * blocks + b) * BLOCK_BYTES..][..BLOCK_BYTES];
+                    unit[i * 2..i * 2 + 2].copy_from_slice(&src[..2]);
+                    for (j, &q) in src[2..].iter().enumerate() {
+                        unit[TILE * 2 + (j / 4) * TILE * 4 + i * 4 + j % 4] =
+                            (q as i8 as i16 + 128) as u8;
+                    }
+                }
+            }
+        }
+        Some(Q8Matrix { rows, cols, tiles })
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    fn unit(&self, tile: usize, block: usize) -> &[u8] {
+        let blocks = self.cols / BLOCK;
+        &self.tiles[(tile * blocks + block) * TILE_BLOCK_BYTES..][..TILE_BLOCK_BYTES]
+    }
+
+    /// Row `r` as f32 (an embedding lookup).
+    pub fn dequantize_row(&self, r: usize, out: &mut [f32]) {
+        let (t, i) = (r / TILE, r % TILE);
+        for (b, out) in out.chunks_exact_mut(BLOCK).enumerate() {
+            let unit = self.unit(t, b);
+            let d = f16::from_bits(u16::from_le_bytes([unit[i * 2], unit[i * 2 + 1]])).to_f32();
+            for (j, o) in out.iter_mut().enumerate() {
+                let q = unit[TILE * 2 + (j / 4) * TILE * 4 + i * 4 + j % 4] as i16 - 128;
+                *o = d * q as f32;
+            }
+        }
+    }
+
+    /// `out[m * rows + r] = row_r . x_m` for every row `r` and activation row `m`.
+    pub fn matmul(&self, x: &Q8Vector, out: &mut [f32]) {
+        assert_eq!(
+            x.scales.len() * BLOCK,
+            x.rows * self.cols,
+            "activation length"
+        );
+        assert_eq!(out.len(), x.rows * self.rows, "output length");
+        let n_tiles = self.rows.div_ceil(TILE);
+        let out_ptr = out.as_mut_ptr() as usize;
+        let work = |range: std::ops::Range<usize>| {
+            let mut sums = [0f32; TILE];
+            for t in range {
+                let first = t * TILE;
+                let n = TILE.min(self.rows - first);
+                for m in 0..x.rows {
+                    self.tile_dot(t, x, m, &mut sums);
+                    // SAFETY: each (tile, m) writes its own part of `out`, which outlives the
+                    // pool call.
+                    let dst = unsafe {
+                        std::slice::from_raw_parts_mut(
+                            (out_ptr as *mut f32).add(m * self.rows + first),
+                            n,
+                        )
+                    };
+                    dst.copy_from_slice(&sums[..n]);
+                }
+            }
+        };
+        if n_tiles * x.rows < 4 {
+            work(0..n_tiles);
+        } else {
+            candle_core::utils::barrier_pool().execute_chunked(n_tiles, work);
+        }
+    }
+
+    /// The 16 dot products of tile `t` with activation row `m`.
+    fn tile_dot(&self, t: usize, x: &Q8Vector, m: usize, out: &mut [f32; TILE]) {
+        let blocks = self.cols / BLOCK;
+        let tiles = &self.tiles[t * blocks * TILE_BLOCK_BYTES..][..blocks * TILE_BLOCK_BYTES];
+        let first = m * blocks;
+        let (quants, scales, sums) = (
+            &x.quants[first * BLOCK..][..blocks * BLOCK],
+            &x.scales[first..][..blocks],
+            &x.sums[first..][..blocks],
+        );
+        #[cfg(all(
+            target_arch = "x86_64",
+            target_feature = "avx512f",
+            target_feature = "avx512bw",
+            target_feature = "avx512vnni"
+        ))]
+        // SAFETY: the features are enabled at compile time; the slices hold `blocks` blocks.
+        unsafe {
+            simd::tile_dot(tiles, quants, scales, sums, out)
+        }
+        #[cfg(not(all(
+            target_arch = "x86_64",
+            target_feature = "avx512f",
+            target_feature = "avx512bw",
+            target_feature = "avx512vnni"
+        )))]
+        tile_dot_scalar(tiles, quants, scales, sums, out)
+    }
+}
+
+/// The reference arithmetic: per row and block an integer sum, then `acc += dw * dx * sum`.
+#[cfg_attr(
+    all(
+        target_arch = "x86_64",
+        target_feature = "avx512f",
+        target_feature = "avx512bw",
+        target_feature = "avx512vnni"
+    ),
+    allow(dead_code)
+)]
+fn tile_dot_scalar(
+    tiles: &[u8],
+    quants: &[i8],
+    scales: &[f32],
+    sums: &[i32],
+    out: &mut [f32; TILE],
+) {
+    out.fill(0.0);
+    for (b, unit) in tiles.chunks_exact(TILE_BLOCK_BYTES).enumerate() {
+        let a = &quants[b * BLOCK..][..BLOCK];
+        for (i, o) in out.iter_mut().enumerate() {
+            let mut isum = 0i32;
+            for (j, &q) in a.iter().enumerate() {
+                isum += unit[TILE * 2 + (j / 4) * TILE * 4 + i * 4 + j % 4] as i32 * q as i32;
+            }
+            isum -= 128 * sums[b];
+            let dw = f16::from_bits(u16::from_le_bytes([unit[i * 2], unit[i * 2 + 1]])).to_f32();
+            *o += isum as f32 * (dw * scales[b]);
+        }
+    }
+}
+
+impl Q8Vector {
+    /// Quantizes `x`, `rows` rows of equal length (a multiple of 32), replacing what this held.
+    pub fn quantize(&mut self, x: &[f32], rows: usize) {
+        assert!(
+            rows > 0 && x.len().is_multiple_of(rows) && (x.len() / rows).is_multiple_of(BLOCK),
+            "{} values in {rows} rows",
+            x.len()
+        );
+        let blocks = x.len() / BLOCK;
+        self.rows = rows;
+        self.scales.resize(blocks, 0.0);
+        self.quants.resize(x.len(), 0);
+        self.sums.resize(blocks, 0);
+        for (b, xs) in x.chunks_exact(BLOCK).enumerate() {
+            let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
+            // As llama.cpp's x86 code: bytes from x * 127 / max|x| rounded to even, the scale
+            // max|x| / 127 kept as f16.
+            let d = amax / 127.0;
+            let inv = if amax == 0.0 { 0.0 } else { 127.0 / amax };
+            self.scales[b] = f16::from_f32(d).to_f32();
+            let mut sum = 0i32;
+            for (i, v) in xs.iter().enumerate() {
+                let q = (v * inv).round_ties_even() as i8;
+                self.quants[b * BLOCK + i] = q;
+                sum += q as i32;
+            }
+            self.sums[b] = sum;
+        }
+    }
+}
+
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx512f",
+    target_feature = "avx512bw",
+    target_feature = "avx512vnni"
+))]
+mod simd {
+    use super::{BLOCK, TILE, TILE_BLOCK_BYTES};
+    use std::arch::x86_64::*;
+
+    /// [`super::tile_dot_scalar`] with one `vpdpbusd` per 4 values of all 16 rows; two integer
+    /// sums (even and odd groups) keep two dependency chains in flight.
+    #[inline]
+    pub unsafe fn tile_dot(
+        tiles: &[u8],
+        quants: &[i8],
+        scales: &[f32],
+        sums: &[i32],
+        out: &mut [f32; TILE],
+    ) {
+        let mut acc = _mm512_setzero_ps();
+        for b in 0..scales.len() {
+            let unit = tiles.as_ptr().add(b * TILE_BLOCK_BYTES);
+            let a = quants.as_ptr().add(b * BLOCK);
+            let w = unit.add(TILE * 2);
+            let (mut even, mut odd) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+            for g in (0..8).step_by(2) {
+                let a0 = _mm512_set1_epi32(std::ptr::read_unaligned(a.add(g * 4) as *const i32));
+                let a1 =
+                    _mm512_set1_epi32(std::ptr::read_unaligned(a.add(g * 4 + 4) as *const i32));
+                let w0 = _mm512_loadu_si512(w.add(g * TILE * 4) as *const _);
+                let w1 = _mm512_loadu_si512(w.add((g + 1) * TILE * 4) as *const _);
+                even = _mm512_dpbusd_epi32(even, w0, a0);
+                odd = _mm512_dpbusd_epi32(odd, w1, a1);
+            }
+            let isum = _mm512_sub_epi32(
+                _mm512_add_epi32(even, odd),
+                _mm512_set1_epi32(128 * *sums.get_unchecked(b)),
+            );
+            let dw = _mm512_cvtph_ps(_mm256_loadu_si256(unit as *const __m256i));
+            let d = _mm512_mul_ps(dw, _mm512_set1_ps(*scales.get_unchecked(b)));
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), d, acc);
+        }
+        _mm512_storeu_ps(out.as_mut_ptr(), acc);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lcg(seed: &mut u64) -> f32 {
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((*seed >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
+    }
+
+    /// Random GGUF Q8_0 bytes and the f32 values they stand for.
+    fn gguf_matrix(rows: usize, cols: usize, seed: &mut u64) -> (Vec<u8>, Vec<f32>) {
+        let mut data = Vec::new();
+        let mut values = Vec::new();
+        for _ in 0..rows * cols / BLOCK {
+            let d = f16::from_f32(0.01 + 0.02 * lcg(seed).abs());
+            data.extend(d.to_bits().to_le_bytes());
+            for _ in 0..BLOCK {
+                let q = (lcg(seed) * 127.0) as i8;
+                data.push(q as u8);
+                values.push(d.to_f32() * q as f32);
+            }
+        }
+        (data, values)
+    }
+
+    #[test]
+    fn matmul_matches_the_dequantized_product() {
+        let mut seed = 7;
+        // 37 rows: two full tiles and a padded one; two activation rows
+        let (rows, cols) = (37, 96);
+        let (data, w) = gguf_matrix(rows, cols, &mut seed);
+        let m = Q8Matrix::from_gguf_bytes(rows, cols, &data).unwrap();
+        assert!(Q8Matrix::from_gguf_bytes(rows, cols, &data[1..]).is_none());
+        let x: Vec<f32> = (0..2 * cols).map(|_| lcg(&mut seed)).collect();
+        let mut q = Q8Vector::default();
+        q.quantize(&x, 2);
+        let mut out = vec![0.0; 2 * rows];
+        m.matmul(&q, &mut out);
+        for mi in 0..2 {
+            for r in 0..rows {
+                let got = out[mi * rows + r];
+                let exact: f32 = (0..cols).map(|c| w[r * cols + c] * x[mi * cols + c]).sum();
+                // the activation's rounding: at most half a step (its block's scale) per value
+                let bound: f32 = (0..cols)
+                    .map(|c| w[r * cols + c].abs() * q.scales[mi * cols / BLOCK + c / BLOCK] * 0.5)
+                    .sum();
+                assert!(
+                    (got - exact).abs() <= bound * 1.01,
+                    "row {r}: {got} vs {exact}"
+                );
+            }
+        }
+        // the SIMD path sums exactly what the scalar reference sums
+        let blocks = cols / BLOCK;
+        for t in 0..3 {
+            let mut fast = [0f32; TILE];
+            m.tile_dot(t, &q, 1, &mut fast);
+            let mut slow = [0f32; TILE];
+            tile_dot_scalar(
+                &m.tiles[t * blocks * TILE_BLOCK_BYTES..][..blocks * TILE_BLOCK_BYTES],
+                &q.quants[blocks * BLOCK..],
+                &q.scales[blocks..],
+                &q.sums[blocks..],
+                &mut slow,
+            );
+            for i in 0..TILE {
+                assert!((fast[i] - slow[i]).abs() <= 1e-5 * slow[i].abs().max(1.0));
+            }
+        }
+        let mut row = vec![0.0; cols];
+        m.dequantize_row(21, &mut row);
+        assert_eq!(row, w[21 * cols..22 * cols]);
+    }
+
+    #[test]
+    fn quantizing_keeps_each_value_within_half_a_step() {
+        let x: Vec<f32> = (0..64).map(|i| (i as f32 - 20.0) * 0.37).collect();
+        let mut q = Q8Vector::default();
+        q.quantize(&x, 1);
+        for (i, v) in x.iter().enumerate() {
+            let d = q.scales[i / BLOCK];
+            assert!((d * q.quants[i] as f32 - v).abs() <= d * 0.51);
+        }
+        assert_eq!(
+            q.sums[0],
+            q.quants[..32].iter().map(|&v| v as i32).sum::<i32>()
+        );
+    }
+}
