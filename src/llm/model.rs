@@ -95,8 +95,12 @@ impl GgufModel {
             ),
             "qwen3" => (
                 Family::Qwen3(
-                    quantized_qwen3::ModelWeights::from_gguf(content, reader, device)
-                        .map_err(wrap)?,
+                    quantized_qwen3::ModelWeights::from_gguf(
+                        with_f32_rotary_tables(content),
+                        reader,
+                        device,
+                    )
+                    .map_err(wrap)?,
                 ),
                 usize::MAX,
             ),
@@ -123,6 +127,25 @@ impl GgufModel {
     pub fn architecture(&self) -> &str {
         &self.architecture
     }
+}
+
+/// candle-transformers' `quantized_qwen3` builds its rotary tables (positions times
+/// frequencies, their cosines and sines) in the dtype that `general.dtype` names, f16 when the
+/// key is absent, as it is from every GGUF file here (llama.cpp's converter records the weight
+/// type as `general.file_type`). The attention itself runs in f32 on the CPU, so f16 only rounds the
+/// tables: on a tiny random qwen3 with f32 weights this put the top-5 logits up to 1.9e-3 away
+/// from llama.cpp's (which computes the angles in f32), growing with the position; with f32
+/// tables they are within 4e-6, as qwen2's and llama's are (tests/llm_tests.rs,
+/// `qwen2_and_qwen3_match_llama_cpp`). `general.dtype = 0` asks for f32 tables; on the CPU
+/// nothing else reads the key.
+fn with_f32_rotary_tables(
+    mut content: candle_core::quantized::gguf_file::Content,
+) -> candle_core::quantized::gguf_file::Content {
+    content.metadata.insert(
+        "general.dtype".to_string(),
+        candle_core::quantized::gguf_file::Value::U32(0),
+    );
+    content
 }
 
 /// `Content` is not `Clone`; loading consumes it, so the file keeps an empty table with the
