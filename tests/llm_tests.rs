@@ -663,6 +663,51 @@ fn the_mask_forbids_what_would_break_the_schema() {
     assert!(!c.is_complete());
 }
 
+/// A model that only wants to write digits still ends its number: after 16 digits the mask
+/// leaves only what closes it.
+#[test]
+fn numbers_end_however_much_the_model_wants_digits() {
+    use actfer::llm::constrain::{ConstraintVocab, JsonConstraint};
+    use std::sync::Arc;
+    let model = fast_model();
+    let tok = &model.tokenizer;
+    let vocab = Arc::new(ConstraintVocab::new(tok).unwrap());
+    let schema = serde_json::json!({
+        "type": "object",
+        "properties": {"x": {"type": "number"}, "n": {"type": "integer"}},
+        "required": ["x", "n"],
+        "additionalProperties": false
+    });
+    let mut c = JsonConstraint::new(&vocab, &schema).unwrap();
+    let seven = tok.encode("7", false, false).unwrap()[0];
+    let mut ids = Vec::new();
+    while !c.is_complete() && ids.len() < 200 {
+        // every token equally likely but "7", which is always preferred
+        let mut logits = vec![0.0f32; tok.vocab_size()];
+        logits[seven as usize] = 10.0;
+        c.mask(&mut logits).unwrap();
+        let t = actfer::llm::sampling::argmax(&logits).unwrap();
+        c.accept(t).unwrap();
+        ids.push(t);
+    }
+    let text = tok.decode(&ids);
+    assert!(c.is_complete(), "not ended after 200 tokens: {text}");
+    let value: Json = serde_json::from_str(&text).unwrap();
+    assert!(value["x"].is_number() && value["n"].is_i64(), "{text}");
+    let digits = |k: &str| {
+        value[k]
+            .to_string()
+            .chars()
+            .filter(|c| c.is_ascii_digit())
+            .count()
+    };
+    assert!(digits("x") <= 18 && digits("n") <= 16, "{text}");
+    assert!(
+        digits("n") >= 16,
+        "the bound, not something else, ended it: {text}"
+    );
+}
+
 #[test]
 fn cli_generate_json_schema() {
     let out = common::actfer()

@@ -16,8 +16,9 @@
 //!
 //! What we add around llguidance ([`schema`]): compact JSON (no free whitespace, which a small
 //! model fills forever), default bounds on strings and arrays the schema leaves open so a
-//! value ends within a token budget, and `uniqueItems` on arrays of strings (a grammar cannot
-//! say it; [`unique`] masks the closing quote of a repeated item).
+//! value ends within a token budget, a bound on the digits of numbers ([`number`]), and
+//! `uniqueItems` on arrays of strings (a grammar cannot say it; [`unique`] masks the closing
+//! quote of a repeated item).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -36,6 +37,7 @@
 //! # Ok::<(), actfer::Error>(())
 //! ```
 
+pub mod number;
 pub mod schema;
 pub mod unique;
 pub mod validate;
@@ -140,6 +142,7 @@ pub struct JsonConstraint {
     vocab: Arc<ConstraintVocab>,
     matcher: Matcher,
     unique: unique::UniqueGuard,
+    numbers: number::NumberGuard,
     complete: bool,
     mask_seconds: f64,
     masks: usize,
@@ -174,6 +177,7 @@ impl JsonConstraint {
             vocab: Arc::clone(vocab),
             matcher,
             unique: unique::UniqueGuard::new(schema),
+            numbers: number::NumberGuard::default(),
             complete: false,
             mask_seconds: 0.0,
             masks: 0,
@@ -183,24 +187,35 @@ impl JsonConstraint {
     /// The tokens allowed next.
     pub fn allowed(&mut self) -> Result<SimpleVob> {
         let grammar = self.matcher.compute_mask().map_err(llg_error)?;
-        if !self.unique.checking() {
+        if !self.unique.checking() && !self.numbers.at_limit() {
             return Ok(grammar);
         }
         let mut mask = grammar.clone();
-        if grammar.num_set() <= LOOKAHEAD_MAX {
-            for t in grammar.to_list() {
-                if self.only_repeats_after(&self.matcher, &self.unique, t, LOOKAHEAD_DEPTH)? {
+        if self.unique.checking() {
+            if grammar.num_set() <= LOOKAHEAD_MAX {
+                for t in grammar.to_list() {
+                    if self.only_repeats_after(&self.matcher, &self.unique, t, LOOKAHEAD_DEPTH)? {
+                        mask.disallow_token(t);
+                    }
+                }
+            } else {
+                let (quotes, bytes) = (&self.vocab.quote_tokens, &self.vocab.token_bytes);
+                for t in self.unique.repeats(&grammar, quotes, bytes) {
                     mask.disallow_token(t);
                 }
             }
-        } else {
-            let (quotes, bytes) = (&self.vocab.quote_tokens, &self.vocab.token_bytes);
-            for t in self.unique.repeats(&grammar, quotes, bytes) {
-                mask.disallow_token(t);
+        }
+        if self.numbers.at_limit() {
+            for t in mask.to_list() {
+                if self.numbers.overflows(self.vocab.token_bytes(t)) {
+                    mask.disallow_token(t);
+                }
             }
         }
         if mask.is_zero() {
-            tracing::debug!("every allowed token repeats an item; letting the repeat through");
+            tracing::debug!(
+                "every allowed token repeats an item or lengthens a number; letting it through"
+            );
             return Ok(grammar);
         }
         Ok(mask)
@@ -260,6 +275,7 @@ impl JsonConstraint {
     pub fn accept(&mut self, token: u32) -> Result<()> {
         self.matcher.consume_token(token).map_err(llg_error)?;
         self.unique.feed(self.vocab.token_bytes(token));
+        self.numbers.feed(self.vocab.token_bytes(token));
         self.complete = self.matcher.is_stopped();
         Ok(())
     }
