@@ -1,17 +1,19 @@
-//! Q8_0 matrix products for decoding, with llama.cpp's arithmetic and a layout for AVX-512 VNNI.
+//! Q8_0 matrix products with llama.cpp's arithmetic, in a layout for AVX-512 VNNI.
 //!
 //! A GGUF Q8_0 row is a run of 34-byte blocks: an f16 scale `d` and 32 signed bytes `q`,
-//! standing for `d * q`. The activation is quantized the same way (per 32 values,
-//! `d = max|x| / 127`, `q = round(x / d)`), so each block's dot product is an exact integer sum
-//! of 32 byte products times the two scales, summed over blocks in f32: how llama.cpp multiplies
-//! Q8_0 weights.
+//! standing for `d * q`. The activation is quantized the same way (per 32 values, bytes
+//! `round(x * 127 / max|x|)`, scale `max|x| / 127` as f16), so each block's dot product is an
+//! exact integer sum of byte products times the two scales. llama.cpp keeps 8 f32 partial sums
+//! per row, one per group of 4 values of a block (`partial += dw * dx * group_sum`, fused), and
+//! adds them at the end as `((p4 + p0) + (p6 + p2)) + ((p5 + p1) + (p7 + p3))`; so does this
+//! file, which makes the products equal to llama.cpp's to the bit.
 //!
 //! At load the rows are regrouped into tiles of [`TILE`] rows: per 32-value block, the 16 row
 //! scales, then the bytes as `[4-value group][row][4 bytes]`, each stored plus 128 (unsigned).
-//! One `vpdpbusd` then adds 4 products for each of the 16 rows, the weights stream through
-//! memory in one pass, and `128 * sum(activation block)` is taken off once per block. Where the
-//! build has no AVX-512 VNNI a plain loop computes the same sums (see [`Q8Matrix::fast`]).
-//! Tiles are split over candle's CPU worker pool.
+//! One `vpdpbusd` then adds a group's 4 products for each of the 16 rows, the weights stream
+//! through memory in one pass, and `128 * sum(activation group)` is taken off in integers.
+//! Where the build has no AVX-512 VNNI a plain loop computes the same sums (see
+//! [`Q8Matrix::fast`]). Tiles are split over candle's CPU worker pool.
 
 use half::f16;
 
@@ -21,6 +23,8 @@ pub const BLOCK: usize = 32;
 pub const BLOCK_BYTES: usize = 34;
 /// Rows per tile.
 pub const TILE: usize = 16;
+/// Groups of 4 values per block: llama.cpp keeps one f32 partial sum per group.
+const GROUPS: usize = BLOCK / 4;
 /// Bytes per tile and block: 16 f16 scales and 16 x 32 offset bytes.
 const TILE_BLOCK_BYTES: usize = TILE * 2 + TILE * BLOCK;
 
@@ -33,7 +37,8 @@ pub struct Q8Matrix {
     tiles: Vec<u8>,
 }
 
-/// Activation rows quantized to Q8_0: per block the scale, the 32 bytes and their sum.
+/// Activation rows quantized to Q8_0: per block the scale, the 32 bytes and the sum of each
+/// group of 4.
 #[derive(Debug, Default, Clone)]
 pub struct Q8Vector {
     rows: usize,
@@ -154,7 +159,7 @@ impl Q8Matrix {
         let (quants, scales, sums) = (
             &x.quants[first * BLOCK..][..blocks * BLOCK],
             &x.scales[first..][..blocks],
-            &x.sums[first..][..blocks],
+            &x.sums[first * GROUPS..][..blocks * GROUPS],
         );
         #[cfg(all(
             target_arch = "x86_64",
@@ -176,7 +181,8 @@ impl Q8Matrix {
     }
 }
 
-/// The reference arithmetic: per row and block an integer sum, then `acc += dw * dx * sum`.
+/// The reference arithmetic: per row, group and block an integer sum, then
+/// `partial[group] += dw * dx * sum` (fused), the 8 partials added in llama.cpp's order.
 #[cfg_attr(
     all(
         target_arch = "x86_64",
@@ -193,19 +199,28 @@ fn tile_dot_scalar(
     sums: &[i32],
     out: &mut [f32; TILE],
 ) {
-    out.fill(0.0);
-    for (b, unit) in tiles.chunks_exact(TILE_BLOCK_BYTES).enumerate() {
-        let a = &quants[b * BLOCK..][..BLOCK];
-        for (i, o) in out.iter_mut().enumerate() {
-            let mut isum = 0i32;
-            for (j, &q) in a.iter().enumerate() {
-                isum += unit[TILE * 2 + (j / 4) * TILE * 4 + i * 4 + j % 4] as i32 * q as i32;
-            }
-            isum -= 128 * sums[b];
+    for (i, o) in out.iter_mut().enumerate() {
+        let mut lanes = [0f32; GROUPS];
+        for (b, unit) in tiles.chunks_exact(TILE_BLOCK_BYTES).enumerate() {
             let dw = f16::from_bits(u16::from_le_bytes([unit[i * 2], unit[i * 2 + 1]])).to_f32();
-            *o += isum as f32 * (dw * scales[b]);
+            let d = dw * scales[b];
+            for (g, lane) in lanes.iter_mut().enumerate() {
+                let mut isum = 0i32;
+                for j in g * 4..g * 4 + 4 {
+                    isum += unit[TILE * 2 + g * TILE * 4 + i * 4 + j % 4] as i32
+                        * quants[b * BLOCK + j] as i32;
+                }
+                isum -= 128 * sums[b * GROUPS + g];
+                *lane = (isum as f32).mul_add(d, *lane);
+            }
         }
+        *o = combine(&lanes);
     }
+}
+
+/// llama.cpp's horizontal sum of its 8 partial sums.
+fn combine(l: &[f32; GROUPS]) -> f32 {
+    ((l[4] + l[0]) + (l[6] + l[2])) + ((l[5] + l[1]) + (l[7] + l[3]))
 }
 
 impl Q8Vector {
@@ -220,7 +235,7 @@ impl Q8Vector {
         self.rows = rows;
         self.scales.resize(blocks, 0.0);
         self.quants.resize(x.len(), 0);
-        self.sums.resize(blocks, 0);
+        self.sums.resize(blocks * GROUPS, 0);
         for (b, xs) in x.chunks_exact(BLOCK).enumerate() {
             let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
             // As llama.cpp's x86 code: bytes from x * 127 / max|x| rounded to even, the scale
@@ -228,13 +243,16 @@ impl Q8Vector {
             let d = amax / 127.0;
             let inv = if amax == 0.0 { 0.0 } else { 127.0 / amax };
             self.scales[b] = f16::from_f32(d).to_f32();
-            let mut sum = 0i32;
             for (i, v) in xs.iter().enumerate() {
                 let q = (v * inv).round_ties_even() as i8;
                 self.quants[b * BLOCK + i] = q;
-                sum += q as i32;
             }
-            self.sums[b] = sum;
+            for g in 0..GROUPS {
+                self.sums[b * GROUPS + g] = self.quants[b * BLOCK + g * 4..][..4]
+                    .iter()
+                    .map(|&q| q as i32)
+                    .sum();
+            }
         }
     }
 }
@@ -246,11 +264,11 @@ impl Q8Vector {
     target_feature = "avx512vnni"
 ))]
 mod simd {
-    use super::{BLOCK, TILE, TILE_BLOCK_BYTES};
+    use super::{BLOCK, GROUPS, TILE, TILE_BLOCK_BYTES};
     use std::arch::x86_64::*;
 
-    /// [`super::tile_dot_scalar`] with one `vpdpbusd` per 4 values of all 16 rows; two integer
-    /// sums (even and odd groups) keep two dependency chains in flight.
+    /// [`super::tile_dot_scalar`] with one `vpdpbusd` per 4 values of all 16 rows, and one
+    /// f32 partial sum per group of 4 (a register of 16 rows each).
     #[inline]
     pub unsafe fn tile_dot(
         tiles: &[u8],
@@ -259,30 +277,29 @@ mod simd {
         sums: &[i32],
         out: &mut [f32; TILE],
     ) {
-        let mut acc = _mm512_setzero_ps();
+        let mut acc = [_mm512_setzero_ps(); GROUPS];
         for b in 0..scales.len() {
             let unit = tiles.as_ptr().add(b * TILE_BLOCK_BYTES);
             let a = quants.as_ptr().add(b * BLOCK);
             let w = unit.add(TILE * 2);
-            let (mut even, mut odd) = (_mm512_setzero_si512(), _mm512_setzero_si512());
-            for g in (0..8).step_by(2) {
-                let a0 = _mm512_set1_epi32(std::ptr::read_unaligned(a.add(g * 4) as *const i32));
-                let a1 =
-                    _mm512_set1_epi32(std::ptr::read_unaligned(a.add(g * 4 + 4) as *const i32));
-                let w0 = _mm512_loadu_si512(w.add(g * TILE * 4) as *const _);
-                let w1 = _mm512_loadu_si512(w.add((g + 1) * TILE * 4) as *const _);
-                even = _mm512_dpbusd_epi32(even, w0, a0);
-                odd = _mm512_dpbusd_epi32(odd, w1, a1);
-            }
-            let isum = _mm512_sub_epi32(
-                _mm512_add_epi32(even, odd),
-                _mm512_set1_epi32(128 * *sums.get_unchecked(b)),
-            );
             let dw = _mm512_cvtph_ps(_mm256_loadu_si256(unit as *const __m256i));
             let d = _mm512_mul_ps(dw, _mm512_set1_ps(*scales.get_unchecked(b)));
-            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), d, acc);
+            for (g, lane) in acc.iter_mut().enumerate() {
+                let ag = _mm512_set1_epi32(std::ptr::read_unaligned(a.add(g * 4) as *const i32));
+                let wg = _mm512_loadu_si512(w.add(g * TILE * 4) as *const _);
+                let isum = _mm512_sub_epi32(
+                    _mm512_dpbusd_epi32(_mm512_setzero_si512(), wg, ag),
+                    _mm512_set1_epi32(128 * *sums.get_unchecked(b * GROUPS + g)),
+                );
+                *lane = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), d, *lane);
+            }
         }
-        _mm512_storeu_ps(out.as_mut_ptr(), acc);
+        let l = acc;
+        let sum = _mm512_add_ps(
+            _mm512_add_ps(_mm512_add_ps(l[4], l[0]), _mm512_add_ps(l[6], l[2])),
+            _mm512_add_ps(_mm512_add_ps(l[5], l[1]), _mm512_add_ps(l[7], l[3])),
+        );
+        _mm512_storeu_ps(out.as_mut_ptr(), sum);
     }
 }
 
@@ -340,7 +357,7 @@ mod tests {
                 );
             }
         }
-        // the SIMD path sums exactly what the scalar reference sums
+        // the SIMD path sums exactly what the scalar reference sums, to the bit
         let blocks = cols / BLOCK;
         for t in 0..3 {
             let mut fast = [0f32; TILE];
@@ -350,12 +367,10 @@ mod tests {
                 &m.tiles[t * blocks * TILE_BLOCK_BYTES..][..blocks * TILE_BLOCK_BYTES],
                 &q.quants[blocks * BLOCK..],
                 &q.scales[blocks..],
-                &q.sums[blocks..],
+                &q.sums[blocks * GROUPS..],
                 &mut slow,
             );
-            for i in 0..TILE {
-                assert!((fast[i] - slow[i]).abs() <= 1e-5 * slow[i].abs().max(1.0));
-            }
+            assert_eq!(fast, slow, "tile {t}");
         }
         let mut row = vec![0.0; cols];
         m.dequantize_row(21, &mut row);
@@ -372,7 +387,14 @@ mod tests {
             assert!((d * q.quants[i] as f32 - v).abs() <= d * 0.51);
         }
         assert_eq!(
-            q.sums[0],
+            q.sums[0]
+                + q.sums[1]
+                + q.sums[2]
+                + q.sums[3]
+                + q.sums[4]
+                + q.sums[5]
+                + q.sums[6]
+                + q.sums[7],
             q.quants[..32].iter().map(|&v| v as i32).sum::<i32>()
         );
     }
