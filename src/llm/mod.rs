@@ -55,7 +55,7 @@ use crate::Result;
 pub const DEFAULT_MODEL: &str = "smollm2-135m-instruct";
 
 /// The Q8_0 copy of the default model that set-up writes beside the shipped Q4_1 file
-/// (`actfer quantize`); candle decodes it about twice as fast. [`TextModel::load_spec`] takes
+/// (`actfer quantize`); it decodes 1.7x as fast ([`q8`]). [`TextModel::load_spec`] takes
 /// it for [`DEFAULT_MODEL`] when present; `DEFAULT_MODEL:q4_1` names the shipped file.
 pub const DEFAULT_MODEL_Q8_0: &str = "SmolLM2-135M-Instruct.Q8_0.gguf";
 
