@@ -1,6 +1,6 @@
 //! Llama-shaped decoders from GGUF: `llama` (SmolLM2, Llama 3), `qwen2` and `qwen3`, computed on
-//! plain f32 rows with a preallocated-free KV cache and, for Q8_0 matrices, the tiled kernels of
-//! [`super::q8`].
+//! plain f32 rows with a KV cache that grows by appending and, for Q8_0 matrices, the tiled
+//! kernels of [`super::q8`].
 //!
 //! Per layer: RMS norm, attention (queries, keys and values; `qwen2` adds biases, `qwen3`
 //! RMS-normalises each head's queries and keys), rotary embeddings (`llama`: adjacent pairs, as
@@ -143,7 +143,7 @@ impl Linear {
         }
     }
 
-    /// `out = x W^T` for `t` rows of `x`; `q` holds `x` quantized (filled on first use, so
+    /// `out = x W^T` for the `t` rows of `x` (an [`Input`], quantized on first use, so
     /// matrices that share an input quantize it once).
     fn forward(&self, x: &Input, out: &mut Vec<f32>) -> Result<()> {
         out.resize(x.t * self.rows(), 0.0);

@@ -10,18 +10,21 @@ against the first. Used in README ("Language model") to size the parity tests' e
 """
 
 import json
+import os
 import sys
 
 import llama_cpp
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from llama_reference import last_logits  # noqa: E402
 
 
 def logits(model, ids, **settings):
     llm = llama_cpp.Llama(model_path=model, n_ctx=256, n_batch=512, n_threads=1,
                           logits_all=False, verbose=False, **settings)
     llm.eval(ids)
-    row = llm._ctx.get_logits_ith(-1)
-    return np.ctypeslib.as_array(row, shape=(llm.n_vocab(),)).astype(np.float32).copy()
+    return last_logits(llm).copy()
 
 
 def main():

@@ -21,7 +21,6 @@ the recorded ones, so these logits stay those of the files it loads.
     ~/.cache/actfer/llama-venv/bin/python tools/reference/qwen_reference.py $DIR
 """
 
-import hashlib
 import json
 import os
 import platform
@@ -30,11 +29,14 @@ import sys
 import llama_cpp
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from llama_reference import last_logits, sha256  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.environ.get("QWEN_REFERENCE_OUT") or os.path.join(ROOT, "tests", "data", "qwen_reference.json")
 MODELS = [f"{a}-{t}" for a in ("llama", "qwen2", "qwen3") for t in ("q8_0", "f32")]
 STEPS = 16
-KV_TYPE = 0  # GGML_TYPE_F32, as candle keeps keys and values
+KV_TYPE = 0  # GGML_TYPE_F32, as actfer keeps keys and values
 N_THREADS = 1
 
 # token ids below the vocabulary of 49152; the first is a single token (no attention over
@@ -45,20 +47,6 @@ PROMPTS = [
     [2, 17, 9001, 31415, 27182, 8, 8, 8, 44000, 123, 4567],
     [1, 10, 200, 3000, 40000, 5, 60, 700, 8000, 49151, 11, 22, 33, 44, 55, 66, 77, 88, 99, 12345],
 ]
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def last_logits(llm):
-    """The logits after the last evaluated token (llama.cpp computes only that row)."""
-    row = llm._ctx.get_logits_ith(-1)
-    return np.ctypeslib.as_array(row, shape=(llm.n_vocab(),)).astype(np.float32)
 
 
 def load(model):
