@@ -9,15 +9,18 @@
 //! then RMS norm, `silu(gate) * up`, `down` and a residual. A final norm and the output matrix
 //! (or the token embeddings when the file ties them) give the logits of the last position.
 //!
-//! Following llama.cpp's arithmetic where it matters for parity: activations are quantized per
-//! 32 values before a Q8_0 product, rotary angles are built by repeated f32 multiplication, and
-//! norms sum squares in f64. Matrices in other formats (Q4_1, Q4_K, ...) run through candle's
+//! Following llama.cpp's CPU arithmetic (AVX-512 build) operation for operation, so that a Q8_0
+//! model's logits equal llama.cpp's to the bit: activations are quantized per 32 values before a
+//! Q8_0 product, rotary angles are built by repeated f32 multiplication and applied with its
+//! fused multiply-adds, norms sum f32 squares in f64, and SiLU, softmax and the attention dot
+//! products use [`super::numerics`]. Matrices in other formats (Q4_1, Q4_K, ...) run through candle's
 //! quantized matmul.
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
 
 use super::gguf::GgufFile;
+use super::numerics::{self, dot_four, LANES};
 use super::q8::{Q8Matrix, Q8Vector};
 use crate::{Error, Result};
 
@@ -405,9 +408,7 @@ impl Llama {
                 layer.gate.forward(&input, &mut s.g)?;
                 layer.up.forward(&input, &mut s.u)?;
             }
-            for (g, u) in s.g.iter_mut().zip(&s.u) {
-                *g = *g / (1.0 + (-*g).exp()) * u;
-            }
+            numerics::swiglu(&mut s.g, &s.u, layer.up.rows());
             layer.down.forward(&Input::new(&s.g, t), &mut s.o)?;
             add(&mut x, &s.o);
         }
@@ -438,7 +439,7 @@ fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut Vec<f32>) {
     out.resize(x.len(), 0.0);
     let n = w.len();
     for (xs, ys) in x.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
-        let ss: f64 = xs.iter().map(|&v| (v as f64) * (v as f64)).sum();
+        let ss: f64 = xs.iter().map(|&v| (v * v) as f64).sum();
         let scale = 1.0 / ((ss / n as f64) as f32 + eps).sqrt();
         for ((y, &v), &g) in ys.iter_mut().zip(xs).zip(w) {
             *y = v * scale * g;
@@ -503,8 +504,9 @@ impl Rope {
                         (2 * i, 2 * i + 1)
                     };
                     let (x0, x1) = (head[a], head[b]);
-                    head[a] = x0 * cos[i] - x1 * sin[i];
-                    head[b] = x0 * sin[i] + x1 * cos[i];
+                    // llama.cpp's compiled rotation: the first product of each line is fused
+                    head[a] = x0.mul_add(cos[i], -(x1 * sin[i]));
+                    head[b] = x0.mul_add(sin[i], x1 * cos[i]);
                 }
             }
         }
@@ -522,24 +524,15 @@ fn attention(c: &Config, q: &[f32], keys: &[f32], values: &[f32], pos: usize, ou
     let scale = 1.0 / (hd as f32).sqrt();
     let out_ptr = out.as_mut_ptr() as usize;
     let work = |range: std::ops::Range<usize>| {
-        let mut scores = Vec::new();
+        let (mut scores, mut lanes) = (Vec::new(), Vec::new());
         for item in range {
             let (i, h) = (item / c.heads, item % c.heads);
             let kv = (h / group) * hd;
             let n = pos + i + 1; // keys 0..=pos + i
             let query = &q[(i * c.heads + h) * hd..][..hd];
             scores.clear();
-            let mut max = f32::NEG_INFINITY;
-            for j in 0..n {
-                let s = dot(query, &keys[j * kvw + kv..][..hd]) * scale;
-                max = max.max(s);
-                scores.push(s);
-            }
-            let mut total = 0f32;
-            for s in &mut scores {
-                *s = (*s - max).exp();
-                total += *s;
-            }
+            scores.extend((0..n).map(|j| dot_four(query, &keys[j * kvw + kv..][..hd]) * scale));
+            numerics::softmax(&mut scores);
             // SAFETY: each (row, head) item writes its own `hd` values of `out`.
             let dst = unsafe {
                 std::slice::from_raw_parts_mut(
@@ -547,11 +540,24 @@ fn attention(c: &Config, q: &[f32], keys: &[f32], values: &[f32], pos: usize, ou
                     hd,
                 )
             };
+            // Probabilities times values, with llama.cpp's lanes: for one query row its
+            // vec_dot_f32 (position j in accumulator j % 64), for several its tiled matmul
+            // (one chain per lane, j % 16). `lanes` is [lane][dimension].
+            let width = if t == 1 { 4 * LANES } else { LANES };
+            lanes.clear();
+            lanes.resize(width * hd, 0.0);
             for (j, &p) in scores.iter().enumerate() {
-                let w = p / total;
-                for (d, &v) in dst.iter_mut().zip(&values[j * kvw + kv..][..hd]) {
-                    *d += w * v;
+                let acc = &mut lanes[(j % width) * hd..][..hd];
+                for (acc, &v) in acc.iter_mut().zip(&values[j * kvw + kv..][..hd]) {
+                    *acc = v.mul_add(p, *acc);
                 }
+            }
+            let mut column = [0f32; 4 * LANES];
+            for (d, out) in dst.iter_mut().enumerate() {
+                for (lane, c) in column[..width].iter_mut().enumerate() {
+                    *c = lanes[lane * hd + d];
+                }
+                *out = numerics::reduce(&column[..width]);
             }
         }
     };
@@ -561,23 +567,6 @@ fn attention(c: &Config, q: &[f32], keys: &[f32], values: &[f32], pos: usize, ou
     } else {
         candle_core::utils::barrier_pool().execute_chunked(items, work);
     }
-}
-
-/// A dot product the compiler vectorizes (16 partial sums).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 16];
-    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for k in 0..16 {
-            acc[k] += x[k] * y[k];
-        }
-    }
-    let mut s: f32 = acc.iter().sum();
-    for (x, y) in ra.iter().zip(rb) {
-        s += x * y;
-    }
-    s
 }
 
 #[cfg(test)]

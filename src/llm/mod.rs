@@ -11,8 +11,10 @@
 //! ```
 //!
 //! - [`gguf`]: opening and checking a GGUF file (missing, not GGUF, truncated)
-//! - [`model`]: the [`CausalLm`] interface and the quantized families (llama, qwen2, qwen3
-//!   from candle-transformers; gemma3 from [`gemma3`]) chosen by `general.architecture`
+//! - [`model`]: the [`CausalLm`] interface and the families (llama, qwen2, qwen3 from
+//!   [`llama`]; gemma3 from [`gemma3`]) chosen by `general.architecture`
+//! - [`llama`]: llama-shaped decoders on f32 rows, with [`q8`] (tiled Q8_0 products) and
+//!   [`numerics`] (llama.cpp's rounding of exp, softmax and dot products)
 //! - [`gemma3`]: Gemma 3 from GGUF (GELU feed-forward, sliding-window layers)
 //! - [`tokenizer`]: byte-level BPE from GGUF metadata with llama.cpp's pre-tokenizers,
 //!   SentencePiece from GGUF metadata (`spm`, llama.cpp's merge order), or a
@@ -29,6 +31,7 @@ pub mod gemma3;
 pub mod gguf;
 pub mod llama;
 pub mod model;
+pub mod numerics;
 pub mod q8;
 pub mod quantize;
 pub mod sampling;
