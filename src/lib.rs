@@ -7,8 +7,10 @@
 //! [`eval`] holds the evaluation protocols (spotting, recognition, AUs, flow), [`synth`]
 //! generates labelled synthetic expressions (SynthME) with ground-truth flow, [`llm`] hosts
 //! the language model (GGUF in candle: tokenizer, chat template, sampling, KV-cached sessions),
-//! [`motion`] turns a clip's flow into region statistics, AU evidence and spotted intervals.
+//! [`motion`] turns a clip's flow into region statistics, AU evidence and spotted intervals,
+//! [`agent`] runs the language model's tool loop and writes its trace.
 
+pub mod agent;
 pub mod error;
 pub mod eval;
 pub mod evidence;

@@ -1,6 +1,7 @@
 //! The `actfer` command line: one file per subcommand, each a thin layer over the library.
 
 mod analyze;
+mod ask;
 mod au;
 mod chat;
 mod detect;
@@ -47,6 +48,8 @@ pub enum Command {
     /// FACS letter, side and source, the expression classifier, and emotion inference from the
     /// AUs. Exit code 3 when there is no face.
     Au(au::AuArgs),
+    /// Ask a question about a face: the language model calls the face tools step by step and answers with an emotion and the AUs its observations showed, each citing its steps; writes the trace. Exit code 3 when there is no face
+    Ask(ask::AskArgs),
     /// The FACS tables: AU catalogue, facial regions, emotion prototypes.
     #[command(subcommand)]
     Facs(facs::FacsCommand),
@@ -91,6 +94,7 @@ impl Cli {
             Command::Media(c) => c.wants_json(),
             Command::Detect(a) => a.json,
             Command::Au(a) => a.json,
+            Command::Ask(a) => a.json,
             Command::Facs(c) => c.wants_json(),
             Command::Reward(c) => c.wants_json(),
             Command::Eval(c) => c.wants_json(),
@@ -112,6 +116,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Media(c) => media::run(c),
         Command::Detect(a) => detect::run(a),
         Command::Au(a) => au::run(a),
+        Command::Ask(a) => ask::run_ask(a),
         Command::Facs(c) => facs::run(c),
         Command::Reward(c) => reward::run(c),
         Command::Eval(c) => eval::run(c),

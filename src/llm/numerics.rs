@@ -232,8 +232,8 @@ pub fn softmax(scores: &mut [f32]) {
 }
 
 /// A dot product with four 16-lane accumulators (element `i` in accumulator `i / 16 % 4`),
-/// combined as (0 + 2) + (1 + 3), then [`reduce16`]; elements past the last whole 64 are added
-/// one by one. llama.cpp's `vec_dot_f32`, used for attention scores over several positions.
+/// combined as (0 + 2) + (1 + 3), then [`reduce`]; elements past the last whole 64 are added
+/// one by one. llama.cpp's `vec_dot_f32`, used for attention scores.
 pub fn dot_four(a: &[f32], b: &[f32]) -> f32 {
     let whole = a.len() - a.len() % (4 * LANES);
     let mut sum = dot_four_whole(&a[..whole], &b[..whole]) as f64;

@@ -299,6 +299,28 @@ impl Chat {
         opts: &GenerateOptions,
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> Result<Generation> {
+        self.send_inner(message, opts, None, on_text)
+    }
+
+    /// [`send`](Self::send) with the answer generated under `constraint` (a JSON value that
+    /// always parses: a tool call, a final answer).
+    pub fn send_constrained(
+        &mut self,
+        message: Message,
+        opts: &GenerateOptions,
+        constraint: &mut JsonConstraint,
+        on_text: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Generation> {
+        self.send_inner(message, opts, Some(constraint), on_text)
+    }
+
+    fn send_inner(
+        &mut self,
+        message: Message,
+        opts: &GenerateOptions,
+        constraint: Option<&mut JsonConstraint>,
+        on_text: &mut dyn FnMut(&str) -> bool,
+    ) -> Result<Generation> {
         self.messages.push(message);
         let template = self
             .session
@@ -314,7 +336,7 @@ impl Chat {
                 self.session.append_text(&full)?;
             }
         }
-        let generation = self.session.generate(opts, on_text)?;
+        let generation = self.session.generate_inner(opts, constraint, on_text)?;
         self.rendered = full + &generation.text;
         self.messages
             .push(Message::assistant(generation.text.clone()));

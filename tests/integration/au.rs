@@ -14,7 +14,7 @@ use candle_core::Device;
 
 use crate::common::{actfer, testdata};
 
-fn models() -> &'static AppearanceModels {
+pub fn models() -> &'static AppearanceModels {
     static MODELS: OnceLock<AppearanceModels> = OnceLock::new();
     MODELS.get_or_init(|| {
         AppearanceModels::load(&ModelStore::from_env().unwrap(), &Device::Cpu).unwrap()

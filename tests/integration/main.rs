@@ -7,6 +7,7 @@
 
 mod common;
 
+mod agent;
 mod au;
 mod blendshape;
 mod detect;

@@ -1,0 +1,20 @@
+//! The agent: a language model runs a tool loop over one face image (or one frame of a clip)
+//! and answers with an emotion and the AUs that its observations showed, each AU citing the
+//! steps that showed it; the run is kept as a trace (a visual chain of thought).
+//!
+//! - [`tools`]: the tools and the JSON schema of a step, built from the library's tables
+//! - [`policy`]: who picks the steps ([`policy::LlmPolicy`]: the model under that schema)
+//! - [`mod@run`]: the loop with its budgets and stop reasons
+//! - [`verifier`]: checks of the answer against the evidence
+//! - [`trace`]: the trace document (`actfer.trace/1`)
+
+pub mod policy;
+pub mod run;
+pub mod tools;
+pub mod trace;
+pub mod verifier;
+
+pub use policy::{LlmPolicy, Policy, Reply};
+pub use run::{run, system_prompt, Limits};
+pub use tools::Toolbox;
+pub use trace::{StopReason, Trace};

@@ -1,0 +1,263 @@
+//! The loop: the policy picks a tool, the toolbox runs it, the observation goes back, until
+//! a final answer or a budget (steps, generated tokens, seconds) ends the run. The last step
+//! allowed is held to a final answer. Every step is kept, so a run cut short still leaves its
+//! trace.
+
+use std::time::Instant;
+
+use serde_json::Value;
+
+use super::policy::Policy;
+use super::tools::{step_schema, Toolbox, FINAL_ANSWER, TOOLS};
+use super::trace::{
+    Answer, AnswerAu, EmotionAnswer, InputInfo, Observation, Step, StopReason, Timings, ToolCall,
+    Trace, SCHEMA,
+};
+use super::verifier::verify;
+use crate::error::Result;
+use crate::llm::constrain::validate;
+
+/// The system prompt (prompts/agent_system.md) with the tool list and the region names.
+pub fn system_prompt() -> String {
+    let tools: Vec<String> = TOOLS
+        .iter()
+        .map(|(name, what)| format!("- {name}: {what}"))
+        .collect();
+    include_str!("../../prompts/agent_system.md")
+        .replace("{tools}", &tools.join("\n"))
+        .replace("{regions}", &super::tools::zoom_regions().join(", "))
+}
+
+/// Budgets of one run.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Steps, the final answer included.
+    pub max_steps: usize,
+    /// Tokens the model may generate over the whole run.
+    pub max_tokens: usize,
+    /// Tokens of one step.
+    pub step_tokens: usize,
+    /// Wall-clock seconds; checked before each step.
+    pub max_seconds: f64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_steps: 6,
+            max_tokens: 1500,
+            step_tokens: 256,
+            max_seconds: 300.0,
+        }
+    }
+}
+
+/// Runs the loop on `question`. Only a failure of the library or the model is an `Err`; an
+/// unusable reply or a refused tool is a step whose observation says so.
+pub fn run(
+    question: &str,
+    input: InputInfo,
+    toolbox: &mut Toolbox,
+    policy: &mut dyn Policy,
+    limits: &Limits,
+) -> Result<Trace> {
+    let start = Instant::now();
+    let mut steps: Vec<Step> = Vec::new();
+    let mut answer = None;
+    let mut tokens = 0;
+    let mut llm_seconds = 0.0;
+    let mut message = format!(
+        "Question: {question}\nThe input is one {} frame. Take one step.",
+        input.kind
+    );
+    let stop = loop {
+        let id = steps.len() + 1;
+        if start.elapsed().as_secs_f64() >= limits.max_seconds {
+            break StopReason::TimeLimit;
+        }
+        if tokens >= limits.max_tokens {
+            break StopReason::TokenLimit;
+        }
+        let last = id >= limits.max_steps;
+        // The answer waits for evidence and cites only what was shown; the last step answers.
+        let looked = steps.iter().any(is_evidence);
+        let tools: Vec<&str> = TOOLS
+            .iter()
+            .map(|t| t.0)
+            .filter(|&t| match (last, looked) {
+                (true, _) => t == FINAL_ANSWER,
+                (false, false) => t != FINAL_ANSWER,
+                (false, true) => true,
+            })
+            .collect();
+        let schema = step_schema(&tools, &shown(&steps));
+        let t = Instant::now();
+        let budget = limits.step_tokens.min(limits.max_tokens - tokens);
+        let reply = policy.reply(&message, &schema, budget)?;
+        let seconds = t.elapsed().as_secs_f64();
+        llm_seconds += seconds;
+        tokens += reply.tokens;
+        let parsed = serde_json::from_str::<Value>(&reply.text)
+            .map_err(|e| format!("not JSON: {e}"))
+            .and_then(|v| validate(&v, &schema).map(|_| v));
+        let mut step = Step {
+            id,
+            thought: String::new(),
+            tool: ToolCall {
+                name: String::new(),
+                args: Value::Null,
+            },
+            observation: Observation::default(),
+            tokens: reply.tokens,
+            seconds,
+        };
+        match parsed {
+            Err(why) => {
+                step.thought = reply.text;
+                step.observation = Observation {
+                    text: format!(
+                        "the reply is not a valid step ({why}); reply with one JSON step"
+                    ),
+                    error: true,
+                    ..Default::default()
+                };
+            }
+            Ok(v) => {
+                step.thought = v["thought"].as_str().unwrap_or_default().to_string();
+                step.tool = ToolCall {
+                    name: v["tool"].as_str().unwrap_or_default().to_string(),
+                    args: v["args"].clone(),
+                };
+                if step.tool.name == FINAL_ANSWER {
+                    step.observation.text = "the answer".into();
+                    let a = build_answer(&step.tool.args, id, &steps);
+                    steps.push(step);
+                    answer = Some(a);
+                    break if last {
+                        StopReason::StepLimit
+                    } else {
+                        StopReason::Answered
+                    };
+                }
+                step.observation = toolbox.call(id, &step.tool.name, &step.tool.args)?;
+            }
+        }
+        message = format!(
+            "Observation {id}: {}\nTake the next step.",
+            step.observation.text
+        );
+        let cut = step.observation.error && tokens >= limits.max_tokens;
+        steps.push(step);
+        if cut {
+            break StopReason::TokenLimit;
+        }
+        if last {
+            break StopReason::StepLimit;
+        }
+    };
+    let verifier = answer
+        .as_ref()
+        .map(|a| verify(a, &steps))
+        .unwrap_or_default();
+    let input = InputInfo {
+        face_box: toolbox.subject_box(),
+        ..input
+    };
+    Ok(Trace {
+        schema: SCHEMA.into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        question: question.into(),
+        input,
+        model: policy.name(),
+        steps,
+        answer,
+        verifier,
+        stop,
+        timings: Timings {
+            perception_seconds: toolbox.seconds,
+            llm_seconds,
+            total_seconds: start.elapsed().as_secs_f64(),
+        },
+    })
+}
+
+/// Whether a step gathered evidence (a tool other than detect_face and the answer, that ran).
+pub fn is_evidence(s: &Step) -> bool {
+    !s.observation.error && !matches!(s.tool.name.as_str(), "detect_face" | FINAL_ANSWER | "")
+}
+
+/// The AUs the observations of `steps` showed present, in order of first appearance.
+fn shown(steps: &[Step]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in steps {
+        for a in s.observation.data["aus"].as_array().into_iter().flatten() {
+            if let Some(code) = a["au"].as_str() {
+                if !out.iter().any(|c| c == code) {
+                    out.push(code.to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The answer of a final step, each AU joined to the steps that showed it present, the
+/// emotion to the latest distribution a tool gave.
+fn build_answer(args: &Value, id: usize, steps: &[Step]) -> Answer {
+    let label = args["emotion"].as_str().unwrap_or_default().to_string();
+    let distribution: Vec<(String, f32)> = steps
+        .iter()
+        .rev()
+        .find_map(|s| serde_json::from_value(s.observation.data["classifier"].clone()).ok())
+        .unwrap_or_default();
+    let confidence = distribution
+        .iter()
+        .find(|(e, _)| *e == label)
+        .map(|(_, p)| *p);
+    let aus = args["aus"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(|code| {
+            let mut au = AnswerAu {
+                au: code.to_string(),
+                name: code
+                    .trim_start_matches("AU")
+                    .parse()
+                    .ok()
+                    .and_then(crate::facs::au::info)
+                    .map_or("", |i| i.name)
+                    .to_string(),
+                intensity: 0.0,
+                side: "both".into(),
+                evidence: vec![],
+            };
+            for s in steps {
+                let shown = s.observation.data["aus"].as_array().into_iter().flatten();
+                for a in shown.filter(|a| a["au"] == code) {
+                    let intensity = a["intensity"].as_f64().unwrap_or(0.0) as f32;
+                    if !au.evidence.contains(&s.id) {
+                        au.evidence.push(s.id);
+                    }
+                    if intensity > au.intensity {
+                        au.intensity = intensity;
+                        au.side = a["side"].as_str().unwrap_or("both").to_string();
+                    }
+                }
+            }
+            au
+        })
+        .collect();
+    Answer {
+        emotion: EmotionAnswer {
+            label,
+            confidence,
+            distribution,
+        },
+        aus,
+        intervals: vec![],
+        text: args["text"].as_str().unwrap_or_default().to_string(),
+        step: id,
+    }
+}

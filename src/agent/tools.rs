@@ -1,0 +1,356 @@
+//! The agent's tools: thin calls into the library on one frame of the input, each with a
+//! JSON schema built from the library's own tables (regions, AU catalogue, emotion labels).
+//!
+//! A tool never touches a path the model names: crops are written under the trace directory
+//! with names the toolbox makes, and regions are looked up in the region table.
+
+use std::path::PathBuf;
+
+use serde_json::{json, Value};
+
+use super::trace::Observation;
+use crate::error::Result;
+use crate::evidence::{AppearanceModels, FaceAppearance};
+use crate::face::regions::{Level, REGIONS};
+use crate::face::zoom::{zoom_region, DEFAULT_ZOOM_WIDTH};
+use crate::facs::au::AUS;
+use crate::facs::emotion::Emotion;
+use crate::media::RgbImage;
+
+/// The tool that ends a run.
+pub const FINAL_ANSWER: &str = "final_answer";
+
+/// The tools the model may call, in the order the prompt lists them.
+pub const TOOLS: &[(&str, &str)] = &[
+    (
+        "detect_face",
+        "find the faces in the frame: box, head pose, how many",
+    ),
+    (
+        "zoom",
+        "enlarge one facial region of the subject and read the AUs that show there",
+    ),
+    (
+        "au_evidence",
+        "every AU present on the subject's face with intensity, side and the cue that shows it",
+    ),
+    (
+        "classify_expression",
+        "the expression classifier's emotion distribution and the emotions the AUs match",
+    ),
+    (
+        FINAL_ANSWER,
+        "answer: the emotion and the AUs that the observations support",
+    ),
+];
+
+/// Region names the `zoom` tool takes: the fine and coarse regions of the region table.
+pub fn zoom_regions() -> Vec<&'static str> {
+    REGIONS
+        .iter()
+        .filter(|r| r.level != Level::Roi)
+        .map(|r| r.name)
+        .collect()
+}
+
+/// The JSON Schema of one step: `{"thought", "tool", "args"}`, one variant per tool in
+/// `tools`, each with its own arguments. The final answer's AUs are limited to `shown` (the
+/// AUs the observations so far showed present), so a claim always has a step to cite, and its
+/// emotion to the labels that those AUs can fit ([`Emotion::compatible_with`]; every label
+/// when none can).
+pub fn step_schema(tools: &[&str], shown: &[String]) -> Value {
+    let numbers: Vec<u8> = shown
+        .iter()
+        .filter_map(|c| c.trim_start_matches("AU").parse().ok())
+        .collect();
+    let mut emotions: Vec<&str> = Emotion::ALL
+        .iter()
+        .filter(|e| e.compatible_with(crate::facs::au::mask(&numbers)))
+        .map(|e| e.name())
+        .collect();
+    if emotions.is_empty() {
+        emotions = Emotion::ALL.iter().map(|e| e.name()).collect();
+    }
+    let args = |tool: &str| match tool {
+        "zoom" => json!({
+            "type": "object",
+            "properties": {"region": {"type": "string", "enum": zoom_regions()}},
+            "required": ["region"],
+            "additionalProperties": false
+        }),
+        FINAL_ANSWER => {
+            let aus = if shown.is_empty() {
+                json!({"type": "array", "maxItems": 0})
+            } else {
+                // maxItems no larger than the choices: after the last unused AU no comma may
+                // follow (a comma there would leave only repeats, which uniqueItems forbids)
+                json!({"type": "array", "items": {"type": "string", "enum": shown},
+                       "maxItems": shown.len().min(6), "uniqueItems": true})
+            };
+            json!({
+                "type": "object",
+                "properties": {
+                    "emotion": {"type": "string", "enum": emotions},
+                    "aus": aus,
+                    "text": {"type": "string", "maxLength": 240}
+                },
+                "required": ["emotion", "aus", "text"],
+                "additionalProperties": false
+            })
+        }
+        _ => json!({"type": "object", "properties": {}, "additionalProperties": false}),
+    };
+    let variants: Vec<Value> = TOOLS
+        .iter()
+        .filter(|(name, _)| tools.contains(name))
+        .map(|(name, _)| {
+            json!({
+                "type": "object",
+                "properties": {
+                    "thought": {"type": "string", "maxLength": 160},
+                    "tool": {"const": name},
+                    "args": args(name)
+                },
+                "required": ["thought", "tool", "args"],
+                "additionalProperties": false
+            })
+        })
+        .collect();
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "one agent step: a thought and a tool call",
+        "anyOf": variants
+    })
+}
+
+/// Every AU code (`AU12`) of the catalogue.
+pub fn all_aus() -> Vec<String> {
+    AUS.iter().map(|a| format!("AU{}", a.number)).collect()
+}
+
+/// The tools over one frame of the input, with the appearance analysis computed once.
+pub struct Toolbox<'a> {
+    models: &'a AppearanceModels,
+    image: RgbImage,
+    /// Where crops go; `None` keeps them in memory only.
+    artifacts: Option<PathBuf>,
+    faces: Option<Vec<FaceAppearance>>,
+    /// Seconds spent in the library (perception).
+    pub seconds: f64,
+}
+
+impl<'a> Toolbox<'a> {
+    pub fn new(models: &'a AppearanceModels, image: RgbImage, artifacts: Option<PathBuf>) -> Self {
+        Toolbox {
+            models,
+            image,
+            artifacts,
+            faces: None,
+            seconds: 0.0,
+        }
+    }
+
+    /// The faces of the frame, largest first (computed on first use).
+    pub fn faces(&mut self) -> Result<&[FaceAppearance]> {
+        if self.faces.is_none() {
+            let start = std::time::Instant::now();
+            let faces = self.models.analyse(&self.image)?;
+            self.seconds += start.elapsed().as_secs_f64();
+            self.faces = Some(faces);
+        }
+        Ok(self.faces.as_deref().unwrap_or_default())
+    }
+
+    /// Runs tool `name` for step `step`. A refusal (unknown tool, bad argument, no face) is an
+    /// observation with `error` set, for the model to read; only a failure of the library
+    /// itself is an `Err`.
+    pub fn call(&mut self, step: usize, name: &str, args: &Value) -> Result<Observation> {
+        let start = std::time::Instant::now();
+        let out = self.call_inner(step, name, args);
+        self.seconds += start.elapsed().as_secs_f64();
+        out
+    }
+
+    fn call_inner(&mut self, step: usize, name: &str, args: &Value) -> Result<Observation> {
+        if name == "detect_face" {
+            return self.detect_face();
+        }
+        if !TOOLS.iter().any(|(t, _)| *t == name) || name == FINAL_ANSWER {
+            return Ok(refusal(format!(
+                "there is no tool {name:?}; the tools are {}",
+                TOOLS.iter().map(|t| t.0).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        if self.faces()?.is_empty() {
+            return Ok(refusal("no face was found in the frame".into()));
+        }
+        match name {
+            "zoom" => self.zoom(step, args),
+            "au_evidence" => Ok(self.au_evidence()),
+            _ => Ok(self.classify()),
+        }
+    }
+
+    /// The subject's box `[x0, y0, x1, y1]`, once the faces were analysed.
+    pub fn subject_box(&self) -> Option<[f32; 4]> {
+        let b = &self.faces.as_ref()?.first()?.face.bbox;
+        Some([b.x0, b.y0, b.x1, b.y1])
+    }
+
+    fn subject(&self) -> &FaceAppearance {
+        &self.faces.as_ref().expect("analysed before")[0]
+    }
+
+    fn detect_face(&mut self) -> Result<Observation> {
+        let faces = self.faces()?;
+        if faces.is_empty() {
+            return Ok(refusal("no face was found in the frame".into()));
+        }
+        let f = &faces[0].face;
+        let b = &f.bbox;
+        let text = format!(
+            "{} face(s); the subject is the largest: box ({:.0}, {:.0})-({:.0}, {:.0}), head yaw \
+             {:.0}, pitch {:.0}, roll {:.0} degrees",
+            faces.len(),
+            b.x0,
+            b.y0,
+            b.x1,
+            b.y1,
+            f.pose.yaw,
+            f.pose.pitch,
+            f.pose.roll
+        );
+        let data = json!({
+            "faces": faces.len(),
+            "box": [b.x0, b.y0, b.x1, b.y1],
+            "pose": {"yaw": f.pose.yaw, "pitch": f.pose.pitch, "roll": f.pose.roll},
+        });
+        Ok(Observation {
+            text,
+            data,
+            ..Default::default()
+        })
+    }
+
+    fn zoom(&mut self, step: usize, args: &Value) -> Result<Observation> {
+        let regions = zoom_regions();
+        let Some(name) = args["region"].as_str().filter(|r| regions.contains(r)) else {
+            return Ok(refusal(format!(
+                "zoom needs args.region, one of: {}",
+                regions.join(", ")
+            )));
+        };
+        let region = crate::face::regions::region(name).expect("listed above");
+        let subject = self.subject();
+        let crop = zoom_region(
+            &self.image,
+            &subject.face.landmarks68,
+            name,
+            DEFAULT_ZOOM_WIDTH,
+        )?;
+        let here: Vec<&crate::facs::evidence::AuEvidence> = subject
+            .present()
+            .filter(|a| region.aus.contains(&a.au))
+            .collect();
+        let mut text = format!("zoomed into the {} ({})", name, region.description);
+        if here.is_empty() {
+            text.push_str("; no AU of this region is present");
+        } else {
+            text.push_str("; present here: ");
+            text.push_str(&au_list(&here));
+        }
+        let data = json!({"region": name, "aus": au_data(&here)});
+        let mut artifacts = Vec::new();
+        if let Some(dir) = &self.artifacts {
+            let file = format!("step{step}-zoom-{name}.png");
+            std::fs::create_dir_all(dir)
+                .map_err(|e| crate::Error::io(dir.display().to_string(), e))?;
+            crop.save_png(&dir.join(&file))?;
+            artifacts.push(file);
+        }
+        Ok(Observation {
+            text,
+            data,
+            artifacts,
+            error: false,
+        })
+    }
+
+    fn au_evidence(&self) -> Observation {
+        let present: Vec<_> = self.subject().present().collect();
+        let text = if present.is_empty() {
+            "no AU is present (the face is at rest)".to_string()
+        } else {
+            format!("present: {}", au_list(&present))
+        };
+        Observation {
+            text,
+            data: json!({"source": "appearance", "aus": au_data(&present)}),
+            ..Default::default()
+        }
+    }
+
+    fn classify(&self) -> Observation {
+        let s = self.subject();
+        let mut fer: Vec<(String, f32)> = s
+            .classifier
+            .labels
+            .iter()
+            .zip(&s.classifier.probabilities)
+            .map(|(e, p)| (e.name().to_string(), *p))
+            .collect();
+        fer.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let proto: Vec<(String, f32)> = s
+            .inference
+            .emotions
+            .iter()
+            .map(|e| (e.emotion.name().to_string(), e.probability))
+            .collect();
+        let top = |v: &[(String, f32)]| {
+            v.iter()
+                .take(3)
+                .map(|(e, p)| format!("{e} {p:.2}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        Observation {
+            text: format!("classifier: {}; the AUs match: {}", top(&fer), top(&proto)),
+            data: json!({"classifier": fer, "prototypes": proto}),
+            ..Default::default()
+        }
+    }
+}
+
+fn refusal(text: String) -> Observation {
+    Observation {
+        text,
+        data: Value::Null,
+        artifacts: vec![],
+        error: true,
+    }
+}
+
+fn au_list(aus: &[&crate::facs::evidence::AuEvidence]) -> String {
+    aus.iter()
+        .map(|a| format!("{} {} {:.2}", a.code(), a.name, a.intensity))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// AUs as observation data: the fields the answer's evidence is checked against.
+fn au_data(aus: &[&crate::facs::evidence::AuEvidence]) -> Value {
+    Value::Array(
+        aus.iter()
+            .map(|a| {
+                json!({
+                    "au": format!("AU{}", a.au),
+                    "code": a.code(),
+                    "name": a.name,
+                    "intensity": a.intensity,
+                    "side": a.side,
+                    "source": a.source,
+                })
+            })
+            .collect(),
+    )
+}

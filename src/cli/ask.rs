@@ -1,0 +1,206 @@
+//! `actfer ask`: a question about a face image (or one frame of a clip), answered by the
+//! language model through the tool loop; prints the answer with its evidence and writes the
+//! trace.
+
+use std::path::PathBuf;
+
+use actfer::agent::trace::InputInfo;
+use actfer::agent::{run, system_prompt, Limits, LlmPolicy, StopReason, Toolbox, Trace};
+use actfer::evidence::AppearanceModels;
+use actfer::face::pipeline::select;
+use actfer::llm::{SamplingParams, TextModel, DEFAULT_MODEL};
+use actfer::media::{Media, OpenOptions};
+use actfer::models::ModelStore;
+use actfer::Error;
+use candle_core::Device;
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    /// Image, video, or folder of frames.
+    pub input: PathBuf,
+    /// The question, e.g. "What does this face express?".
+    pub question: String,
+    /// Model: a GGUF file, a default model name, or a Hugging Face `owner/repo:file.gguf`.
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    pub model: String,
+    /// Where the trace (trace.json) and its crops go; default: INPUT's name + `.trace` in the
+    /// current folder.
+    #[arg(long)]
+    pub trace_dir: Option<PathBuf>,
+    /// Print the trace as JSON instead of the answer for a person.
+    #[arg(long)]
+    pub json: bool,
+    /// In a clip, the frame to read (0-based).
+    #[arg(long, default_value_t = 0)]
+    pub frame: usize,
+    /// Steps, the final answer included; the last one must answer.
+    #[arg(long, default_value_t = Limits::default().max_steps)]
+    pub max_steps: usize,
+    /// Tokens the model may generate over the run.
+    #[arg(long, default_value_t = Limits::default().max_tokens)]
+    pub max_tokens: usize,
+    /// Seconds for the run (checked before each step).
+    #[arg(long, default_value_t = Limits::default().max_seconds)]
+    pub timeout: f64,
+    /// 0 is greedy.
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f64,
+    #[arg(long, default_value_t = SamplingParams::default().seed)]
+    pub seed: u64,
+    /// Frame rate of a folder of frames.
+    #[arg(long)]
+    pub fps: Option<f64>,
+    /// Refuse clips longer than this many frames.
+    #[arg(long, default_value_t = 100_000)]
+    pub max_frames: usize,
+}
+
+pub fn run_ask(a: AskArgs) -> anyhow::Result<()> {
+    if a.max_steps == 0 || a.max_tokens == 0 {
+        return Err(
+            Error::bad_input(&a.input, "--max-steps and --max-tokens must be at least 1").into(),
+        );
+    }
+    let media = Media::open(
+        &a.input,
+        &OpenOptions {
+            fps: a.fps,
+            max_frames: Some(a.max_frames),
+        },
+    )?;
+    let info = media.info().clone();
+    let Some(frame) = media.frames()?.nth(a.frame) else {
+        return Err(Error::bad_input(
+            &a.input,
+            format!(
+                "--frame {} asked for, but the input has {} frame(s)",
+                a.frame, info.frames
+            ),
+        )
+        .into());
+    };
+    let frame = frame?;
+    let store = ModelStore::from_env()?;
+    let models = AppearanceModels::load(&store, &Device::Cpu)?;
+    let trace_dir = a.trace_dir.clone().unwrap_or_else(|| {
+        let stem = a
+            .input
+            .file_stem()
+            .map_or("input".into(), |s| s.to_string_lossy().into_owned());
+        PathBuf::from(format!("{stem}.trace"))
+    });
+    let mut toolbox = Toolbox::new(&models, frame.image, Some(trace_dir.clone()));
+    select(
+        toolbox
+            .faces()?
+            .iter()
+            .map(|f| f.face.clone())
+            .collect::<Vec<_>>()
+            .as_slice(),
+        0,
+        &a.input,
+    )?;
+    let sampling = SamplingParams {
+        temperature: a.temperature,
+        seed: a.seed,
+        ..Default::default()
+    };
+    let mut policy = LlmPolicy::new(TextModel::load_spec(&a.model)?, system_prompt(), sampling)?;
+    let input = InputInfo {
+        path: a.input.display().to_string(),
+        kind: format!("{:?}", info.kind).to_lowercase(),
+        fps: info.fps,
+        frames: info.frames,
+        frame: a.frame,
+        face_box: None,
+    };
+    let limits = Limits {
+        max_steps: a.max_steps,
+        max_tokens: a.max_tokens,
+        max_seconds: a.timeout,
+        ..Default::default()
+    };
+    let trace = run(&a.question, input, &mut toolbox, &mut policy, &limits)?;
+    trace.write(&trace_dir)?;
+    if a.json {
+        super::print_json(&trace)?;
+    } else {
+        print_answer(&trace, &trace_dir);
+    }
+    if trace.answer.is_none() {
+        return Err(Error::Internal(format!(
+            "no answer: {} (the partial trace is in {})",
+            trace.stop.describe(),
+            trace_dir.display()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+fn print_answer(t: &Trace, dir: &std::path::Path) {
+    for s in &t.steps {
+        let args = if s.tool.args.is_null() {
+            String::new()
+        } else {
+            s.tool.args.to_string()
+        };
+        println!("step {}: {} {}", s.id, s.tool.name, args);
+        if !s.thought.is_empty() {
+            println!("  thought: {}", s.thought);
+        }
+        if s.tool.name != "final_answer" {
+            println!("  observation: {}", s.observation.text);
+        }
+    }
+    println!();
+    match &t.answer {
+        Some(ans) => {
+            let conf = ans
+                .emotion
+                .confidence
+                .map(|c| format!(" (classifier probability {c:.2})"))
+                .unwrap_or_default();
+            println!("emotion: {}{conf}", ans.emotion.label);
+            if ans.aus.is_empty() {
+                println!("AUs: none claimed");
+            }
+            for au in &ans.aus {
+                let steps: Vec<String> = au.evidence.iter().map(|i| i.to_string()).collect();
+                let cited = if steps.is_empty() {
+                    "no step shows it".to_string()
+                } else {
+                    format!("step {}", steps.join(", "))
+                };
+                println!(
+                    "  {:<5} {:<21} {:.2}  {:<5}  {cited}",
+                    au.au, au.name, au.intensity, au.side
+                );
+            }
+            if !ans.text.is_empty() {
+                println!("explanation: {}", ans.text);
+            }
+            for c in &t.verifier {
+                println!(
+                    "check {}: {} ({})",
+                    c.name,
+                    if c.passed { "passed" } else { "FAILED" },
+                    c.detail
+                );
+            }
+        }
+        None => println!("no answer"),
+    }
+    let why = match t.stop {
+        StopReason::Answered => format!("answered at step {}", t.steps.len()),
+        other => other.describe().to_string(),
+    };
+    println!(
+        "stop: {why}; {:.1} s (perception {:.1} s, language model {:.1} s); trace: {}",
+        t.timings.total_seconds,
+        t.timings.perception_seconds,
+        t.timings.llm_seconds,
+        dir.join(actfer::agent::trace::FILE).display()
+    );
+}

@@ -1,0 +1,292 @@
+//! The agent loop on real photos: a scripted policy (a test double standing in for the
+//! language model) drives the real tools, so the answer's citations, the verifier, the budgets
+//! and the refusals are checked on known steps; `actfer ask` runs the default model end to end.
+
+use actfer::agent::tools::{step_schema, zoom_regions, TOOLS};
+use actfer::agent::trace::{InputInfo, FILE};
+use actfer::agent::verifier::verify;
+use actfer::agent::{run, Limits, Policy, Reply, StopReason, Toolbox, Trace};
+use actfer::media::read_image;
+use serde_json::Value;
+
+use crate::au::models;
+use crate::common::{fails_with, succeeds, testdata};
+
+/// Replies with the scripted steps in order (the last one again when the script runs out),
+/// each counted as `tokens` tokens, and keeps the messages it was sent.
+struct Script {
+    steps: Vec<&'static str>,
+    tokens: usize,
+    sent: Vec<String>,
+}
+
+impl Script {
+    fn new(steps: &[&'static str]) -> Self {
+        Script {
+            steps: steps.to_vec(),
+            tokens: 20,
+            sent: vec![],
+        }
+    }
+}
+
+impl Policy for Script {
+    fn reply(
+        &mut self,
+        message: &str,
+        _schema: &Value,
+        _max_tokens: usize,
+    ) -> actfer::Result<Reply> {
+        let k = self.sent.len().min(self.steps.len() - 1);
+        self.sent.push(message.to_string());
+        Ok(Reply {
+            text: self.steps[k].to_string(),
+            tokens: self.tokens,
+        })
+    }
+
+    fn name(&self) -> String {
+        "script".into()
+    }
+}
+
+fn input(photo: &str) -> InputInfo {
+    InputInfo {
+        path: photo.into(),
+        kind: "image".into(),
+        fps: None,
+        frames: 1,
+        frame: 0,
+        face_box: None,
+    }
+}
+
+/// Runs `script` on `photo` with artifacts in `dir`.
+fn run_script(photo: &str, script: &mut Script, limits: &Limits, dir: &std::path::Path) -> Trace {
+    let image = read_image(&testdata(photo)).unwrap();
+    let mut toolbox = Toolbox::new(models(), image, Some(dir.to_path_buf()));
+    run(
+        "What does this face express?",
+        input(photo),
+        &mut toolbox,
+        script,
+        limits,
+    )
+    .unwrap()
+}
+
+/// [`run_script`] on single_face.jpg with `steps` and the default budgets.
+fn run_steps(steps: &[&'static str], dir: &std::path::Path) -> Trace {
+    run_script(
+        "single_face.jpg",
+        &mut Script::new(steps),
+        &Limits::default(),
+        dir,
+    )
+}
+
+const AU_EVIDENCE: &str = r#"{"thought": "which AUs", "tool": "au_evidence", "args": {}}"#;
+const SMILE: &str = r#"{"thought": "a smile", "tool": "final_answer", "args": {"emotion": "happiness", "aus": ["AU12"], "text": ""}}"#;
+const ZOOM_MOUTH: &str =
+    r#"{"thought": "the mouth", "tool": "zoom", "args": {"region": "r_mouth_corner"}}"#;
+
+#[test]
+fn answers_cite_the_steps_that_showed_each_au() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut script = Script::new(&[
+        r#"{"thought": "find the face", "tool": "detect_face", "args": {}}"#,
+        AU_EVIDENCE,
+        ZOOM_MOUTH,
+        r#"{"thought": "a smile", "tool": "final_answer", "args": {"emotion": "happiness", "aus": ["AU12"], "text": "lip corners up"}}"#,
+    ]);
+    let trace = run_script(
+        "single_face.jpg",
+        &mut script,
+        &Limits::default(),
+        dir.path(),
+    );
+    assert_eq!(trace.stop, StopReason::Answered);
+    assert_eq!(trace.steps.len(), 4);
+    let answer = trace.answer.as_ref().unwrap();
+    assert_eq!(answer.emotion.label, "happiness");
+    assert_eq!(answer.aus[0].au, "AU12");
+    assert_eq!(
+        answer.aus[0].evidence,
+        vec![2, 3],
+        "au_evidence and the zoom show AU12"
+    );
+    assert!(
+        answer.aus[0].intensity >= 0.5,
+        "{}",
+        answer.aus[0].intensity
+    );
+    assert!(
+        trace.verifier.iter().all(|c| c.passed),
+        "{:?}",
+        trace.verifier
+    );
+    // the observation of each step reached the model
+    assert!(script.sent[2].contains("AU12"), "{}", script.sent[2]);
+    // the crop is a PNG beside the trace, named by the toolbox
+    let crop = &trace.steps[2].observation.artifacts;
+    assert_eq!(crop, &vec!["step3-zoom-r_mouth_corner.png".to_string()]);
+    let bytes = std::fs::read(dir.path().join(&crop[0])).unwrap();
+    assert_eq!(&bytes[1..4], b"PNG");
+    let b = trace.input.face_box.unwrap();
+    assert!(b[2] > b[0] && b[3] > b[1]);
+    // the trace round-trips through its file
+    trace.write(dir.path()).unwrap();
+    let back = Trace::read(&dir.path().join(FILE)).unwrap();
+    assert_eq!(back.steps.len(), 4);
+    assert_eq!(back.answer.unwrap().aus[0].evidence, vec![2, 3]);
+}
+
+#[test]
+fn the_verifier_flags_claims_without_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = run_steps(&[AU_EVIDENCE, SMILE], dir.path());
+    let mut answer = trace.answer.clone().unwrap();
+    assert!(verify(&answer, &trace.steps).iter().all(|c| c.passed));
+    // The model is held to the shown AUs by the schema; a policy that is not (or an edited
+    // trace) gets caught: AU4 was never shown, and surprise does not fit AU12.
+    answer.aus[0].au = "AU4".into();
+    answer.aus[0].evidence.clear();
+    answer.emotion.label = "surprise".into();
+    let failed: Vec<String> = verify(&answer, &trace.steps[..1])
+        .into_iter()
+        .filter(|c| !c.passed)
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(failed, ["aus_have_evidence", "emotion_fits_aus"]);
+    // a schema-breaking reply is refused as a step, and the run goes on
+    let trace = run_steps(
+        &[
+            AU_EVIDENCE,
+            r#"{"thought": "x", "tool": "final_answer", "args": {"emotion": "surprise", "aus": ["AU4"], "text": ""}}"#,
+            SMILE,
+        ],
+        dir.path(),
+    );
+    assert!(trace.steps[1].observation.error);
+    assert_eq!(trace.stop, StopReason::Answered);
+    assert_eq!(trace.steps.len(), 3);
+}
+
+/// A run of a script that calls au_evidence at every step, under `limits`.
+fn never_answering(limits: Limits) -> Trace {
+    let dir = tempfile::tempdir().unwrap();
+    let mut script = Script::new(&[AU_EVIDENCE]);
+    run_script("single_face.jpg", &mut script, &limits, dir.path())
+}
+
+#[test]
+fn budgets_end_the_loop_with_a_reason_and_keep_the_steps() {
+    // the step budget: the last step had to answer and did not
+    let trace = never_answering(Limits {
+        max_steps: 3,
+        ..Default::default()
+    });
+    assert_eq!(trace.stop, StopReason::StepLimit);
+    assert_eq!(trace.steps.len(), 3);
+    assert!(trace.answer.is_none());
+    assert!(!trace.steps[0].observation.error && trace.steps[2].observation.error);
+    // tokens: 20 per step against 50
+    let trace = never_answering(Limits {
+        max_tokens: 50,
+        ..Default::default()
+    });
+    assert_eq!(trace.stop, StopReason::TokenLimit);
+    assert_eq!(trace.steps.len(), 3);
+    // time: spent before the first step
+    let trace = never_answering(Limits {
+        max_seconds: 0.0,
+        ..Default::default()
+    });
+    assert_eq!(trace.stop, StopReason::TimeLimit);
+    assert!(trace.steps.is_empty());
+}
+
+#[test]
+fn tools_refuse_what_is_outside_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = run_steps(
+        &[
+            r#"{"thought": "open it", "tool": "open_file", "args": {"path": "/etc/passwd"}}"#,
+            r#"{"thought": "zoom there", "tool": "zoom", "args": {"region": "../../etc/passwd"}}"#,
+            AU_EVIDENCE,
+            SMILE,
+        ],
+        dir.path(),
+    );
+    assert!(trace.steps[0].observation.error && trace.steps[1].observation.error);
+    assert_eq!(trace.stop, StopReason::Answered);
+    let written: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(written.is_empty(), "nothing was written: {written:?}");
+    // the model cannot even write a path: every tool argument is an enumerated value
+    let schema = step_schema(
+        &TOOLS.iter().map(|t| t.0).collect::<Vec<_>>(),
+        &["AU12".into()],
+    );
+    for variant in schema["anyOf"].as_array().unwrap() {
+        let props = variant["properties"]["args"]["properties"]
+            .as_object()
+            .unwrap();
+        for (name, p) in props {
+            assert!(
+                p.get("enum").is_some() || p["items"].get("enum").is_some() || name == "text",
+                "{name} is free text: {p}"
+            );
+        }
+    }
+    assert!(zoom_regions().contains(&"r_mouth_corner"));
+}
+
+/// The default model end to end, through the command line: an answer whose every AU cites a
+/// step that showed it, the trace and the crops written, the verifier's checks recorded.
+#[test]
+fn ask_answers_with_evidence_and_writes_the_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace_dir = dir.path().join("t");
+    let out = succeeds(&[
+        "ask",
+        testdata("single_face.jpg").to_str().unwrap(),
+        "What does this face express?",
+        "--trace-dir",
+        trace_dir.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("emotion: "), "{stdout}");
+    let trace = Trace::read(&trace_dir.join(FILE)).unwrap();
+    let answer = trace.answer.as_ref().expect("an answer");
+    for au in &answer.aus {
+        assert!(!au.evidence.is_empty(), "{} cites no step", au.au);
+    }
+    let cited = trace
+        .verifier
+        .iter()
+        .find(|c| c.name == "aus_have_evidence")
+        .unwrap();
+    assert!(cited.passed, "{}", cited.detail);
+    assert!(trace.steps.len() >= 2, "evidence comes before the answer");
+    for s in &trace.steps {
+        for a in &s.observation.artifacts {
+            assert!(trace_dir.join(a).is_file(), "{a}");
+        }
+    }
+}
+
+#[test]
+fn ask_refuses_an_image_without_a_face() {
+    let dir = tempfile::tempdir().unwrap();
+    let stderr = fails_with(
+        &[
+            "ask",
+            testdata("free-mountain-vector-01.jpg").to_str().unwrap(),
+            "what is this?",
+            "--trace-dir",
+            dir.path().join("t").to_str().unwrap(),
+        ],
+        3,
+    );
+    assert!(stderr.contains("free-mountain-vector-01.jpg"), "{stderr}");
+}
