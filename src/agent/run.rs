@@ -10,8 +10,8 @@ use serde_json::Value;
 use super::policy::Policy;
 use super::tools::{step_schema, Toolbox, FINAL_ANSWER, TOOLS};
 use super::trace::{
-    Answer, AnswerAu, EmotionAnswer, InputInfo, Observation, Step, StopReason, Timings, ToolCall,
-    Trace, SCHEMA,
+    Answer, AnswerAu, EmotionAnswer, InputInfo, Interval, Observation, Step, StopReason, Timings,
+    ToolCall, Trace, SCHEMA,
 };
 use super::verifier::verify;
 use crate::error::Result;
@@ -67,8 +67,12 @@ pub fn run(
     let mut tokens = 0;
     let mut llm_seconds = 0.0;
     let mut message = format!(
-        "Question: {question}\nThe input is one {} frame. Take one step.",
-        input.kind
+        "Question: {question}\nThe input is {}. Take one step.",
+        if toolbox.has_clip() {
+            format!("a clip of {} frames", input.frames)
+        } else {
+            "one image".to_string()
+        }
     );
     let stop = loop {
         let id = steps.len() + 1;
@@ -84,13 +88,19 @@ pub fn run(
         let tools: Vec<&str> = TOOLS
             .iter()
             .map(|t| t.0)
+            .filter(|&t| t != "spot_expressions" || toolbox.has_clip())
             .filter(|&t| match (last, looked) {
                 (true, _) => t == FINAL_ANSWER,
                 (false, false) => t != FINAL_ANSWER,
                 (false, true) => true,
             })
             .collect();
-        let schema = step_schema(&tools, &shown(&steps));
+        let used: Vec<ToolCall> = steps
+            .iter()
+            .filter(|s| !s.observation.error)
+            .map(|s| s.tool.clone())
+            .collect();
+        let schema = step_schema(&tools, &shown(&steps), toolbox.has_clip(), &used);
         let t = Instant::now();
         let budget = limits.step_tokens.min(limits.max_tokens - tokens);
         let reply = policy.reply(&message, &schema, budget)?;
@@ -163,6 +173,17 @@ pub fn run(
         face_box: toolbox.subject_box(),
         ..input
     };
+    if let Some(a) = answer.as_mut() {
+        a.intervals = toolbox
+            .intervals()
+            .into_iter()
+            .map(|[onset, apex, offset]| Interval {
+                onset,
+                apex,
+                offset,
+            })
+            .collect();
+    }
     Ok(Trace {
         schema: SCHEMA.into(),
         version: env!("CARGO_PKG_VERSION").into(),

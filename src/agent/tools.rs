@@ -8,14 +8,16 @@ use std::path::PathBuf;
 
 use serde_json::{json, Value};
 
-use super::trace::Observation;
+use super::trace::{Observation, ToolCall};
 use crate::error::Result;
 use crate::evidence::{AppearanceModels, FaceAppearance};
 use crate::face::regions::{Level, REGIONS};
 use crate::face::zoom::{zoom_region, DEFAULT_ZOOM_WIDTH};
 use crate::facs::au::AUS;
 use crate::facs::emotion::Emotion;
-use crate::media::RgbImage;
+use crate::flow::FlowMethod;
+use crate::media::{Media, RgbImage};
+use crate::motion::clip::{analyze_intervals, spot_clip, ClipOptions, IntervalAnalysis, Spotted};
 
 /// The tool that ends a run.
 pub const FINAL_ANSWER: &str = "final_answer";
@@ -32,7 +34,12 @@ pub const TOOLS: &[(&str, &str)] = &[
     ),
     (
         "au_evidence",
-        "every AU present on the subject's face with intensity, side and the cue that shows it",
+        "the AUs present with intensity, side and cue: source appearance (the frame) or motion \
+         (clips: each spotted expression, onset to apex)",
+    ),
+    (
+        "spot_expressions",
+        "clips only: find the expressions in time (onset, apex, offset; micro or macro)",
     ),
     (
         "classify_expression",
@@ -58,7 +65,34 @@ pub fn zoom_regions() -> Vec<&'static str> {
 /// AUs the observations so far showed present), so a claim always has a step to cite, and its
 /// emotion to the labels that those AUs can fit ([`Emotion::compatible_with`]; every label
 /// when none can).
-pub fn step_schema(tools: &[&str], shown: &[String]) -> Value {
+/// `motion`: whether au_evidence may read motion (the input is a clip). `used`: the calls made
+/// so far; the tools are deterministic, so a call made before is not offered again (a zoom
+/// region, an au_evidence source, a tool without arguments), and when nothing is left the
+/// final answer is.
+pub fn step_schema(tools: &[&str], shown: &[String], motion: bool, used: &[ToolCall]) -> Value {
+    let was_used = |tool: &str, key: &str, value: &str| {
+        used.iter()
+            .any(|c| c.name == tool && (key.is_empty() || c.args[key] == value))
+    };
+    let regions: Vec<&str> = zoom_regions()
+        .into_iter()
+        .filter(|r| !was_used("zoom", "region", r))
+        .collect();
+    let sources: Vec<&str> = ["appearance", "motion"][..if motion { 2 } else { 1 }]
+        .iter()
+        .copied()
+        .filter(|s| !was_used("au_evidence", "source", s))
+        .collect();
+    let open = |tool: &str| match tool {
+        "zoom" => !regions.is_empty(),
+        "au_evidence" => !sources.is_empty(),
+        FINAL_ANSWER => true,
+        _ => !was_used(tool, "", ""),
+    };
+    let mut tools: Vec<&str> = tools.iter().copied().filter(|t| open(t)).collect();
+    if tools.is_empty() {
+        tools.push(FINAL_ANSWER);
+    }
     let numbers: Vec<u8> = shown
         .iter()
         .filter_map(|c| c.trim_start_matches("AU").parse().ok())
@@ -74,10 +108,18 @@ pub fn step_schema(tools: &[&str], shown: &[String]) -> Value {
     let args = |tool: &str| match tool {
         "zoom" => json!({
             "type": "object",
-            "properties": {"region": {"type": "string", "enum": zoom_regions()}},
+            "properties": {"region": {"type": "string", "enum": regions}},
             "required": ["region"],
             "additionalProperties": false
         }),
+        "au_evidence" => {
+            json!({
+                "type": "object",
+                "properties": {"source": {"type": "string", "enum": sources}},
+                "required": ["source"],
+                "additionalProperties": false
+            })
+        }
         FINAL_ANSWER => {
             let aus = if shown.is_empty() {
                 json!({"type": "array", "maxItems": 0})
@@ -128,10 +170,34 @@ pub fn all_aus() -> Vec<String> {
     AUS.iter().map(|a| format!("AU{}", a.number)).collect()
 }
 
-/// The tools over one frame of the input, with the appearance analysis computed once.
+/// A clip for the motion tools: the media, the flow method and the analysis options; what
+/// they measure is kept for later steps.
+pub struct ClipMotion {
+    pub media: Media,
+    pub method: Box<dyn FlowMethod>,
+    pub options: ClipOptions,
+    spotted: Option<Spotted>,
+    intervals: Option<Vec<IntervalAnalysis>>,
+}
+
+impl ClipMotion {
+    pub fn new(media: Media, method: Box<dyn FlowMethod>, options: ClipOptions) -> Self {
+        ClipMotion {
+            media,
+            method,
+            options,
+            spotted: None,
+            intervals: None,
+        }
+    }
+}
+
+/// The tools over one frame of the input (and, for a clip, its motion), each analysis
+/// computed once.
 pub struct Toolbox<'a> {
     models: &'a AppearanceModels,
     image: RgbImage,
+    clip: Option<ClipMotion>,
     /// Where crops go; `None` keeps them in memory only.
     artifacts: Option<PathBuf>,
     faces: Option<Vec<FaceAppearance>>,
@@ -144,10 +210,34 @@ impl<'a> Toolbox<'a> {
         Toolbox {
             models,
             image,
+            clip: None,
             artifacts,
             faces: None,
             seconds: 0.0,
         }
+    }
+
+    /// Adds the motion tools over `clip`.
+    pub fn with_clip(mut self, clip: ClipMotion) -> Self {
+        self.clip = Some(clip);
+        self
+    }
+
+    /// Whether the motion tools are on.
+    pub fn has_clip(&self) -> bool {
+        self.clip.is_some()
+    }
+
+    /// The spotted intervals, once spot_expressions (or motion evidence) ran.
+    pub fn intervals(&self) -> Vec<[usize; 3]> {
+        let spots = self.clip.as_ref().and_then(|c| c.spotted.as_ref());
+        spots.map_or(vec![], |s| {
+            s.spotting
+                .spots
+                .iter()
+                .map(|s| [s.onset, s.apex, s.offset])
+                .collect()
+        })
     }
 
     /// The faces of the frame, largest first (computed on first use).
@@ -186,7 +276,9 @@ impl<'a> Toolbox<'a> {
         }
         match name {
             "zoom" => self.zoom(step, args),
+            "au_evidence" if args["source"] == "motion" => self.motion_evidence(),
             "au_evidence" => Ok(self.au_evidence()),
+            "spot_expressions" => self.spot(),
             _ => Ok(self.classify()),
         }
     }
@@ -288,6 +380,117 @@ impl<'a> Toolbox<'a> {
             data: json!({"source": "appearance", "aus": au_data(&present)}),
             ..Default::default()
         }
+    }
+
+    fn spotted(&mut self) -> Result<Option<&Spotted>> {
+        let faces = &self.models.faces;
+        let Some(clip) = self.clip.as_mut() else {
+            return Ok(None);
+        };
+        if clip.spotted.is_none() {
+            let s = spot_clip(
+                &clip.media,
+                faces,
+                clip.method.as_ref(),
+                &clip.options,
+                |_| {},
+            )?;
+            clip.spotted = Some(s);
+        }
+        Ok(clip.spotted.as_ref())
+    }
+
+    fn spot(&mut self) -> Result<Observation> {
+        let fps = self.clip.as_ref().and_then(|c| c.media.info().fps);
+        let Some(s) = self.spotted()? else {
+            return Ok(refusal(
+                "spot_expressions needs a clip; the input is one image".into(),
+            ));
+        };
+        let fps = fps.unwrap_or(crate::media::DEFAULT_FOLDER_FPS);
+        let spots = &s.spotting.spots;
+        let mut text = format!(
+            "{} expression(s), {} blink(s) in {} frames",
+            spots.len(),
+            s.spotting.blinks.len(),
+            s.series.frames.len()
+        );
+        for (k, sp) in spots.iter().enumerate() {
+            text.push_str(&format!(
+                "; #{} {:?} onset {} apex {} offset {} ({:.2} s), strongest on {}",
+                k + 1,
+                sp.kind,
+                sp.onset,
+                sp.apex,
+                sp.offset,
+                sp.apex as f64 / fps,
+                sp.curve
+            ));
+        }
+        Ok(Observation {
+            text,
+            data: json!({"spots": spots, "blinks": s.spotting.blinks.len()}),
+            ..Default::default()
+        })
+    }
+
+    fn motion_evidence(&mut self) -> Result<Observation> {
+        if self.spotted()?.is_none() {
+            return Ok(refusal(
+                "motion evidence needs a clip; use source appearance".into(),
+            ));
+        }
+        let faces = &self.models.faces;
+        let clip = self.clip.as_mut().expect("spotted above");
+        if clip.intervals.is_none() {
+            let pairs: Vec<(usize, usize)> = clip
+                .spotted
+                .as_ref()
+                .expect("spotted above")
+                .spotting
+                .spots
+                .iter()
+                .map(|s| (s.onset, s.apex))
+                .collect();
+            let iv = analyze_intervals(
+                &clip.media,
+                faces,
+                clip.method.as_ref(),
+                &pairs,
+                &clip.options.motion,
+            )?;
+            clip.intervals = Some(iv);
+        }
+        let intervals = clip.intervals.as_ref().expect("set above");
+        if intervals.is_empty() {
+            return Ok(Observation {
+                text: "no expression was spotted, so no motion to read".into(),
+                data: json!({"source": "motion", "aus": []}),
+                ..Default::default()
+            });
+        }
+        let mut parts = Vec::new();
+        let mut all: Vec<&crate::facs::evidence::AuEvidence> = Vec::new();
+        for (k, iv) in intervals.iter().enumerate() {
+            let present: Vec<_> = iv.expression.aus.iter().filter(|a| a.present()).collect();
+            parts.push(format!(
+                "#{} (onset {} -> apex {}): {}",
+                k + 1,
+                iv.onset,
+                iv.apex,
+                if present.is_empty() {
+                    "no AU present".to_string()
+                } else {
+                    au_list(&present)
+                }
+            ));
+            all.extend(present);
+        }
+        Ok(Observation {
+            text: format!("motion: {}", parts.join("; ")),
+            data: json!({"source": "motion", "aus": au_data(&all)}),
+            ..Default::default()
+        })
     }
 
     fn classify(&self) -> Observation {

@@ -4,12 +4,13 @@
 
 use std::path::PathBuf;
 
+use actfer::agent::tools::ClipMotion;
 use actfer::agent::trace::InputInfo;
 use actfer::agent::{run, system_prompt, Limits, LlmPolicy, StopReason, Toolbox, Trace};
 use actfer::evidence::AppearanceModels;
 use actfer::face::pipeline::select;
 use actfer::llm::{SamplingParams, TextModel, DEFAULT_MODEL};
-use actfer::media::{Media, OpenOptions};
+use actfer::media::{Media, MediaKind, OpenOptions};
 use actfer::models::ModelStore;
 use actfer::Error;
 use candle_core::Device;
@@ -51,9 +52,9 @@ pub struct AskArgs {
     /// Frame rate of a folder of frames.
     #[arg(long)]
     pub fps: Option<f64>,
-    /// Refuse clips longer than this many frames.
-    #[arg(long, default_value_t = 100_000)]
-    pub max_frames: usize,
+    /// Motion on clips (spot_expressions, au_evidence from motion).
+    #[command(flatten)]
+    pub motion: super::spot::MotionArgs,
 }
 
 pub fn run_ask(a: AskArgs) -> anyhow::Result<()> {
@@ -66,7 +67,7 @@ pub fn run_ask(a: AskArgs) -> anyhow::Result<()> {
         &a.input,
         &OpenOptions {
             fps: a.fps,
-            max_frames: Some(a.max_frames),
+            max_frames: None,
         },
     )?;
     let info = media.info().clone();
@@ -91,6 +92,11 @@ pub fn run_ask(a: AskArgs) -> anyhow::Result<()> {
         PathBuf::from(format!("{stem}.trace"))
     });
     let mut toolbox = Toolbox::new(&models, frame.image, Some(trace_dir.clone()));
+    if info.kind != MediaKind::Image && info.frames >= 2 {
+        let options = a.motion.options(&media)?;
+        let method = super::flow::method(&a.motion.method)?;
+        toolbox = toolbox.with_clip(ClipMotion::new(media, method, options));
+    }
     select(
         toolbox
             .faces()?
@@ -176,6 +182,12 @@ fn print_answer(t: &Trace, dir: &std::path::Path) {
                 println!(
                     "  {:<5} {:<21} {:.2}  {:<5}  {cited}",
                     au.au, au.name, au.intensity, au.side
+                );
+            }
+            for iv in &ans.intervals {
+                println!(
+                    "  expression: onset {} -> apex {} -> offset {}",
+                    iv.onset, iv.apex, iv.offset
                 );
             }
             if !ans.text.is_empty() {

@@ -2,11 +2,13 @@
 //! language model) drives the real tools, so the answer's citations, the verifier, the budgets
 //! and the refusals are checked on known steps; `actfer ask` runs the default model end to end.
 
-use actfer::agent::tools::{step_schema, zoom_regions, TOOLS};
+use actfer::agent::tools::{step_schema, zoom_regions, ClipMotion, TOOLS};
 use actfer::agent::trace::{InputInfo, FILE};
 use actfer::agent::verifier::verify;
 use actfer::agent::{run, Limits, Policy, Reply, StopReason, Toolbox, Trace};
-use actfer::media::read_image;
+use actfer::flow::Classical;
+use actfer::media::{read_image, Media, OpenOptions};
+use actfer::motion::clip::ClipOptions;
 use serde_json::Value;
 
 use crate::au::models;
@@ -85,7 +87,8 @@ fn run_steps(steps: &[&'static str], dir: &std::path::Path) -> Trace {
     )
 }
 
-const AU_EVIDENCE: &str = r#"{"thought": "which AUs", "tool": "au_evidence", "args": {}}"#;
+const AU_EVIDENCE: &str =
+    r#"{"thought": "which AUs", "tool": "au_evidence", "args": {"source": "appearance"}}"#;
 const SMILE: &str = r#"{"thought": "a smile", "tool": "final_answer", "args": {"emotion": "happiness", "aus": ["AU12"], "text": ""}}"#;
 const ZOOM_MOUTH: &str =
     r#"{"thought": "the mouth", "tool": "zoom", "args": {"region": "r_mouth_corner"}}"#;
@@ -226,6 +229,8 @@ fn tools_refuse_what_is_outside_the_input() {
     let schema = step_schema(
         &TOOLS.iter().map(|t| t.0).collect::<Vec<_>>(),
         &["AU12".into()],
+        true,
+        &[],
     );
     for variant in schema["anyOf"].as_array().unwrap() {
         let props = variant["properties"]["args"]["properties"]
@@ -239,6 +244,100 @@ fn tools_refuse_what_is_outside_the_input() {
         }
     }
     assert!(zoom_regions().contains(&"r_mouth_corner"));
+}
+
+/// A call made before is not offered again: the tools are deterministic.
+#[test]
+fn the_schema_does_not_offer_a_call_again() {
+    use actfer::agent::trace::ToolCall;
+    let call = |name: &str, args: Value| ToolCall {
+        name: name.into(),
+        args,
+    };
+    let used = [
+        call("au_evidence", serde_json::json!({"source": "appearance"})),
+        call("zoom", serde_json::json!({"region": "r_mouth_corner"})),
+        call("classify_expression", serde_json::json!({})),
+    ];
+    let all: Vec<&str> = TOOLS.iter().map(|t| t.0).collect();
+    let schema = step_schema(&all, &[], false, &used);
+    let offered: Vec<&str> = schema["anyOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["properties"]["tool"]["const"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        offered,
+        ["detect_face", "zoom", "spot_expressions", "final_answer"]
+    );
+    let regions = &schema["anyOf"][1]["properties"]["args"]["properties"]["region"]["enum"];
+    let regions: Vec<&str> = regions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert_eq!(regions.len(), zoom_regions().len() - 1);
+    assert!(!regions.contains(&"r_mouth_corner"));
+    // on a clip, au_evidence stays for its motion source
+    let schema = step_schema(&all, &[], true, &used);
+    assert!(
+        schema.to_string().contains(r#""enum":["motion"]"#),
+        "{schema}"
+    );
+}
+
+/// On a clip the motion tools run: spot_expressions finds intervals in time, au_evidence with
+/// source motion reads each, and the answer carries the intervals.
+#[test]
+fn on_a_clip_motion_tools_spot_and_read_the_expressions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = testdata("single_face.mp4");
+    let media = Media::open(&path, &OpenOptions::default()).unwrap();
+    let frame = media.frames().unwrap().next().unwrap().unwrap().image;
+    let mut options = ClipOptions::default();
+    options.spotting.fps = media.info().fps.unwrap() as f32;
+    let method = Box::new(Classical::parse("dis").unwrap());
+    let mut toolbox = Toolbox::new(models(), frame, Some(dir.path().to_path_buf()))
+        .with_clip(ClipMotion::new(media, method, options));
+    let mut script = Script::new(&[
+        r#"{"thought": "when", "tool": "spot_expressions", "args": {}}"#,
+        r#"{"thought": "what moved", "tool": "au_evidence", "args": {"source": "motion"}}"#,
+        r#"{"thought": "done", "tool": "final_answer", "args": {"emotion": "neutral", "aus": [], "text": ""}}"#,
+    ]);
+    let mut info = input("single_face.mp4");
+    info.frames = 72;
+    let trace = run(
+        "What happens?",
+        info,
+        &mut toolbox,
+        &mut script,
+        &Limits::default(),
+    )
+    .unwrap();
+    assert!(
+        script.sent[0].contains("a clip of 72 frames"),
+        "{}",
+        script.sent[0]
+    );
+    let spots = trace.steps[0].observation.data["spots"].as_array().unwrap();
+    assert!(
+        !trace.steps[0].observation.error,
+        "{}",
+        trace.steps[0].observation.text
+    );
+    assert_eq!(trace.steps[1].observation.data["source"], "motion");
+    let answer = trace.answer.unwrap();
+    assert_eq!(answer.intervals.len(), spots.len());
+    for (iv, s) in answer.intervals.iter().zip(spots) {
+        assert_eq!(iv.apex, s["apex"].as_u64().unwrap() as usize);
+        assert!(iv.onset <= iv.apex && iv.apex <= iv.offset && iv.offset < 72);
+    }
+    println!(
+        "{}\n{}",
+        trace.steps[0].observation.text, trace.steps[1].observation.text
+    );
 }
 
 /// The default model end to end, through the command line: an answer whose every AU cites a
