@@ -1,0 +1,99 @@
+//! `actfer ask` speed on a 2-second clip (single_face.mp4, 72 frames) with the default model,
+//! split into perception (faces, flow, spotting: the tools) and the language model, against
+//! the tool-only pipeline in the same run (appearance on the frame, spotting, motion evidence
+//! for each interval; no language model) as the baseline:
+//!
+//!     cargo bench --bench agent
+//!
+//! `ACTFER_BENCH_N` sets the repetitions (default 3); each run starts a fresh conversation.
+//! Build flags come from .cargo/config.toml (`-C target-cpu=native`).
+
+use std::time::Instant;
+
+use actfer::agent::tools::ClipMotion;
+use actfer::agent::trace::InputInfo;
+use actfer::agent::{run, system_prompt, Limits, LlmPolicy, Toolbox};
+use actfer::evidence::AppearanceModels;
+use actfer::flow::Classical;
+use actfer::llm::{SamplingParams, TextModel, DEFAULT_MODEL};
+use actfer::media::{Media, OpenOptions};
+use actfer::models::ModelStore;
+use actfer::motion::clip::{analyze_intervals, spot_clip, ClipOptions};
+use candle_core::Device;
+
+fn main() -> anyhow::Result<()> {
+    let n: usize = std::env::var("ACTFER_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let store = ModelStore::from_env()?;
+    let clip = store.home().join("testdata/single_face.mp4");
+    let models = AppearanceModels::load(&store, &Device::Cpu)?;
+    let open = || -> anyhow::Result<(Media, ClipOptions)> {
+        let media = Media::open(&clip, &OpenOptions::default())?;
+        let mut options = ClipOptions::default();
+        options.spotting.fps = media.info().fps.unwrap_or(30.0) as f32;
+        Ok((media, options))
+    };
+    let dis = || Box::new(Classical::parse("dis").expect("dis"));
+    let frames = open()?.0.info().frames;
+    println!("{} ({frames} frames), {n} runs each", clip.display());
+
+    let (mut perception, mut llm, mut total, mut steps) = (0.0, 0.0, 0.0, 0);
+    for _ in 0..n {
+        let (media, options) = open()?;
+        let frame = media.frames()?.next().expect("a frame")?.image;
+        let mut toolbox =
+            Toolbox::new(&models, frame, None).with_clip(ClipMotion::new(media, dis(), options));
+        let model = TextModel::load_spec(DEFAULT_MODEL)?;
+        let mut policy = LlmPolicy::new(model, system_prompt(), SamplingParams::greedy())?;
+        let input = InputInfo {
+            path: clip.display().to_string(),
+            kind: "video".into(),
+            fps: None,
+            frames,
+            frame: 0,
+            face_box: None,
+        };
+        let q = "What does this face express?";
+        let trace = run(q, input, &mut toolbox, &mut policy, &Limits::default())?;
+        perception += trace.timings.perception_seconds;
+        llm += trace.timings.llm_seconds;
+        total += trace.timings.total_seconds;
+        steps += trace.steps.len();
+    }
+    let k = n as f64;
+    println!(
+        "ask:       {:.2} s per question (perception {:.2} s, language model {:.2} s), {:.1} steps",
+        total / k,
+        perception / k,
+        llm / k,
+        steps as f64 / k
+    );
+
+    let t = Instant::now();
+    for _ in 0..n {
+        let (media, options) = open()?;
+        let frame = media.frames()?.next().expect("a frame")?.image;
+        std::hint::black_box(models.analyse(&frame)?);
+        let method = Classical::parse("dis").expect("dis");
+        let spotted = spot_clip(&media, &models.faces, &method, &options, |_| {})?;
+        let pairs: Vec<(usize, usize)> = spotted
+            .spotting
+            .spots
+            .iter()
+            .map(|s| (s.onset, s.apex))
+            .collect();
+        std::hint::black_box(analyze_intervals(
+            &media,
+            &models.faces,
+            &method,
+            &pairs,
+            &options.motion,
+        )?);
+    }
+    let tools = t.elapsed().as_secs_f64() / k;
+    println!("tool-only: {tools:.2} s per clip (appearance, spotting, motion evidence)");
+    println!("ratio ask / tool-only: {:.2}", total / k / tools);
+    Ok(())
+}
