@@ -776,25 +776,59 @@ fn numbers_end_however_much_the_model_wants_digits() {
     );
 }
 
-#[test]
-fn cli_generate_json_schema() {
+/// `actfer ARGS` on one thread from the repository root, `stdin` as its input; fails the test
+/// (with stderr) on a non-zero exit.
+fn one_thread_actfer(args: &[&str], stdin: &str) -> std::process::Output {
     let out = common::actfer()
         .env("CANDLE_NUM_THREADS", "1")
-        .args([
-            "generate",
-            "--json-schema",
-            TOOL_SCHEMA,
-            "--prompt",
-            "Zoom on the eyes.",
-        ])
-        .args(["--temperature", "1.0", "--seed", "5", "--json"])
+        .args(args)
+        .write_stdin(stdin)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "{}",
+        "actfer {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `actfer chat --json-schema`: every turn's answer is one line of JSON that the schema
+/// accepts, the conversation carried across turns.
+#[test]
+fn cli_chat_json_schema_answers_every_turn_in_json() {
+    use actfer::llm::constrain::validate;
+    let out = one_thread_actfer(
+        &["chat", "--json-schema", TOOL_SCHEMA],
+        "Zoom on the eyes.\nNow the mouth, then answer.\n",
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    let schema = schema(TOOL_SCHEMA);
+    for line in lines {
+        let v: Json = serde_json::from_str(line).unwrap();
+        validate(&v, &schema).unwrap();
+    }
+}
+
+#[test]
+fn cli_generate_json_schema() {
+    let out = one_thread_actfer(
+        &[
+            "generate",
+            "--json-schema",
+            TOOL_SCHEMA,
+            "--prompt",
+            "Zoom on the eyes.",
+            "--temperature",
+            "1.0",
+            "--seed",
+            "5",
+            "--json",
+        ],
+        "",
     );
     let v: Json = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["stop"], "complete", "{v}");

@@ -1,9 +1,11 @@
 //! `actfer chat`: a conversation on the terminal; each line of input is a user message, the
 //! answer streams back, and the KV cache carries the conversation so each turn only prefills
-//! its new tokens.
+//! its new tokens. With `--json-schema` each answer is one JSON value the schema accepts.
 
 use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
 
+use actfer::llm::constrain::JsonConstraint;
 use actfer::llm::{Chat, Message, TextModel};
 use clap::Args;
 
@@ -14,12 +16,20 @@ pub struct ChatArgs {
     /// A system message that opens the conversation.
     #[arg(long)]
     pub system: Option<String>,
+    /// Write each answer as one JSON value that this JSON Schema file accepts (constrained
+    /// decoding), one line per turn.
+    #[arg(long, value_name = "FILE")]
+    pub json_schema: Option<PathBuf>,
     #[command(flatten)]
     pub sampling: SamplingArgs,
 }
 
 pub fn run(args: ChatArgs) -> anyhow::Result<()> {
     let model = TextModel::load_spec(&args.sampling.model)?;
+    let schema = match &args.json_schema {
+        Some(path) => Some(super::generate::constraint(path, &model)?),
+        None => None,
+    };
     let mut chat = Chat::new(model)?;
     if let Some(system) = &args.system {
         chat.push(Message::system(system.clone()));
@@ -44,12 +54,21 @@ pub fn run(args: ChatArgs) -> anyhow::Result<()> {
             prompt();
             continue;
         }
-        let generation = chat.send(Message::user(line), &opts, &mut |piece| {
+        let mut echo = |piece: &str| {
             let mut out = stdout.lock();
             out.write_all(piece.as_bytes())
                 .and_then(|_| out.flush())
                 .is_ok()
-        })?;
+        };
+        let generation = match &schema {
+            Some((schema, vocab, _)) => {
+                let mut c = JsonConstraint::new(vocab, schema)?;
+                let g = chat.send_constrained(Message::user(line), &opts, &mut c, &mut echo)?;
+                super::generate::checked_value(&g.text, g.stop, schema)?;
+                g
+            }
+            None => chat.send(Message::user(line), &opts, &mut echo)?,
+        };
         println!();
         tracing::info!(
             new_prompt_tokens = generation.prompt_tokens,

@@ -83,11 +83,12 @@ pub struct GenerateArgs {
     pub json: bool,
 }
 
-/// The schema of `--json-schema` and a constraint for it.
-fn constraint(
+/// The schema of `--json-schema`, the model's token table for constraints, and a constraint
+/// for the schema (checked to compile).
+pub(super) fn constraint(
     path: &PathBuf,
     model: &TextModel,
-) -> actfer::Result<(serde_json::Value, JsonConstraint)> {
+) -> actfer::Result<(serde_json::Value, Arc<ConstraintVocab>, JsonConstraint)> {
     let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::NotFound { path: path.clone() },
         _ => Error::io(format!("reading {}", path.display()), e),
@@ -107,7 +108,7 @@ fn constraint(
         seconds = format!("{:.3}", start.elapsed().as_secs_f64()),
         "token table and schema compiled"
     );
-    Ok((schema, constraint))
+    Ok((schema, vocab, constraint))
 }
 
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
@@ -147,11 +148,11 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         true
     };
     let generation = match &mut constrained {
-        Some((_, c)) => session.generate_constrained(&opts, c, &mut on_text)?,
+        Some((_, _, c)) => session.generate_constrained(&opts, c, &mut on_text)?,
         None => session.generate(&opts, &mut on_text)?,
     };
     let value = match &constrained {
-        Some((schema, _)) => Some(checked_value(&generation.text, generation.stop, schema)?),
+        Some((schema, _, _)) => Some(checked_value(&generation.text, generation.stop, schema)?),
         None => None,
     };
     tracing::info!(
@@ -232,7 +233,7 @@ fn run_with_image(args: &GenerateArgs, image: &Path) -> anyhow::Result<()> {
 
 /// The constrained generation's value, checked against the schema. A value cut off by
 /// `--max-tokens` is an error that says so.
-fn checked_value(
+pub(super) fn checked_value(
     text: &str,
     stop: StopReason,
     schema: &serde_json::Value,
