@@ -8,7 +8,6 @@ use actfer::agent::tools::ClipMotion;
 use actfer::agent::trace::InputInfo;
 use actfer::agent::{run, system_prompt, Limits, LlmPolicy, StopReason, Toolbox, Trace};
 use actfer::evidence::AppearanceModels;
-use actfer::face::pipeline::select;
 use actfer::llm::{SamplingParams, TextModel, DEFAULT_MODEL};
 use actfer::media::{Media, MediaKind, OpenOptions};
 use actfer::models::ModelStore;
@@ -97,16 +96,13 @@ pub fn run_ask(a: AskArgs) -> anyhow::Result<()> {
         let method = super::flow::method(&a.motion.method)?;
         toolbox = toolbox.with_clip(ClipMotion::new(media, method, options));
     }
-    select(
-        toolbox
-            .faces()?
-            .iter()
-            .map(|f| f.face.clone())
-            .collect::<Vec<_>>()
-            .as_slice(),
-        0,
-        &a.input,
-    )?;
+    if toolbox.faces()?.is_empty() {
+        return Err(Error::NoFace {
+            path: a.input.clone(),
+            detail: "no face found".into(),
+        }
+        .into());
+    }
     let sampling = SamplingParams {
         temperature: a.temperature,
         seed: a.seed,
