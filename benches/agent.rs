@@ -1,5 +1,6 @@
 //! `actfer ask` speed on a 2-second clip (single_face.mp4, 72 frames) with the default model,
-//! split into perception (faces, flow, spotting: the tools) and the language model, against
+//! split into perception (the tools without optical flow: faces, spotting, crops), optical
+//! flow, and the language model, against
 //! the tool-only pipeline in the same run (appearance on the frame, spotting, motion evidence
 //! for each interval; no language model) as the baseline:
 //!
@@ -10,6 +11,7 @@
 
 use std::time::Instant;
 
+use actfer::agent::eval::tool_only;
 use actfer::agent::tools::ClipMotion;
 use actfer::agent::trace::InputInfo;
 use actfer::agent::{run, system_prompt, Limits, LlmPolicy, Toolbox};
@@ -18,7 +20,7 @@ use actfer::flow::Classical;
 use actfer::llm::{SamplingParams, TextModel, DEFAULT_MODEL};
 use actfer::media::{Media, OpenOptions};
 use actfer::models::ModelStore;
-use actfer::motion::clip::{analyze_intervals, spot_clip, ClipOptions};
+use actfer::motion::clip::ClipOptions;
 use candle_core::Device;
 
 fn main() -> anyhow::Result<()> {
@@ -39,7 +41,7 @@ fn main() -> anyhow::Result<()> {
     let frames = open()?.0.info().frames;
     println!("{} ({frames} frames), {n} runs each", clip.display());
 
-    let (mut perception, mut llm, mut total, mut steps) = (0.0, 0.0, 0.0, 0);
+    let (mut perception, mut flow, mut llm, mut total, mut steps) = (0.0, 0.0, 0.0, 0.0, 0);
     for _ in 0..n {
         let (media, options) = open()?;
         let frame = media.frames()?.next().expect("a frame")?.image;
@@ -57,16 +59,18 @@ fn main() -> anyhow::Result<()> {
         };
         let q = "What does this face express?";
         let trace = run(q, input, &mut toolbox, &mut policy, &Limits::default())?;
-        perception += trace.timings.perception_seconds;
+        perception += trace.timings.perception_seconds - trace.timings.flow_seconds;
+        flow += trace.timings.flow_seconds;
         llm += trace.timings.llm_seconds;
         total += trace.timings.total_seconds;
         steps += trace.steps.len();
     }
     let k = n as f64;
     println!(
-        "ask:       {:.2} s per question (perception {:.2} s, language model {:.2} s), {:.1} steps",
+        "ask:       {:.2} s per question (perception {:.2} s, flow {:.2} s, language model {:.2} s), {:.1} steps",
         total / k,
         perception / k,
+        flow / k,
         llm / k,
         steps as f64 / k
     );
@@ -77,20 +81,7 @@ fn main() -> anyhow::Result<()> {
         let frame = media.frames()?.next().expect("a frame")?.image;
         std::hint::black_box(models.analyse(&frame)?);
         let method = Classical::parse("dis").expect("dis");
-        let spotted = spot_clip(&media, &models.faces, &method, &options, |_| {})?;
-        let pairs: Vec<(usize, usize)> = spotted
-            .spotting
-            .spots
-            .iter()
-            .map(|s| (s.onset, s.apex))
-            .collect();
-        std::hint::black_box(analyze_intervals(
-            &media,
-            &models.faces,
-            &method,
-            &pairs,
-            &options.motion,
-        )?);
+        std::hint::black_box(tool_only(&media, &models, &method, &options)?);
     }
     let tools = t.elapsed().as_secs_f64() / k;
     println!("tool-only: {tools:.2} s per clip (appearance, spotting, motion evidence)");

@@ -2,12 +2,16 @@
 //! and answers with an emotion and the AUs that its observations showed, each AU citing the
 //! steps that showed it; the run is kept as a trace (a visual chain of thought).
 //!
-//! - [`tools`]: the tools and the JSON schema of a step, built from the library's tables
+//! - [`tools`]: the tools and the JSON schema of a step, built from the library's tables;
+//!   [`clip_tools`]: the tools that read a clip's motion
 //! - [`policy`]: who picks the steps ([`policy::LlmPolicy`]: the model under that schema)
 //! - [`mod@run`]: the loop with its budgets and stop reasons
 //! - [`verifier`]: checks of the answer against the evidence
 //! - [`trace`]: the trace document (`actfer.trace/1`)
+//! - [`eval`]: the agent scored on SynthME next to the tool-only pipeline
 
+pub mod clip_tools;
+pub mod eval;
 pub mod policy;
 pub mod run;
 pub mod tools;

@@ -24,6 +24,8 @@ pub trait Policy {
     fn reply(&mut self, message: &str, schema: &Value, max_tokens: usize) -> Result<Reply>;
     /// What the trace records as the model.
     fn name(&self) -> String;
+    /// Forgets the previous run's conversation; [`crate::agent::run`] calls it first.
+    fn restart(&mut self) {}
 }
 
 /// A language model in a chat whose replies are generated under the step schema, so they
@@ -75,5 +77,10 @@ impl Policy for LlmPolicy {
 
     fn name(&self) -> String {
         self.name.clone()
+    }
+
+    fn restart(&mut self) {
+        // the system prompt stays
+        self.chat.restart(1);
     }
 }

@@ -1,6 +1,7 @@
 //! The loop: the policy picks a tool, the toolbox runs it, the observation goes back, until
 //! a final answer or a budget (steps, generated tokens, seconds) ends the run. The last step
-//! allowed is held to a final answer. Every step is kept, so a run cut short still leaves its
+//! allowed is held to a final answer. An answer the verifier rejects goes back to the model
+//! with the reasons, a bounded number of times ([`Limits::revisions`]). Every step is kept, so a run cut short still leaves its
 //! trace.
 
 use std::time::Instant;
@@ -39,6 +40,8 @@ pub struct Limits {
     pub step_tokens: usize,
     /// Wall-clock seconds; checked before each step.
     pub max_seconds: f64,
+    /// Answers the verifier may send back for revision (while steps remain).
+    pub revisions: usize,
 }
 
 impl Default for Limits {
@@ -48,6 +51,7 @@ impl Default for Limits {
             max_tokens: 1500,
             step_tokens: 256,
             max_seconds: 300.0,
+            revisions: 1,
         }
     }
 }
@@ -62,10 +66,12 @@ pub fn run(
     limits: &Limits,
 ) -> Result<Trace> {
     let start = Instant::now();
+    policy.restart();
     let mut steps: Vec<Step> = Vec::new();
     let mut answer = None;
     let mut tokens = 0;
     let mut llm_seconds = 0.0;
+    let mut revisions = 0;
     let mut message = format!(
         "Question: {question}\nThe input is {}. Take one step.",
         if toolbox.has_clip() {
@@ -83,12 +89,16 @@ pub fn run(
             break StopReason::TokenLimit;
         }
         let last = id >= limits.max_steps;
-        // The answer waits for evidence and cites only what was shown; the last step answers.
-        let looked = steps.iter().any(is_evidence);
+        // The answer waits for evidence (on a clip, evidence of its motion) and cites only
+        // what was shown; the last step answers.
+        let looked = if toolbox.has_clip() {
+            steps.iter().any(is_motion_evidence)
+        } else {
+            steps.iter().any(is_evidence)
+        };
         let tools: Vec<&str> = TOOLS
             .iter()
             .map(|t| t.0)
-            .filter(|&t| t != "spot_expressions" || toolbox.has_clip())
             .filter(|&t| match (last, looked) {
                 (true, _) => t == FINAL_ANSWER,
                 (false, false) => t != FINAL_ANSWER,
@@ -100,7 +110,12 @@ pub fn run(
             .filter(|s| !s.observation.error)
             .map(|s| s.tool.clone())
             .collect();
-        let schema = step_schema(&tools, &shown(&steps), toolbox.has_clip(), &used);
+        let schema = step_schema(
+            &tools,
+            &shown(&steps),
+            toolbox.clip_choices().as_ref(),
+            &used,
+        );
         let t = Instant::now();
         let budget = limits.step_tokens.min(limits.max_tokens - tokens);
         let reply = policy.reply(&message, &schema, budget)?;
@@ -139,17 +154,37 @@ pub fn run(
                     args: v["args"].clone(),
                 };
                 if step.tool.name == FINAL_ANSWER {
-                    step.observation.text = "the answer".into();
                     let a = build_answer(&step.tool.args, id, &steps);
-                    steps.push(step);
-                    answer = Some(a);
-                    break if last {
-                        StopReason::StepLimit
-                    } else {
-                        StopReason::Answered
+                    let checks = verify(&a, &steps);
+                    let failed: Vec<String> = checks
+                        .iter()
+                        .filter(|c| !c.passed)
+                        .map(|c| format!("{}: {}", c.name, c.detail))
+                        .collect();
+                    if failed.is_empty() || last || revisions >= limits.revisions {
+                        step.observation.text = "the answer".into();
+                        steps.push(step);
+                        answer = Some(a);
+                        break if last {
+                            StopReason::StepLimit
+                        } else {
+                            StopReason::Answered
+                        };
+                    }
+                    // The verifier says what is wrong and the model answers again.
+                    revisions += 1;
+                    step.observation = Observation {
+                        text: format!(
+                            "the verifier rejected this answer ({}); revise the final answer",
+                            failed.join("; ")
+                        ),
+                        data: serde_json::json!({"rejected": checks}),
+                        error: true,
+                        ..Default::default()
                     };
+                } else {
+                    step.observation = toolbox.call(id, &step.tool.name, &step.tool.args)?;
                 }
-                step.observation = toolbox.call(id, &step.tool.name, &step.tool.args)?;
             }
         }
         message = format!(
@@ -196,6 +231,7 @@ pub fn run(
         stop,
         timings: Timings {
             perception_seconds: toolbox.seconds,
+            flow_seconds: toolbox.flow_seconds(),
             llm_seconds,
             total_seconds: start.elapsed().as_secs_f64(),
         },
@@ -205,6 +241,13 @@ pub fn run(
 /// Whether a step gathered evidence (a tool other than detect_face and the answer, that ran).
 pub fn is_evidence(s: &Step) -> bool {
     !s.observation.error && !matches!(s.tool.name.as_str(), "detect_face" | FINAL_ANSWER | "")
+}
+
+/// Whether a step read a clip's motion (au_evidence from motion, or optical_flow), that ran.
+pub fn is_motion_evidence(s: &Step) -> bool {
+    !s.observation.error
+        && (s.tool.name == "optical_flow"
+            || (s.tool.name == "au_evidence" && s.tool.args["source"] == "motion"))
 }
 
 /// The AUs the observations of `steps` showed present, in order of first appearance.

@@ -15,9 +15,9 @@ use crate::face::regions::{Level, REGIONS};
 use crate::face::zoom::{zoom_region, DEFAULT_ZOOM_WIDTH};
 use crate::facs::au::AUS;
 use crate::facs::emotion::Emotion;
-use crate::flow::FlowMethod;
-use crate::media::{Media, RgbImage};
-use crate::motion::clip::{analyze_intervals, spot_clip, ClipOptions, IntervalAnalysis, Spotted};
+use crate::media::RgbImage;
+
+pub use super::clip_tools::ClipMotion;
 
 /// The tool that ends a run.
 pub const FINAL_ANSWER: &str = "final_answer";
@@ -42,6 +42,11 @@ pub const TOOLS: &[(&str, &str)] = &[
         "clips only: find the expressions in time (onset, apex, offset; micro or macro)",
     ),
     (
+        "optical_flow",
+        "clips only, after spotting: the facial motion from an onset to an apex frame (head \
+         motion removed), the regions that moved and the AUs it shows, with a colour map",
+    ),
+    (
         "classify_expression",
         "the expression classifier's emotion distribution and the emotions the AUs match",
     ),
@@ -60,16 +65,31 @@ pub fn zoom_regions() -> Vec<&'static str> {
         .collect()
 }
 
+/// What the motion tools may be asked on a clip: the spotted intervals' onsets and apexes
+/// (optical_flow is offered once there are some) and the flow methods.
+#[derive(Debug, Clone, Default)]
+pub struct ClipChoices {
+    pub spots: Vec<(usize, usize)>,
+    pub methods: Vec<String>,
+}
+
 /// The JSON Schema of one step: `{"thought", "tool", "args"}`, one variant per tool in
 /// `tools`, each with its own arguments. The final answer's AUs are limited to `shown` (the
 /// AUs the observations so far showed present), so a claim always has a step to cite, and its
 /// emotion to the labels that those AUs can fit ([`Emotion::compatible_with`]; every label
 /// when none can).
-/// `motion`: whether au_evidence may read motion (the input is a clip). `used`: the calls made
-/// so far; the tools are deterministic, so a call made before is not offered again (a zoom
-/// region, an au_evidence source, a tool without arguments), and when nothing is left the
-/// final answer is.
-pub fn step_schema(tools: &[&str], shown: &[String], motion: bool, used: &[ToolCall]) -> Value {
+/// `clip`: on a clip, what the motion tools may read (au_evidence's motion source, and
+/// optical_flow between spotted frames); `None` for an image. `used`: the calls made so far;
+/// the tools are deterministic, so a call made before is not offered again (a zoom region, an
+/// au_evidence source, a tool without arguments), and when nothing is left the final answer
+/// is.
+pub fn step_schema(
+    tools: &[&str],
+    shown: &[String],
+    clip: Option<&ClipChoices>,
+    used: &[ToolCall],
+) -> Value {
+    let motion = clip.is_some();
     let was_used = |tool: &str, key: &str, value: &str| {
         used.iter()
             .any(|c| c.name == tool && (key.is_empty() || c.args[key] == value))
@@ -86,6 +106,8 @@ pub fn step_schema(tools: &[&str], shown: &[String], motion: bool, used: &[ToolC
     let open = |tool: &str| match tool {
         "zoom" => !regions.is_empty(),
         "au_evidence" => !sources.is_empty(),
+        "spot_expressions" => motion && !was_used(tool, "", ""),
+        "optical_flow" => clip.is_some_and(|c| !c.spots.is_empty()),
         FINAL_ANSWER => true,
         _ => !was_used(tool, "", ""),
     };
@@ -112,6 +134,25 @@ pub fn step_schema(tools: &[&str], shown: &[String], motion: bool, used: &[ToolC
             "required": ["region"],
             "additionalProperties": false
         }),
+        "optical_flow" => {
+            let c = clip.cloned().unwrap_or_default();
+            let mut onsets: Vec<usize> = c.spots.iter().map(|s| s.0).collect();
+            let mut apexes: Vec<usize> = c.spots.iter().map(|s| s.1).collect();
+            onsets.sort_unstable();
+            onsets.dedup();
+            apexes.sort_unstable();
+            apexes.dedup();
+            json!({
+                "type": "object",
+                "properties": {
+                    "onset": {"type": "integer", "enum": onsets},
+                    "apex": {"type": "integer", "enum": apexes},
+                    "method": {"type": "string", "enum": c.methods}
+                },
+                "required": ["onset", "apex", "method"],
+                "additionalProperties": false
+            })
+        }
         "au_evidence" => {
             json!({
                 "type": "object",
@@ -170,36 +211,14 @@ pub fn all_aus() -> Vec<String> {
     AUS.iter().map(|a| format!("AU{}", a.number)).collect()
 }
 
-/// A clip for the motion tools: the media, the flow method and the analysis options; what
-/// they measure is kept for later steps.
-pub struct ClipMotion {
-    pub media: Media,
-    pub method: Box<dyn FlowMethod>,
-    pub options: ClipOptions,
-    spotted: Option<Spotted>,
-    intervals: Option<Vec<IntervalAnalysis>>,
-}
-
-impl ClipMotion {
-    pub fn new(media: Media, method: Box<dyn FlowMethod>, options: ClipOptions) -> Self {
-        ClipMotion {
-            media,
-            method,
-            options,
-            spotted: None,
-            intervals: None,
-        }
-    }
-}
-
 /// The tools over one frame of the input (and, for a clip, its motion), each analysis
 /// computed once.
 pub struct Toolbox<'a> {
-    models: &'a AppearanceModels,
+    pub(super) models: &'a AppearanceModels,
     image: RgbImage,
-    clip: Option<ClipMotion>,
+    pub(super) clip: Option<ClipMotion>,
     /// Where crops go; `None` keeps them in memory only.
-    artifacts: Option<PathBuf>,
+    pub(super) artifacts: Option<PathBuf>,
     faces: Option<Vec<FaceAppearance>>,
     /// Seconds spent in the library (perception).
     pub seconds: f64,
@@ -223,9 +242,26 @@ impl<'a> Toolbox<'a> {
         self
     }
 
+    /// Seconds of optical flow so far (part of [`Self::seconds`]).
+    pub fn flow_seconds(&self) -> f64 {
+        self.clip.as_ref().map_or(0.0, |c| c.flow_seconds())
+    }
+
     /// Whether the motion tools are on.
     pub fn has_clip(&self) -> bool {
         self.clip.is_some()
+    }
+
+    /// On a clip, what the motion tools may be asked now.
+    pub fn clip_choices(&self) -> Option<ClipChoices> {
+        let clip = self.clip.as_ref()?;
+        let spots = clip.spotted.as_ref().map_or(vec![], |s| {
+            s.spotting.spots.iter().map(|s| (s.onset, s.apex)).collect()
+        });
+        Some(ClipChoices {
+            spots,
+            methods: clip.methods(),
+        })
     }
 
     /// The spotted intervals, once spot_expressions (or motion evidence) ran.
@@ -245,6 +281,19 @@ impl<'a> Toolbox<'a> {
         if self.faces.is_none() {
             let start = std::time::Instant::now();
             let faces = self.models.analyse(&self.image)?;
+            if let (Some(dir), Some(subject)) = (&self.artifacts, faces.first()) {
+                // The frame the tools read, with the subject's box, for the report.
+                let marks = crate::face::draw::FaceMarks {
+                    bbox: Some(subject.face.bbox),
+                    label: Some("subject".into()),
+                    landmarks68: &subject.face.landmarks68,
+                    ..Default::default()
+                };
+                let drawn = crate::face::draw::draw_faces(&self.image, &[marks])?;
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| crate::Error::io(dir.display().to_string(), e))?;
+                crate::media::write_image(&dir.join(super::trace::FRAME), &drawn)?;
+            }
             self.seconds += start.elapsed().as_secs_f64();
             self.faces = Some(faces);
         }
@@ -278,7 +327,8 @@ impl<'a> Toolbox<'a> {
             "zoom" => self.zoom(step, args),
             "au_evidence" if args["source"] == "motion" => self.motion_evidence(),
             "au_evidence" => Ok(self.au_evidence()),
-            "spot_expressions" => self.spot(),
+            "spot_expressions" => self.spot(step),
+            "optical_flow" => self.optical_flow(step, args),
             _ => Ok(self.classify()),
         }
     }
@@ -382,117 +432,6 @@ impl<'a> Toolbox<'a> {
         }
     }
 
-    fn spotted(&mut self) -> Result<Option<&Spotted>> {
-        let faces = &self.models.faces;
-        let Some(clip) = self.clip.as_mut() else {
-            return Ok(None);
-        };
-        if clip.spotted.is_none() {
-            let s = spot_clip(
-                &clip.media,
-                faces,
-                clip.method.as_ref(),
-                &clip.options,
-                |_| {},
-            )?;
-            clip.spotted = Some(s);
-        }
-        Ok(clip.spotted.as_ref())
-    }
-
-    fn spot(&mut self) -> Result<Observation> {
-        let fps = self.clip.as_ref().and_then(|c| c.media.info().fps);
-        let Some(s) = self.spotted()? else {
-            return Ok(refusal(
-                "spot_expressions needs a clip; the input is one image".into(),
-            ));
-        };
-        let fps = fps.unwrap_or(crate::media::DEFAULT_FOLDER_FPS);
-        let spots = &s.spotting.spots;
-        let mut text = format!(
-            "{} expression(s), {} blink(s) in {} frames",
-            spots.len(),
-            s.spotting.blinks.len(),
-            s.series.frames.len()
-        );
-        for (k, sp) in spots.iter().enumerate() {
-            text.push_str(&format!(
-                "; #{} {:?} onset {} apex {} offset {} ({:.2} s), strongest on {}",
-                k + 1,
-                sp.kind,
-                sp.onset,
-                sp.apex,
-                sp.offset,
-                sp.apex as f64 / fps,
-                sp.curve
-            ));
-        }
-        Ok(Observation {
-            text,
-            data: json!({"spots": spots, "blinks": s.spotting.blinks.len()}),
-            ..Default::default()
-        })
-    }
-
-    fn motion_evidence(&mut self) -> Result<Observation> {
-        if self.spotted()?.is_none() {
-            return Ok(refusal(
-                "motion evidence needs a clip; use source appearance".into(),
-            ));
-        }
-        let faces = &self.models.faces;
-        let clip = self.clip.as_mut().expect("spotted above");
-        if clip.intervals.is_none() {
-            let pairs: Vec<(usize, usize)> = clip
-                .spotted
-                .as_ref()
-                .expect("spotted above")
-                .spotting
-                .spots
-                .iter()
-                .map(|s| (s.onset, s.apex))
-                .collect();
-            let iv = analyze_intervals(
-                &clip.media,
-                faces,
-                clip.method.as_ref(),
-                &pairs,
-                &clip.options.motion,
-            )?;
-            clip.intervals = Some(iv);
-        }
-        let intervals = clip.intervals.as_ref().expect("set above");
-        if intervals.is_empty() {
-            return Ok(Observation {
-                text: "no expression was spotted, so no motion to read".into(),
-                data: json!({"source": "motion", "aus": []}),
-                ..Default::default()
-            });
-        }
-        let mut parts = Vec::new();
-        let mut all: Vec<&crate::facs::evidence::AuEvidence> = Vec::new();
-        for (k, iv) in intervals.iter().enumerate() {
-            let present: Vec<_> = iv.expression.aus.iter().filter(|a| a.present()).collect();
-            parts.push(format!(
-                "#{} (onset {} -> apex {}): {}",
-                k + 1,
-                iv.onset,
-                iv.apex,
-                if present.is_empty() {
-                    "no AU present".to_string()
-                } else {
-                    au_list(&present)
-                }
-            ));
-            all.extend(present);
-        }
-        Ok(Observation {
-            text: format!("motion: {}", parts.join("; ")),
-            data: json!({"source": "motion", "aus": au_data(&all)}),
-            ..Default::default()
-        })
-    }
-
     fn classify(&self) -> Observation {
         let s = self.subject();
         let mut fer: Vec<(String, f32)> = s
@@ -524,7 +463,7 @@ impl<'a> Toolbox<'a> {
     }
 }
 
-fn refusal(text: String) -> Observation {
+pub(super) fn refusal(text: String) -> Observation {
     Observation {
         text,
         data: Value::Null,
@@ -533,7 +472,7 @@ fn refusal(text: String) -> Observation {
     }
 }
 
-fn au_list(aus: &[&crate::facs::evidence::AuEvidence]) -> String {
+pub(super) fn au_list(aus: &[&crate::facs::evidence::AuEvidence]) -> String {
     aus.iter()
         .map(|a| format!("{} {} {:.2}", a.code(), a.name, a.intensity))
         .collect::<Vec<_>>()
@@ -541,7 +480,7 @@ fn au_list(aus: &[&crate::facs::evidence::AuEvidence]) -> String {
 }
 
 /// AUs as observation data: the fields the answer's evidence is checked against.
-fn au_data(aus: &[&crate::facs::evidence::AuEvidence]) -> Value {
+pub(super) fn au_data(aus: &[&crate::facs::evidence::AuEvidence]) -> Value {
     Value::Array(
         aus.iter()
             .map(|a| {

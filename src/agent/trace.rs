@@ -14,6 +14,9 @@ pub const SCHEMA: &str = "actfer.trace/1";
 /// The file name of the trace inside its directory.
 pub const FILE: &str = "trace.json";
 
+/// The frame the tools read, with the subject's box drawn, beside the trace.
+pub const FRAME: &str = "frame.png";
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Trace {
     pub schema: String,
@@ -143,8 +146,11 @@ impl StopReason {
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Timings {
-    /// Face pipeline, blendshapes, classifier, crops.
+    /// The tools: face pipeline, blendshapes, classifier, crops, and optical flow.
     pub perception_seconds: f64,
+    /// The part of `perception_seconds` spent estimating optical flow.
+    #[serde(default)]
+    pub flow_seconds: f64,
     pub llm_seconds: f64,
     pub total_seconds: f64,
 }

@@ -43,6 +43,9 @@ pub struct AskArgs {
     /// Seconds for the run (checked before each step).
     #[arg(long, default_value_t = Limits::default().max_seconds)]
     pub timeout: f64,
+    /// Answers the verifier may send back to the model for revision.
+    #[arg(long, default_value_t = Limits::default().revisions)]
+    pub revisions: usize,
     /// 0 is greedy.
     #[arg(long, default_value_t = 0.0)]
     pub temperature: f64,
@@ -121,6 +124,7 @@ pub fn run_ask(a: AskArgs) -> anyhow::Result<()> {
         max_steps: a.max_steps,
         max_tokens: a.max_tokens,
         max_seconds: a.timeout,
+        revisions: a.revisions,
         ..Default::default()
     };
     let trace = run(&a.question, input, &mut toolbox, &mut policy, &limits)?;
@@ -205,9 +209,10 @@ fn print_answer(t: &Trace, dir: &std::path::Path) {
         other => other.describe().to_string(),
     };
     println!(
-        "stop: {why}; {:.1} s (perception {:.1} s, language model {:.1} s); trace: {}",
+        "stop: {why}; {:.1} s (perception {:.1} s, of which flow {:.1} s; language model {:.1} s); trace: {}",
         t.timings.total_seconds,
         t.timings.perception_seconds,
+        t.timings.flow_seconds,
         t.timings.llm_seconds,
         dir.join(actfer::agent::trace::FILE).display()
     );

@@ -27,6 +27,10 @@ pub enum EvalCommand {
     /// AUs and an emotion (face found on the onset frame), scored per AU (F1), by ME class
     /// (UF1/UAR) and by emotion, micro and macro apart.
     Synthme(super::eval_synthme::SynthmeArgs),
+    /// The agent on a SynthME folder: each expression clip asked one question; emotion and ME
+    /// class UF1/UAR, AU F1, parse rate, mean steps, zoom rate and seconds per sample, next to
+    /// the tool-only pipeline (spotting, motion AUs, prototype inference; no language model).
+    Agent(super::eval_agent::AgentArgs),
 }
 
 #[derive(Debug, Args)]
@@ -93,6 +97,7 @@ impl EvalCommand {
             EvalCommand::Aus(a) => a.files.json,
             EvalCommand::Flow(a) => a.json,
             EvalCommand::Synthme(a) => a.json,
+            EvalCommand::Agent(a) => a.json,
         }
     }
 }
@@ -104,6 +109,7 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<()> {
         EvalCommand::Aus(a) => run_aus(a),
         EvalCommand::Flow(a) => run_flow(a),
         EvalCommand::Synthme(a) => super::eval_synthme::run(a),
+        EvalCommand::Agent(a) => super::eval_agent::run(a),
     }
 }
 

@@ -4,19 +4,16 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use actfer::eval::flow::{write_flo, Flow};
+use actfer::eval::flow::write_flo;
 use actfer::face::align::Alignment;
 use actfer::face::pipeline::{select, FacePipeline};
-use actfer::flow::{draw_text, flow_to_rgb, magnitude_label, max_magnitude, Classical, FlowMethod};
+use actfer::flow::{colour_map_with_scale, max_magnitude, FlowMethod};
 use actfer::media::{write_image, Media, OpenOptions, RgbImage};
 use actfer::models::ModelStore;
 use actfer::Error;
 use candle_core::Device;
 use clap::Args;
 use serde::Serialize;
-
-/// The methods `--method` accepts.
-pub const METHODS: &str = "meflownet, tvl1, dis, dis-fast, dis-ultrafast, farneback";
 
 #[derive(Debug, Args)]
 pub struct FlowArgs {
@@ -69,17 +66,7 @@ struct Report {
 
 /// A method by name.
 pub fn method(name: &str) -> anyhow::Result<Box<dyn FlowMethod>> {
-    if name == actfer::flow::meflownet::MODEL_NAME {
-        return Ok(Box::new(actfer::flow::meflownet::MeFlowMethod::committed()?));
-    }
-    match Classical::parse(name) {
-        Some(m) => Ok(Box::new(m)),
-        None => Err(Error::Limit {
-            what: format!("--method {name}"),
-            reason: format!("unknown flow method; use one of {METHODS}"),
-        }
-        .into()),
-    }
+    Ok(actfer::flow::method::by_name(name)?)
 }
 
 /// Frame `index` of a clip, or an error naming the clip and its length.
@@ -172,7 +159,7 @@ pub fn run(args: FlowArgs) -> anyhow::Result<()> {
         write_flo(p, &flow)?;
     }
     if let Some(p) = &args.png {
-        write_image(p, &colour_map(&flow)?)?;
+        write_image(p, &colour_map_with_scale(&flow)?)?;
     }
     let mags: Vec<f32> = flow.uv.chunks_exact(2).map(|v| v[0].hypot(v[1])).collect();
     let report = Report {
@@ -209,18 +196,4 @@ pub fn run(args: FlowArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The colour map with its scale written in the corner.
-fn colour_map(flow: &Flow) -> anyhow::Result<RgbImage> {
-    let img = flow_to_rgb(flow, None);
-    let h = (img.height as f32 / 24.0).clamp(10.0, 24.0);
-    Ok(draw_text(
-        &img,
-        &magnitude_label(max_magnitude(flow)),
-        4,
-        (h * 1.4) as i32,
-        h,
-        [0, 0, 0],
-    )?)
 }

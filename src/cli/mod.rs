@@ -6,6 +6,7 @@ mod au;
 mod chat;
 mod detect;
 mod eval;
+mod eval_agent;
 mod eval_synthme;
 mod facs;
 mod flow;

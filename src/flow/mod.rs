@@ -15,6 +15,6 @@ pub use classical::{Classical, DisPreset};
 pub use method::FlowMethod;
 
 pub use visualize::{
-    colour_wheel_legend, draw_text, flow_colour, flow_to_rgb, magnitude_label, max_magnitude,
-    text_width,
+    colour_map_with_scale, colour_wheel_legend, draw_text, flow_colour, flow_to_rgb,
+    magnitude_label, max_magnitude, text_width,
 };

@@ -185,6 +185,21 @@ pub fn draw_text(
     RgbImage::from_bgr_mat(&mat)
 }
 
+/// The colour map of `flow` with its scale (the magnitude of full saturation) written in the
+/// top-left corner.
+pub fn colour_map_with_scale(flow: &Flow) -> Result<RgbImage> {
+    let img = flow_to_rgb(flow, None);
+    let h = (img.height as f32 / 24.0).clamp(10.0, 24.0);
+    draw_text(
+        &img,
+        &magnitude_label(max_magnitude(flow)),
+        4,
+        (h * 1.4) as i32,
+        h,
+        [0, 0, 0],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

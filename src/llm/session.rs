@@ -287,6 +287,13 @@ impl Chat {
         &self.session
     }
 
+    /// Keeps the first `keep` messages (a system prompt) and drops the rest, to start a new
+    /// conversation; the next answer runs the kept messages through the model again.
+    pub fn restart(&mut self, keep: usize) {
+        self.messages.truncate(keep);
+        self.rendered.clear();
+    }
+
     /// Adds a message without answering it (a system prompt, a tool's observation).
     pub fn push(&mut self, message: Message) {
         self.messages.push(message);

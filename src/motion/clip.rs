@@ -209,25 +209,39 @@ pub fn analyze_intervals(
     pairs
         .iter()
         .map(|&(onset, apex)| {
-            let a = &frames[&onset];
-            let faces = pipeline.faces(a)?;
-            let k = select(&faces, 0, path).map_err(|_| Error::NoFace {
-                path: path.clone(),
-                detail: format!("no face on the onset frame {onset}"),
-            })?;
-            let face = AlignedFace::new(&faces[k].landmarks68, ALIGNED_SIZE)?;
-            let motion = pair_motion(method, &face, a, &frames[&apex])?;
-            let source = format!("{} {onset} -> {apex}", method.name());
-            Ok(IntervalAnalysis {
-                onset,
-                apex,
-                expression: expression(&motion.regions, face.iod, options, &source),
-                regions: motion.regions,
-                head: motion.head,
-                iod_px: face.iod,
-            })
+            let (a, b) = (&frames[&onset], &frames[&apex]);
+            analyze_pair(pipeline, method, (onset, a), (apex, b), options, path).map(|p| p.0)
         })
         .collect()
+}
+
+/// One onset -> apex pair of frames of the clip at `path`: its analysis and the flow it was
+/// read from (the face found on the onset frame).
+pub fn analyze_pair(
+    pipeline: &FacePipeline,
+    method: &dyn FlowMethod,
+    (onset, a): (usize, &RgbImage),
+    (apex, b): (usize, &RgbImage),
+    options: &MotionOptions,
+    path: &std::path::Path,
+) -> Result<(IntervalAnalysis, super::pair::PairMotion)> {
+    let faces = pipeline.faces(a)?;
+    let k = select(&faces, 0, path).map_err(|_| Error::NoFace {
+        path: path.to_path_buf(),
+        detail: format!("no face on the onset frame {onset}"),
+    })?;
+    let face = AlignedFace::new(&faces[k].landmarks68, ALIGNED_SIZE)?;
+    let motion = pair_motion(method, &face, a, b)?;
+    let source = format!("{} {onset} -> {apex}", method.name());
+    let analysis = IntervalAnalysis {
+        onset,
+        apex,
+        expression: expression(&motion.regions, face.iod, options, &source),
+        regions: motion.regions.clone(),
+        head: motion.head,
+        iod_px: face.iod,
+    };
+    Ok((analysis, motion))
 }
 
 #[cfg(test)]

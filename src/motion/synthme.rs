@@ -264,7 +264,8 @@ fn joined<T: Clone>(samples: &[&Sample], f: impl Fn(&Sample) -> (T, T)) -> Joine
     }
 }
 
-fn score(samples: &[&Sample]) -> Result<Scores> {
+/// Scores samples: per-AU F1, 3-class and 7-emotion recognition.
+pub fn score(samples: &[&Sample]) -> Result<Scores> {
     let aus = au_eval::evaluate(
         &joined(samples, |s| (au_set(&s.gold_aus), au_set(&s.predicted_aus))),
         AuOptions::default(),

@@ -2,7 +2,7 @@
 //! language model) drives the real tools, so the answer's citations, the verifier, the budgets
 //! and the refusals are checked on known steps; `actfer ask` runs the default model end to end.
 
-use actfer::agent::tools::{step_schema, zoom_regions, ClipMotion, TOOLS};
+use actfer::agent::tools::{step_schema, zoom_regions, ClipChoices, ClipMotion, TOOLS};
 use actfer::agent::trace::{InputInfo, FILE};
 use actfer::agent::verifier::verify;
 use actfer::agent::{run, Limits, Policy, Reply, StopReason, Toolbox, Trace};
@@ -175,6 +175,63 @@ fn the_verifier_flags_claims_without_evidence() {
     assert_eq!(trace.steps.len(), 3);
 }
 
+/// An answer the verifier rejects goes back to the model with the reasons; the revised one
+/// is the run's answer, and with no revisions allowed the first stands, its failed check
+/// recorded.
+#[test]
+fn a_rejected_answer_is_sent_back_for_revision() {
+    // happiness claimed without its AUs: the schema allows it (AU12 was shown), the
+    // verifier does not
+    const BARE: &str = r#"{"thought": "happy", "tool": "final_answer", "args": {"emotion": "happiness", "aus": [], "text": ""}}"#;
+    let dir = tempfile::tempdir().unwrap();
+    let mut script = Script::new(&[AU_EVIDENCE, BARE, SMILE]);
+    let trace = run_script(
+        "single_face.jpg",
+        &mut script,
+        &Limits::default(),
+        dir.path(),
+    );
+    assert_eq!(trace.stop, StopReason::Answered);
+    assert_eq!(trace.steps.len(), 3);
+    let rejected = &trace.steps[1].observation;
+    assert!(rejected.error);
+    assert!(
+        rejected.text.contains("emotion_fits_aus"),
+        "{}",
+        rejected.text
+    );
+    assert!(
+        script.sent[2].contains("rejected"),
+        "the model read why: {}",
+        script.sent[2]
+    );
+    let answer = trace.answer.as_ref().unwrap();
+    assert_eq!((answer.step, answer.aus[0].au.as_str()), (3, "AU12"));
+    assert!(
+        trace.verifier.iter().all(|c| c.passed),
+        "{:?}",
+        trace.verifier
+    );
+
+    let trace = run_script(
+        "single_face.jpg",
+        &mut Script::new(&[AU_EVIDENCE, BARE, SMILE]),
+        &Limits {
+            revisions: 0,
+            ..Default::default()
+        },
+        dir.path(),
+    );
+    assert_eq!(trace.steps.len(), 2);
+    assert!(trace.answer.as_ref().unwrap().aus.is_empty());
+    let fits = trace
+        .verifier
+        .iter()
+        .find(|c| c.name == "emotion_fits_aus")
+        .unwrap();
+    assert!(!fits.passed);
+}
+
 /// A run of a script that calls au_evidence at every step, under `limits`.
 fn never_answering(limits: Limits) -> Trace {
     let dir = tempfile::tempdir().unwrap();
@@ -223,13 +280,20 @@ fn tools_refuse_what_is_outside_the_input() {
     );
     assert!(trace.steps[0].observation.error && trace.steps[1].observation.error);
     assert_eq!(trace.stop, StopReason::Answered);
-    let written: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-    assert!(written.is_empty(), "nothing was written: {written:?}");
+    // only the frame the tools read was written, inside the trace directory
+    let written: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(written, [actfer::agent::trace::FRAME], "{written:?}");
     // the model cannot even write a path: every tool argument is an enumerated value
     let schema = step_schema(
         &TOOLS.iter().map(|t| t.0).collect::<Vec<_>>(),
         &["AU12".into()],
-        true,
+        Some(&ClipChoices {
+            spots: vec![(3, 9)],
+            methods: vec!["dis".into()],
+        }),
         &[],
     );
     for variant in schema["anyOf"].as_array().unwrap() {
@@ -260,17 +324,14 @@ fn the_schema_does_not_offer_a_call_again() {
         call("classify_expression", serde_json::json!({})),
     ];
     let all: Vec<&str> = TOOLS.iter().map(|t| t.0).collect();
-    let schema = step_schema(&all, &[], false, &used);
+    let schema = step_schema(&all, &[], None, &used);
     let offered: Vec<&str> = schema["anyOf"]
         .as_array()
         .unwrap()
         .iter()
         .map(|v| v["properties"]["tool"]["const"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        offered,
-        ["detect_face", "zoom", "spot_expressions", "final_answer"]
-    );
+    assert_eq!(offered, ["detect_face", "zoom", "final_answer"]);
     let regions = &schema["anyOf"][1]["properties"]["args"]["properties"]["region"]["enum"];
     let regions: Vec<&str> = regions
         .as_array()
@@ -281,7 +342,7 @@ fn the_schema_does_not_offer_a_call_again() {
     assert_eq!(regions.len(), zoom_regions().len() - 1);
     assert!(!regions.contains(&"r_mouth_corner"));
     // on a clip, au_evidence stays for its motion source
-    let schema = step_schema(&all, &[], true, &used);
+    let schema = step_schema(&all, &[], Some(&ClipChoices::default()), &used);
     assert!(
         schema.to_string().contains(r#""enum":["motion"]"#),
         "{schema}"
@@ -338,6 +399,60 @@ fn on_a_clip_motion_tools_spot_and_read_the_expressions() {
         "{}\n{}",
         trace.steps[0].observation.text, trace.steps[1].observation.text
     );
+    // the spotting chart and its curve are kept for the report
+    let chart = &trace.steps[0].observation.artifacts;
+    assert_eq!(chart, &["step1-spotting.png"]);
+    assert!(dir.path().join(&chart[0]).is_file());
+    let curve = &trace.steps[0].observation.data["curve"];
+    assert_eq!(
+        curve["frames"].as_array().unwrap().len(),
+        curve["values"].as_array().unwrap().len()
+    );
+
+    // optical_flow over the first interval: the same motion read as au_evidence's first
+    // interval, and its colour map written
+    let first = &spots[0];
+    let (onset, apex) = (
+        first["onset"].as_u64().unwrap(),
+        first["apex"].as_u64().unwrap(),
+    );
+    let choices = toolbox.clip_choices().unwrap();
+    assert!(choices.spots.contains(&(onset as usize, apex as usize)));
+    assert_eq!(choices.methods[0], "dis");
+    let args = serde_json::json!({"onset": onset, "apex": apex, "method": "dis"});
+    let flow = toolbox.call(9, "optical_flow", &args).unwrap();
+    assert!(!flow.error, "{}", flow.text);
+    println!("{}", flow.text);
+    let png = dir
+        .path()
+        .join(format!("step9-flow-{onset}-{apex}-dis.png"));
+    assert_eq!(flow.artifacts, [png.file_name().unwrap().to_str().unwrap()]);
+    let map = read_image(&png).unwrap();
+    let side = actfer::motion::pair::ALIGNED_SIZE;
+    assert_eq!(
+        (map.width, map.height),
+        (side, side),
+        "the aligned face's size"
+    );
+    let motion_aus: Vec<&Value> = trace.steps[1].observation.data["aus"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["au"])
+        .collect();
+    for a in flow.data["aus"].as_array().unwrap() {
+        assert!(motion_aus.contains(&&a["au"]), "{a} not in {motion_aus:?}");
+    }
+    assert!(!flow.data["regions"].as_array().unwrap().is_empty());
+    // frames out of order, past the clip's end, or an unknown method are refused
+    for bad in [
+        serde_json::json!({"onset": apex, "apex": onset, "method": "dis"}),
+        serde_json::json!({"onset": 0, "apex": 72, "method": "dis"}),
+        serde_json::json!({"onset": onset, "apex": apex, "method": "open /etc/passwd"}),
+    ] {
+        let o = toolbox.call(10, "optical_flow", &bad).unwrap();
+        assert!(o.error && o.artifacts.is_empty(), "{bad}: {}", o.text);
+    }
 }
 
 /// The default model end to end, through the command line: an answer whose every AU cites a
@@ -388,4 +503,73 @@ fn ask_refuses_an_image_without_a_face() {
         3,
     );
     assert!(stderr.contains("free-mountain-vector-01.jpg"), "{stderr}");
+}
+
+/// `actfer eval agent` on a small SynthME test split with the default model: every run ends
+/// in an answer that parses, and both sides are scored on the same clips.
+#[test]
+fn eval_agent_scores_the_agent_next_to_the_tool_only_pipeline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("set");
+    succeeds(&[
+        "-q",
+        "synth",
+        "--out",
+        data.to_str().unwrap(),
+        "--size",
+        "128",
+        "--seed",
+        "5",
+        "--clips",
+        "3",
+        "--split",
+        "test",
+        "--no-neutral",
+        "--flow",
+        "none",
+    ]);
+    let traces = tmp.path().join("traces");
+    let r = crate::common::json(&[
+        "eval",
+        "agent",
+        "--data",
+        data.to_str().unwrap(),
+        "--traces",
+        traces.to_str().unwrap(),
+    ]);
+    assert_eq!(r["samples"], 3);
+    assert_eq!(r["parse_rate"], 1.0, "{}", r["runs"]);
+    for side in ["agent", "tools"] {
+        let uf1 = r[side]["scores"]["emotion"]["uf1"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&uf1), "{side}: {uf1}");
+        assert_eq!(
+            r[format!("{side}_samples").replace("tools", "tool")]
+                .as_array()
+                .unwrap()
+                .len(),
+            3
+        );
+    }
+    // on clips the answer waits for motion evidence
+    for run in r["runs"].as_array().unwrap() {
+        assert!(run["steps"].as_u64().unwrap() >= 2, "{run}");
+    }
+    let labels: Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("labels.json")).unwrap()).unwrap();
+    for clip in labels["clips"].as_array().unwrap() {
+        let trace = Trace::read(&traces.join(clip["id"].as_str().unwrap()).join(FILE)).unwrap();
+        assert!(trace
+            .steps
+            .iter()
+            .any(actfer::agent::run::is_motion_evidence));
+        assert!(trace.timings.flow_seconds > 0.0);
+        assert!(trace.timings.flow_seconds <= trace.timings.perception_seconds);
+    }
+    println!(
+        "agent emotion UF1 {} AU F1 {}; tool-only {} {}",
+        r["agent"]["scores"]["emotion"]["uf1"],
+        r["agent"]["scores"]["aus"]["mean_f1"],
+        r["tools"]["scores"]["emotion"]["uf1"],
+        r["tools"]["scores"]["aus"]["mean_f1"]
+    );
 }
