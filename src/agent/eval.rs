@@ -25,6 +25,7 @@ use crate::flow::FlowMethod;
 use crate::media::{Media, OpenOptions};
 use crate::motion::au::BLINK_AU;
 use crate::motion::clip::{analyze_intervals, spot_clip, ClipOptions, IntervalAnalysis};
+use crate::motion::spotting::Spot;
 use crate::motion::synthme::{score, Sample, Scores};
 use crate::synth::labels::{Kind, Labels};
 
@@ -238,6 +239,8 @@ pub struct ToolOnly {
     /// The top emotion other than neutral on the interval with the most AU evidence; neutral
     /// when nothing was spotted.
     pub emotion: Emotion,
+    /// The spotted intervals, and each one's analysis (same order).
+    pub spots: Vec<Spot>,
     pub intervals: Vec<IntervalAnalysis>,
 }
 
@@ -286,6 +289,7 @@ pub fn tool_only(
     Ok(ToolOnly {
         aus: sorted(aus),
         emotion,
+        spots: spotted.spotting.spots,
         intervals,
     })
 }

@@ -9,9 +9,11 @@
 //! - [`verifier`]: checks of the answer against the evidence
 //! - [`trace`]: the trace document (`actfer.trace/1`)
 //! - [`eval`]: the agent scored on SynthME next to the tool-only pipeline
+//! - [`explain`]: ME explanations for clips and datasets, resumable JSON lines
 
 pub mod clip_tools;
 pub mod eval;
+pub mod explain;
 pub mod policy;
 pub mod run;
 pub mod tools;

@@ -8,6 +8,7 @@ mod detect;
 mod eval;
 mod eval_agent;
 mod eval_synthme;
+mod explain;
 mod facs;
 mod flow;
 mod generate;
@@ -51,6 +52,11 @@ pub enum Command {
     Au(au::AuArgs),
     /// Ask a question about a face: the language model calls the face tools step by step and answers with an emotion and the AUs its observations showed, each citing its steps; writes the trace. Exit code 3 when there is no face
     Ask(ask::AskArgs),
+    /// Micro-expression explanations for a clip or a dataset (a SynthME folder or a folder of
+    /// clips): each clip spotted, each interval's AUs and emotion read from motion and
+    /// explained by the language model; one JSON line per clip in --out, resumable (clips
+    /// already there are not done again).
+    Explain(explain::ExplainArgs),
     /// The FACS tables: AU catalogue, facial regions, emotion prototypes.
     #[command(subcommand)]
     Facs(facs::FacsCommand),
@@ -96,6 +102,7 @@ impl Cli {
             Command::Detect(a) => a.json,
             Command::Au(a) => a.json,
             Command::Ask(a) => a.json,
+            Command::Explain(_) => false,
             Command::Facs(c) => c.wants_json(),
             Command::Reward(c) => c.wants_json(),
             Command::Eval(c) => c.wants_json(),
@@ -118,6 +125,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Detect(a) => detect::run(a),
         Command::Au(a) => au::run(a),
         Command::Ask(a) => ask::run_ask(a),
+        Command::Explain(a) => explain::run(a),
         Command::Facs(c) => facs::run(c),
         Command::Reward(c) => reward::run(c),
         Command::Eval(c) => eval::run(c),

@@ -573,3 +573,70 @@ fn eval_agent_scores_the_agent_next_to_the_tool_only_pipeline() {
         r["tools"]["scores"]["aus"]["mean_f1"]
     );
 }
+
+/// `actfer explain` on a SynthME folder: one line per clip with each spotted interval
+/// explained; a second run does nothing again, a line cut short by an interruption is done
+/// again, and a malformed line in the middle is refused naming its line.
+#[test]
+fn explain_writes_one_line_per_clip_and_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("set");
+    succeeds(&[
+        "-q",
+        "synth",
+        "--out",
+        data.to_str().unwrap(),
+        "--size",
+        "128",
+        "--seed",
+        "7",
+        "--clips",
+        "2",
+        "--split",
+        "test",
+        "--no-neutral",
+        "--flow",
+        "none",
+    ]);
+    let out = tmp.path().join("results.jsonl");
+    let args = [
+        "explain",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--max-tokens",
+        "24",
+    ];
+    succeeds(&args);
+    let text = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["id"], "clip_00000");
+    for l in &lines {
+        for iv in l["intervals"].as_array().unwrap() {
+            assert!(iv["onset"].as_u64() <= iv["apex"].as_u64());
+            assert!(!iv["explanation"].as_str().unwrap().is_empty(), "{iv}");
+        }
+    }
+    // nothing to do again
+    let again = succeeds(&args);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("2 already in"));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), text);
+    // an interrupted write: the second line cut short is done again
+    let first_len = text.find('\n').unwrap() + 1;
+    std::fs::write(&out, &text[..first_len + 10]).unwrap();
+    succeeds(&args);
+    let redone = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(redone.lines().count(), 2);
+    assert!(redone.lines().nth(1).unwrap().contains("clip_00001"));
+    // a malformed line that is not the last: refused, naming the file and the line
+    std::fs::write(&out, format!("not json\n{text}")).unwrap();
+    let stderr = fails_with(&args, 2);
+    assert!(
+        stderr.contains("results.jsonl") && stderr.contains("line 1"),
+        "{stderr}"
+    );
+}

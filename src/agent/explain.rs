@@ -1,0 +1,328 @@
+//! Micro-expression explanations for clips and datasets: each clip is spotted, each spotted
+//! interval's onset -> apex motion read as AUs and an emotion (the tool-only pipeline of
+//! [`super::eval::tool_only`]), and the language model writes one explanation per interval
+//! from that evidence (prompts/explain_system.md), in the style of ME captioning work: which
+//! regions moved, which AUs that is, what it suggests, with the uncertainty said.
+//!
+//! Results are JSON lines, one per clip, appended and flushed as each clip ends, so an
+//! interrupted run resumes where it stopped ([`done_ids`]).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::eval::tool_only;
+use crate::error::{Error, Result};
+use crate::evidence::AppearanceModels;
+use crate::flow::FlowMethod;
+use crate::llm::{Chat, GenerateOptions, Message, SamplingParams, TextModel};
+use crate::media::{Media, OpenOptions};
+use crate::motion::clip::ClipOptions;
+
+/// The system prompt of the explanations.
+pub const SYSTEM: &str = include_str!("../../prompts/explain_system.md");
+
+/// One clip to explain.
+#[derive(Debug, Clone)]
+pub struct ClipRef {
+    /// The key of its result line (a SynthME clip id, or the path relative to the dataset).
+    pub id: String,
+    pub path: PathBuf,
+    /// Frame rate for frame folders that carry none.
+    pub fps: Option<f64>,
+}
+
+/// One explained interval.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Explained {
+    pub onset: usize,
+    pub apex: usize,
+    pub offset: usize,
+    /// `micro` or `macro`.
+    pub kind: String,
+    /// Present AUs with intensities, strongest first: `("AU12", 0.61)`.
+    pub aus: Vec<(String, f32)>,
+    pub emotion: String,
+    pub me_class: String,
+    pub explanation: String,
+}
+
+/// One result line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClipResult {
+    pub id: String,
+    pub path: String,
+    pub frames: usize,
+    pub fps: Option<f64>,
+    pub intervals: Vec<Explained>,
+    pub model: String,
+    pub seconds: f64,
+}
+
+/// The clips of `input`: one clip (a video or a frame folder); a SynthME folder (its
+/// `labels.json` lists the clips); or a folder of clips (videos, and sub-folders of frames),
+/// in name order.
+pub fn clips_of(input: &Path) -> Result<Vec<ClipRef>> {
+    if !input.exists() {
+        return Err(Error::NotFound {
+            path: input.to_path_buf(),
+        });
+    }
+    if input.is_file() {
+        return Ok(vec![ClipRef {
+            id: file_name(input),
+            path: input.to_path_buf(),
+            fps: None,
+        }]);
+    }
+    if input.join("labels.json").is_file() {
+        let labels = crate::synth::labels::Labels::read(input)?;
+        return Ok(labels
+            .clips
+            .iter()
+            .map(|c| ClipRef {
+                id: c.id.clone(),
+                path: input.join(&c.files.frames),
+                fps: Some(c.fps as f64),
+            })
+            .collect());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(input)
+        .map_err(|e| Error::io(input.display().to_string(), e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| !file_name(p).starts_with('.'))
+        .collect();
+    entries.sort();
+    let clips: Vec<PathBuf> = entries
+        .into_iter()
+        .filter(|p| p.is_dir() || is_video(p))
+        .collect();
+    if clips.is_empty() {
+        // a folder of frames is one clip
+        return Ok(vec![ClipRef {
+            id: file_name(input),
+            path: input.to_path_buf(),
+            fps: None,
+        }]);
+    }
+    Ok(clips
+        .into_iter()
+        .map(|p| ClipRef {
+            id: file_name(&p),
+            path: p,
+            fps: None,
+        })
+        .collect())
+}
+
+/// Video container extensions a dataset folder's clips may have.
+const VIDEO_EXTENSIONS: &[&str] = &["mp4", "avi", "mov", "mkv", "webm", "m4v", "mpg", "mpeg"];
+
+fn is_video(p: &Path) -> bool {
+    p.is_file()
+        && p.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| VIDEO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().map_or_else(
+        || p.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+/// The ids already in the results file `out` (absent: none). A last line cut short by an
+/// interruption is dropped from the file (its clip is done again); any other line that is not
+/// a result is bad input naming the line.
+pub fn done_ids(out: &Path) -> Result<Vec<String>> {
+    let Ok(text) = std::fs::read_to_string(out) else {
+        return Ok(vec![]);
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    let mut ids = Vec::new();
+    let mut keep = 0;
+    for (k, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            keep += line.len() + 1;
+            continue;
+        }
+        match serde_json::from_str::<ClipResult>(line) {
+            Ok(r) => {
+                ids.push(r.id);
+                keep += line.len() + 1;
+            }
+            Err(_) if k + 1 == lines.len() && !text.ends_with('\n') => {
+                tracing::warn!(
+                    "{}: the last line was cut short (an interrupted run); its clip is done again",
+                    out.display()
+                );
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .open(out)
+                    .map_err(|e| Error::io(out.display().to_string(), e))?;
+                file.set_len(keep as u64)
+                    .map_err(|e| Error::io(out.display().to_string(), e))?;
+            }
+            Err(e) => {
+                return Err(Error::bad_input(
+                    out,
+                    format!(
+                        "line {} is not an explain result ({e}); fix or delete it, or write to \
+                         another --out",
+                        k + 1
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(ids)
+}
+
+/// Writes explanations with a language model.
+pub struct Explainer {
+    chat: Chat,
+    name: String,
+    /// Tokens per explanation.
+    pub max_tokens: usize,
+}
+
+impl Explainer {
+    pub fn new(model: TextModel) -> Result<Self> {
+        let name = file_name(&model.path);
+        let mut chat = Chat::new(model)?;
+        chat.push(Message::system(SYSTEM.trim()));
+        Ok(Explainer {
+            chat,
+            name,
+            max_tokens: 96,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// One explanation of `evidence` (the observation text of an interval), greedy.
+    pub fn explain(&mut self, evidence: &str) -> Result<String> {
+        self.chat.restart(1);
+        let opts = GenerateOptions {
+            max_tokens: self.max_tokens,
+            // a small model loops on a phrase without a penalty
+            sampling: SamplingParams {
+                repeat_penalty: 1.3,
+                repeat_last_n: 64,
+                ..SamplingParams::greedy()
+            },
+        };
+        let g = self
+            .chat
+            .send(Message::user(evidence), &opts, &mut |_| true)?;
+        // the first paragraph: a small model runs on into unrelated text after it
+        let text = g.text.trim();
+        Ok(text.split('\n').next().unwrap_or(text).trim().to_string())
+    }
+}
+
+/// Explains one clip.
+pub fn explain_clip(
+    clip: &ClipRef,
+    models: &AppearanceModels,
+    method: &dyn FlowMethod,
+    options: &ClipOptions,
+    explainer: &mut Explainer,
+) -> Result<ClipResult> {
+    let start = Instant::now();
+    let media = Media::open(
+        &clip.path,
+        &OpenOptions {
+            fps: clip.fps,
+            max_frames: None,
+        },
+    )?;
+    let info = media.info().clone();
+    if info.frames < 2 {
+        return Err(Error::bad_input(
+            &clip.path,
+            "has one frame; explanations need a clip (motion between frames)",
+        ));
+    }
+    let mut options = options.clone();
+    options.spotting.fps = info.fps.unwrap_or(crate::media::DEFAULT_FOLDER_FPS) as f32;
+    let found = tool_only(&media, models, method, &options)?;
+    let mut intervals = Vec::new();
+    for (spot, iv) in found.spots.iter().zip(&found.intervals) {
+        let aus: Vec<(String, f32)> = iv
+            .expression
+            .aus
+            .iter()
+            .filter(|a| a.present() && a.au != crate::motion::au::BLINK_AU)
+            .map(|a| (a.code(), a.intensity))
+            .collect();
+        let emotion = iv.expression.inference.top();
+        let me_class = iv.expression.inference.top_me();
+        let evidence = format!(
+            "A {:?} expression from frame {} to {} (apex {}). AUs that moved: {}. The AUs \
+             match {} best ({} class). Explain it.",
+            spot.kind,
+            spot.onset,
+            spot.offset,
+            spot.apex,
+            if aus.is_empty() {
+                "none clearly".to_string()
+            } else {
+                aus.iter()
+                    .map(|(c, v)| {
+                        let name = c
+                            .trim_start_matches(['L', 'R'])
+                            .trim_start_matches("AU")
+                            .parse()
+                            .ok()
+                            .and_then(crate::facs::au::info)
+                            .map_or("", |i| i.name);
+                        format!("{c} {name} {v:.2}")
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+            emotion.name(),
+            me_class.name()
+        );
+        let explanation = explainer.explain(&evidence)?;
+        intervals.push(Explained {
+            onset: spot.onset,
+            apex: spot.apex,
+            offset: spot.offset,
+            kind: format!("{:?}", spot.kind).to_lowercase(),
+            aus,
+            emotion: emotion.name().to_string(),
+            me_class: me_class.name().to_string(),
+            explanation,
+        });
+    }
+    Ok(ClipResult {
+        id: clip.id.clone(),
+        path: clip.path.display().to_string(),
+        frames: info.frames,
+        fps: info.fps,
+        intervals,
+        model: explainer.name().to_string(),
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Appends `result` as one line to `out` and flushes it.
+pub fn append(out: &Path, result: &ClipResult) -> Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(out)
+        .map_err(|e| Error::io(out.display().to_string(), e))?;
+    let line = serde_json::to_string(result)
+        .map_err(|e| Error::Internal(format!("result to JSON: {e}")))?;
+    writeln!(file, "{line}")
+        .and_then(|_| file.flush())
+        .map_err(|e| Error::io(out.display().to_string(), e))
+}
