@@ -112,7 +112,7 @@ pub fn run(
             .collect();
         let schema = step_schema(
             &tools,
-            &shown(&steps),
+            &shown(&steps, toolbox.has_clip()),
             toolbox.clip_choices().as_ref(),
             &used,
         );
@@ -250,10 +250,17 @@ pub fn is_motion_evidence(s: &Step) -> bool {
             || (s.tool.name == "au_evidence" && s.tool.args["source"] == "motion"))
 }
 
-/// The AUs the observations of `steps` showed present, in order of first appearance.
-fn shown(steps: &[Step]) -> Vec<String> {
+/// The AUs the observations of `steps` showed present, in order of first appearance. On a
+/// clip, once its motion showed AUs, only those: the question is about what the clip does,
+/// and one frame's appearance (a resting face, or the person's usual look) is not that.
+fn shown(steps: &[Step], clip: bool) -> Vec<String> {
+    let moved = |s: &&Step| is_motion_evidence(s);
+    let motion_showed = steps
+        .iter()
+        .filter(moved)
+        .any(|s| s.observation.data["aus"].as_array().is_some_and(|a| !a.is_empty()));
     let mut out: Vec<String> = Vec::new();
-    for s in steps {
+    for s in steps.iter().filter(|s| !(clip && motion_showed) || moved(s)) {
         for a in s.observation.data["aus"].as_array().into_iter().flatten() {
             if let Some(code) = a["au"].as_str() {
                 if !out.iter().any(|c| c == code) {
@@ -323,5 +330,40 @@ fn build_answer(args: &Value, id: usize, steps: &[Step]) -> Answer {
         intervals: vec![],
         text: args["text"].as_str().unwrap_or_default().to_string(),
         step: id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(tool: &str, source: &str, aus: &[&str]) -> Step {
+        let aus: Vec<Value> = aus.iter().map(|a| serde_json::json!({"au": a})).collect();
+        Step {
+            id: 1,
+            thought: String::new(),
+            tool: ToolCall {
+                name: tool.into(),
+                args: serde_json::json!({"source": source}),
+            },
+            observation: Observation {
+                data: serde_json::json!({"aus": aus}),
+                ..Default::default()
+            },
+            tokens: 0,
+            seconds: 0.0,
+        }
+    }
+
+    #[test]
+    fn on_a_clip_the_answer_draws_on_the_motion_once_it_showed_aus() {
+        let looks = step("au_evidence", "appearance", &["AU12", "AU6"]);
+        let moves = step("au_evidence", "motion", &["AU4", "AU12"]);
+        let still = step("au_evidence", "motion", &[]);
+        let steps = [looks.clone(), moves];
+        assert_eq!(shown(&steps, true), ["AU4", "AU12"]);
+        // an image, or a clip whose motion showed nothing, keeps every AU shown
+        assert_eq!(shown(&steps, false), ["AU12", "AU6", "AU4"]);
+        assert_eq!(shown(&[looks, still], true), ["AU12", "AU6"]);
     }
 }
