@@ -13,6 +13,7 @@ mod generate;
 mod media;
 mod models;
 mod quantize;
+mod report;
 mod reward;
 mod spot;
 mod synth;
@@ -50,6 +51,10 @@ pub enum Command {
     Au(au::AuArgs),
     /// Ask a question about a face: the language model calls the face tools step by step and answers with an emotion and the AUs its observations showed, each citing its steps; writes the trace. Exit code 3 when there is no face
     Ask(ask::AskArgs),
+    /// A trace as one self-contained HTML page: the question, the answer with its evidence and
+    /// checks, every step with its thought, tool call, observation, AU bars, charts and
+    /// images (inlined; nothing is loaded from elsewhere).
+    Report(report::ReportArgs),
     /// The FACS tables: AU catalogue, facial regions, emotion prototypes.
     #[command(subcommand)]
     Facs(facs::FacsCommand),
@@ -95,6 +100,7 @@ impl Cli {
             Command::Detect(a) => a.json,
             Command::Au(a) => a.json,
             Command::Ask(a) => a.json,
+            Command::Report(_) => false,
             Command::Facs(c) => c.wants_json(),
             Command::Reward(c) => c.wants_json(),
             Command::Eval(c) => c.wants_json(),
@@ -117,6 +123,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Detect(a) => detect::run(a),
         Command::Au(a) => au::run(a),
         Command::Ask(a) => ask::run_ask(a),
+        Command::Report(a) => report::run(a),
         Command::Facs(c) => facs::run(c),
         Command::Reward(c) => reward::run(c),
         Command::Eval(c) => eval::run(c),
