@@ -8,7 +8,8 @@
 //! generates labelled synthetic expressions (SynthME) with ground-truth flow, [`llm`] hosts
 //! the language model (GGUF in candle: tokenizer, chat template, sampling, KV-cached sessions),
 //! [`motion`] turns a clip's flow into region statistics, AU evidence and spotted intervals,
-//! [`agent`] runs the language model's tool loop and writes its trace.
+//! [`agent`] runs the language model's tool loop and writes its trace, [`report`] renders a
+//! trace as one self-contained HTML page.
 
 pub mod agent;
 pub mod error;
@@ -22,6 +23,7 @@ pub mod media;
 pub mod models;
 pub mod motion;
 pub mod progress;
+pub mod report;
 pub mod reward;
 pub mod synth;
 

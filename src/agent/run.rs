@@ -255,12 +255,16 @@ pub fn is_motion_evidence(s: &Step) -> bool {
 /// and one frame's appearance (a resting face, or the person's usual look) is not that.
 fn shown(steps: &[Step], clip: bool) -> Vec<String> {
     let moved = |s: &&Step| is_motion_evidence(s);
-    let motion_showed = steps
-        .iter()
-        .filter(moved)
-        .any(|s| s.observation.data["aus"].as_array().is_some_and(|a| !a.is_empty()));
+    let motion_showed = steps.iter().filter(moved).any(|s| {
+        s.observation.data["aus"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    });
     let mut out: Vec<String> = Vec::new();
-    for s in steps.iter().filter(|s| !(clip && motion_showed) || moved(s)) {
+    for s in steps
+        .iter()
+        .filter(|s| !(clip && motion_showed) || moved(s))
+    {
         for a in s.observation.data["aus"].as_array().into_iter().flatten() {
             if let Some(code) = a["au"].as_str() {
                 if !out.iter().any(|c| c == code) {

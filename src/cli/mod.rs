@@ -15,6 +15,7 @@ mod generate;
 mod media;
 mod models;
 mod quantize;
+mod report;
 mod reward;
 mod spot;
 mod synth;
@@ -57,6 +58,10 @@ pub enum Command {
     /// explained by the language model; one JSON line per clip in --out, resumable (clips
     /// already there are not done again).
     Explain(explain::ExplainArgs),
+    /// A trace as one self-contained HTML page: the question, the answer with its evidence and
+    /// checks, every step with its thought, tool call, observation, AU bars, charts and
+    /// images (inlined; nothing is loaded from elsewhere).
+    Report(report::ReportArgs),
     /// The FACS tables: AU catalogue, facial regions, emotion prototypes.
     #[command(subcommand)]
     Facs(facs::FacsCommand),
@@ -103,6 +108,7 @@ impl Cli {
             Command::Au(a) => a.json,
             Command::Ask(a) => a.json,
             Command::Explain(_) => false,
+            Command::Report(_) => false,
             Command::Facs(c) => c.wants_json(),
             Command::Reward(c) => c.wants_json(),
             Command::Eval(c) => c.wants_json(),
@@ -126,6 +132,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Au(a) => au::run(a),
         Command::Ask(a) => ask::run_ask(a),
         Command::Explain(a) => explain::run(a),
+        Command::Report(a) => report::run(a),
         Command::Facs(c) => facs::run(c),
         Command::Reward(c) => reward::run(c),
         Command::Eval(c) => eval::run(c),
