@@ -254,12 +254,11 @@ pub fn explain_clip(
     let found = tool_only(&media, models, method, &options)?;
     let mut intervals = Vec::new();
     for (spot, iv) in found.spots.iter().zip(&found.intervals) {
-        let aus: Vec<(String, f32)> = iv
+        let present: Vec<_> = iv
             .expression
             .aus
             .iter()
             .filter(|a| a.present() && a.au != crate::motion::au::BLINK_AU)
-            .map(|a| (a.code(), a.intensity))
             .collect();
         let emotion = iv.expression.inference.top();
         let me_class = iv.expression.inference.top_me();
@@ -270,26 +269,15 @@ pub fn explain_clip(
             spot.onset,
             spot.offset,
             spot.apex,
-            if aus.is_empty() {
+            if present.is_empty() {
                 "none clearly".to_string()
             } else {
-                aus.iter()
-                    .map(|(c, v)| {
-                        let name = c
-                            .trim_start_matches(['L', 'R'])
-                            .trim_start_matches("AU")
-                            .parse()
-                            .ok()
-                            .and_then(crate::facs::au::info)
-                            .map_or("", |i| i.name);
-                        format!("{c} {name} {v:.2}")
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                super::tools::au_list(&present)
             },
             emotion.name(),
             me_class.name()
         );
+        let aus = present.iter().map(|a| (a.code(), a.intensity)).collect();
         let explanation = explainer.explain(&evidence)?;
         intervals.push(Explained {
             onset: spot.onset,

@@ -59,28 +59,14 @@ pub fn run(a: ExplainArgs) -> anyhow::Result<()> {
     let mut explainer = Explainer::new(TextModel::load_spec(&a.model)?)?;
     explainer.max_tokens = a.max_tokens;
     let method = super::flow::method(&a.motion.method)?;
+    // each clip's own frame rate replaces this one (explain_clip)
+    let options = a.motion.options_at(actfer::media::DEFAULT_FOLDER_FPS)?;
     let bar = actfer::progress::bar(todo.len() as u64, "clips");
     let mut failed = 0;
     for clip in todo {
-        let media = actfer::media::Media::open(
-            &clip.path,
-            &actfer::media::OpenOptions {
-                fps: clip.fps,
-                max_frames: None,
-            },
-        );
-        let options = match media {
-            Ok(m) => a.motion.options(&m)?,
-            Err(e) => {
-                tracing::warn!("{}: {e}", clip.path.display());
-                failed += 1;
-                bar.inc(1);
-                continue;
-            }
-        };
         match explain_clip(clip, &models, method.as_ref(), &options, &mut explainer) {
             Ok(result) => append(&a.out, &result)?,
-            // one bad clip (no face, one frame, unreadable) does not stop the dataset
+            // one bad clip (unreadable, no face, one frame) does not stop the dataset
             Err(e) => {
                 tracing::warn!("{}: {e}", clip.path.display());
                 failed += 1;

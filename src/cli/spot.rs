@@ -34,6 +34,16 @@ pub struct MotionArgs {
 
 impl MotionArgs {
     pub fn options(&self, media: &Media) -> anyhow::Result<ClipOptions> {
+        self.options_at(
+            media
+                .info()
+                .fps
+                .unwrap_or(actfer::media::DEFAULT_FOLDER_FPS),
+        )
+    }
+
+    /// The options for a clip at `fps` frames per second.
+    pub fn options_at(&self, fps: f64) -> anyhow::Result<ClipOptions> {
         if !(self.anchor > 0.0 && self.anchor <= 10.0) {
             return Err(Error::Limit {
                 what: format!("--anchor {}", self.anchor),
@@ -45,10 +55,7 @@ impl MotionArgs {
         o.series.anchor_s = self.anchor;
         o.series.max_frames = self.max_frames;
         o.motion.min_displacement_iod = self.min_displacement;
-        o.spotting.fps = media
-            .info()
-            .fps
-            .unwrap_or(actfer::media::DEFAULT_FOLDER_FPS) as f32;
+        o.spotting.fps = fps as f32;
         Ok(o)
     }
 }
