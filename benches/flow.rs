@@ -1,7 +1,8 @@
-//! Optical flow on SynthME test pairs: every method on the same micro-expression onset -> apex
-//! pairs (and macro ones), EPE overall, inside the face mask and per gold magnitude, and
-//! pairs/s, at 128x128 and 256x256; ratios against the best classical method by EPE inside
-//! the face:
+//! Optical flow on SynthME test pairs: every method (zero flow, the classical ones, MEFlowNet
+//! with the committed weights) on the same micro-expression onset -> apex pairs (and macro
+//! ones), EPE overall, inside the face mask and per gold magnitude, and pairs/s, at 128x128
+//! and 256x256; every method's ratios against the best classical method by EPE inside the
+//! face:
 //!
 //!     cargo bench --bench flow
 //!
@@ -11,6 +12,7 @@
 
 use actfer::face::pipeline::FacePipeline;
 use actfer::flow::compare::{onset_apex_pairs, score, Score, ZeroFlow};
+use actfer::flow::meflownet::MeFlowMethod;
 use actfer::flow::{Classical, FlowMethod};
 use actfer::models::ModelStore;
 use actfer::synth::generate::{generate, FlowOutput, Settings, GENERATOR_VERSION};
@@ -36,6 +38,8 @@ fn main() -> anyhow::Result<()> {
     for c in Classical::ALL {
         methods.push(Box::new(c));
     }
+    let classical = 1..=Classical::ALL.len();
+    methods.push(Box::new(MeFlowMethod::committed()?));
     for size in [128u32, 256] {
         let settings = Settings {
             schema: SCHEMA.to_string(),
@@ -87,7 +91,7 @@ fn main() -> anyhow::Result<()> {
                 );
             }
             let face = |s: &Score| s.epe.masked.and_then(|m| m.epe).unwrap_or(f64::INFINITY);
-            let best = scores[1..]
+            let best = scores[classical.clone()]
                 .iter()
                 .min_by(|a, b| face(a).total_cmp(&face(b)))
                 .expect("classical methods");

@@ -27,11 +27,7 @@ fn main() -> anyhow::Result<()> {
     let mut method = if weights == "random" {
         let vm = VarMap::new();
         let vb = VarBuilder::from_varmap(&vm, DType::F32, &device);
-        MeFlowMethod {
-            net: MeFlowNet::new(&Config::default(), vb)?,
-            iters,
-            device: device.clone(),
-        }
+        MeFlowMethod::new(MeFlowNet::new(&Config::default(), vb)?)
     } else {
         MeFlowMethod::load(Path::new(weights))?
     };

@@ -343,7 +343,12 @@ fn direction(deg: f32) -> &'static str {
     WORDS[k]
 }
 
-fn save(dir: &std::path::Path, file: &str, image: &crate::media::RgbImage) -> Result<()> {
+/// Writes an artifact image under the trace directory (made when missing).
+pub(super) fn save(
+    dir: &std::path::Path,
+    file: &str,
+    image: &crate::media::RgbImage,
+) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| crate::Error::io(dir.display().to_string(), e))?;
     write_image(&dir.join(file), image)
 }

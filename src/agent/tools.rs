@@ -29,6 +29,11 @@ pub const TOOLS: &[(&str, &str)] = &[
         "find the faces in the frame: box, head pose, how many",
     ),
     (
+        "align_face",
+        "the subject's face rotated upright (eyes level) and scaled into a square crop, as \
+         the appearance and motion tools see it",
+    ),
+    (
         "zoom",
         "enlarge one facial region of the subject and read the AUs that show there",
     ),
@@ -206,6 +211,37 @@ pub fn step_schema(
     })
 }
 
+/// Where the reference schema lives (`prompts/tools.schema.json`, relative to the repository).
+pub const REFERENCE_SCHEMA_FILE: &str = "prompts/tools.schema.json";
+
+/// The step schema with every tool and every choice open: each region, both AU sources, any
+/// onset and apex frame, every flow method, every AU of the catalogue and every emotion. A run
+/// constrains each step to a subset of it ([`step_schema`]); this is the file
+/// `prompts/tools.schema.json` holds, kept equal to the code by a test.
+pub fn reference_schema() -> Value {
+    let tools: Vec<&str> = TOOLS.iter().map(|t| t.0).collect();
+    // optical_flow is offered once spotting found something, its frames then limited to the
+    // spotted ones; one stand-in interval opens it, and its frames become any frame below.
+    let clip = ClipChoices {
+        spots: vec![(0, 1)],
+        methods: crate::flow::method::METHODS
+            .iter()
+            .map(|m| m.to_string())
+            .collect(),
+    };
+    let mut schema = step_schema(&tools, &all_aus(), Some(&clip), &[]);
+    let frame = json!({"type": "integer", "minimum": 0});
+    for v in schema["anyOf"].as_array_mut().into_iter().flatten() {
+        if v["properties"]["tool"]["const"] == "optical_flow" {
+            let args = &mut v["properties"]["args"]["properties"];
+            args["onset"] = frame.clone();
+            args["apex"] = frame.clone();
+        }
+    }
+    schema["title"] = json!("one agent step: a thought and a tool call (every tool and choice)");
+    schema
+}
+
 /// Every AU code (`AU12`) of the catalogue.
 pub fn all_aus() -> Vec<String> {
     AUS.iter().map(|a| format!("AU{}", a.number)).collect()
@@ -324,6 +360,7 @@ impl<'a> Toolbox<'a> {
             return Ok(refusal("no face was found in the frame".into()));
         }
         match name {
+            "align_face" => self.align_face(step),
             "zoom" => self.zoom(step, args),
             "au_evidence" if args["source"] == "motion" => self.motion_evidence(),
             "au_evidence" => Ok(self.au_evidence()),
@@ -371,6 +408,39 @@ impl<'a> Toolbox<'a> {
             text,
             data,
             ..Default::default()
+        })
+    }
+
+    fn align_face(&mut self, step: usize) -> Result<Observation> {
+        use crate::face::align::{Alignment, DEFAULT_ALIGNED_SIZE};
+        let subject = self.subject();
+        let al = Alignment::from_landmarks68(&subject.face.landmarks68, DEFAULT_ALIGNED_SIZE)?;
+        let m = al.aligned_from_image.m;
+        let scale = m[0][0].hypot(m[1][0]);
+        let rotation = m[1][0].atan2(m[0][0]).to_degrees();
+        let iod = al.aligned_iod() / scale;
+        let text = format!(
+            "aligned the subject's face: rotated {rotation:.0} degrees so the eyes are level, \
+             scaled {scale:.2}x into a {DEFAULT_ALIGNED_SIZE}x{DEFAULT_ALIGNED_SIZE} crop (the \
+             eyes {iod:.0} px apart in the frame)"
+        );
+        let data = json!({
+            "rotation_degrees": rotation,
+            "scale": scale,
+            "size": DEFAULT_ALIGNED_SIZE,
+            "eye_distance_px": iod,
+        });
+        let mut artifacts = Vec::new();
+        if let Some(dir) = &self.artifacts {
+            let file = format!("step{step}-aligned.png");
+            super::clip_tools::save(dir, &file, &al.warp(&self.image)?)?;
+            artifacts.push(file);
+        }
+        Ok(Observation {
+            text,
+            data,
+            artifacts,
+            error: false,
         })
     }
 
@@ -495,4 +565,49 @@ pub(super) fn au_data(aus: &[&crate::facs::evidence::AuEvidence]) -> Value {
             })
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod reference_tests {
+    use super::*;
+
+    /// `prompts/tools.schema.json` is the code's schema. After changing a tool, rewrite it with
+    /// `ACTFER_WRITE_SCHEMA=1 cargo test --release --lib reference_schema`.
+    #[test]
+    fn the_reference_schema_file_is_the_codes_schema() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let path = root.join(REFERENCE_SCHEMA_FILE);
+        let want = reference_schema();
+        if std::env::var_os("ACTFER_WRITE_SCHEMA").is_some() {
+            let text = serde_json::to_string_pretty(&want).unwrap() + "\n";
+            std::fs::write(&path, text).unwrap();
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let got: Value = serde_json::from_str(&text).unwrap();
+        assert!(
+            got == want,
+            "{} differs from agent::tools::reference_schema(); rewrite it with \
+             ACTFER_WRITE_SCHEMA=1 cargo test --release --lib reference_schema",
+            path.display()
+        );
+        // Every tool is there, each choice open.
+        let variants = want["anyOf"].as_array().unwrap();
+        assert_eq!(variants.len(), TOOLS.len());
+        let args = |tool: &str| {
+            variants
+                .iter()
+                .find(|v| v["properties"]["tool"]["const"] == tool)
+                .unwrap()["properties"]["args"]
+                .clone()
+        };
+        let regions = args("zoom")["properties"]["region"]["enum"].clone();
+        assert_eq!(regions.as_array().unwrap().len(), zoom_regions().len());
+        assert_eq!(
+            args("au_evidence")["properties"]["source"]["enum"],
+            json!(["appearance", "motion"])
+        );
+        assert_eq!(args("optical_flow")["properties"]["onset"]["minimum"], 0);
+        let aus = args(FINAL_ANSWER)["properties"]["aus"]["items"]["enum"].clone();
+        assert_eq!(aus.as_array().unwrap().len(), AUS.len());
+    }
 }

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use actfer::flow::meflownet::DEFAULT_ITERS;
-use actfer::flow::train::{train, TrainOptions, DEFAULT_GAMMA};
+use actfer::flow::meflownet::{Config, DEFAULT_ITERS};
+use actfer::flow::train::{train, TrainOptions, DEFAULT_GAMMA, DEFAULT_SHARES};
 use clap::{Args, Subcommand};
 
 #[derive(Debug, Subcommand)]
@@ -55,9 +55,10 @@ impl TrainCommand {
 
 #[derive(Debug, Args)]
 pub struct TrainFlowArgs {
-    /// SynthME training folder (`actfer synth --flow all`).
-    #[arg(long)]
-    pub data: PathBuf,
+    /// SynthME training folder (`actfer synth --flow all` or `--flow apex`); repeat for
+    /// several, trained on together.
+    #[arg(long, required = true)]
+    pub data: Vec<PathBuf>,
     /// Training steps (in total, counting resumed ones).
     #[arg(long)]
     pub steps: usize,
@@ -76,12 +77,20 @@ pub struct TrainFlowArgs {
     /// Peak learning rate (AdamW; warm-up, then cosine decay).
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
+    /// Sampling shares of micro onset -> apex, macro onset -> apex and consecutive pairs
+    /// (normalised; an empty pool's share goes to the others).
+    #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_SHARES, value_name = "MICRO,MACRO,CONSECUTIVE")]
+    pub shares: Vec<f32>,
     /// Random seed (pair sampling, mirroring, initial weights are candle's).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Refinement iterations.
     #[arg(long, default_value_t = DEFAULT_ITERS)]
     pub iters: usize,
+    /// The network's sizes as a JSON file (fields of `actfer::flow::meflownet::Config`; the
+    /// ones it leaves out keep their defaults). The weights file records them.
+    #[arg(long, value_name = "FILE.json")]
+    pub net: Option<PathBuf>,
     /// Decay of the per-iteration loss weights.
     #[arg(long, default_value_t = DEFAULT_GAMMA)]
     pub gamma: f64,
@@ -106,7 +115,26 @@ pub fn run(cmd: TrainCommand) -> anyhow::Result<()> {
     match cmd {
         TrainCommand::Motion(a) => train_motion(a),
         TrainCommand::Flow(a) => {
+            let mut config = match &a.net {
+                Some(path) => {
+                    let text = std::fs::read_to_string(path).map_err(|e| {
+                        anyhow::anyhow!("cannot read {}: {e}; pass a JSON file", path.display())
+                    })?;
+                    serde_json::from_str::<Config>(&text).map_err(|e| {
+                        anyhow::anyhow!("{} is not a MEFlowNet config: {e}", path.display())
+                    })?
+                }
+                None => Config::default(),
+            };
+            config.iters = a.iters.max(1);
+            let shares: [f32; 3] = a.shares.as_slice().try_into().map_err(|_| {
+                anyhow::anyhow!(
+                    "--shares takes three numbers (micro, macro, consecutive), not {}",
+                    a.shares.len()
+                )
+            })?;
             let opts = TrainOptions {
+                config,
                 data: a.data,
                 val: a.val,
                 out: a.out,
@@ -114,8 +142,8 @@ pub fn run(cmd: TrainCommand) -> anyhow::Result<()> {
                 batch: a.batch.max(1),
                 crop: a.crop / 4 * 4,
                 lr: a.lr,
+                shares,
                 seed: a.seed,
-                iters: a.iters.max(1),
                 gamma: a.gamma,
                 val_every: a.val_every,
                 val_pairs: a.val_pairs,

@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::eval::flow::{epe, read_flo, Epe, Flow};
-use crate::flow::meflownet::{flow_tensor, image_tensor, tensor_to_flow, Config, MeFlowNet};
+use crate::flow::meflownet::{
+    flow_tensor, image_tensor, save_weights, tensor_to_flow, Config, MeFlowNet, Upsampled,
+};
 use crate::media::{read_image, RgbImage};
 use crate::synth::labels::{Kind, Labels};
 use crate::synth::rng::Rng;
@@ -246,7 +248,11 @@ pub fn sequence_loss(
 /// Training settings (the CLI's flags).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TrainOptions {
-    pub data: PathBuf,
+    /// The network's sizes (`iters` is the training iteration count).
+    #[serde(default)]
+    pub config: Config,
+    /// SynthME folders whose pairs are trained on (together).
+    pub data: Vec<PathBuf>,
     pub val: Option<PathBuf>,
     pub out: PathBuf,
     pub steps: usize,
@@ -254,8 +260,11 @@ pub struct TrainOptions {
     /// Side of the random square crops trained on (a multiple of 4; 0 = whole frames).
     pub crop: usize,
     pub lr: f64,
+    /// How often each pool is drawn from: micro onset -> apex, macro onset -> apex,
+    /// consecutive (normalised; an empty pool's share goes to the others).
+    #[serde(default = "default_shares")]
+    pub shares: [f32; 3],
     pub seed: u64,
-    pub iters: usize,
     pub gamma: f64,
     /// Validate every this many steps (and at the end).
     pub val_every: usize,
@@ -264,6 +273,13 @@ pub struct TrainOptions {
     /// Write a checkpoint every this many steps.
     pub checkpoint_every: usize,
     pub resume: Option<PathBuf>,
+}
+
+/// The default sampling shares: micro-expressions, the flow this network is for, first.
+pub const DEFAULT_SHARES: [f32; 3] = [0.6, 0.2, 0.2];
+
+fn default_shares() -> [f32; 3] {
+    DEFAULT_SHARES
 }
 
 /// What a checkpoint's JSON holds.
@@ -319,7 +335,7 @@ pub fn evaluate(
         let preds: Vec<Flow> = match net {
             Some(net) => {
                 let (a, b, _) = batch_tensors(chunk, device)?;
-                let out = net.forward(&a, &b, iters)?;
+                let out = net.forward_with(&a, &b, iters, Upsampled::Last)?;
                 let last = out.flows.last().expect("at least one iteration");
                 (0..chunk.len())
                     .map(|i| tensor_to_flow(&last.narrow(0, i, 1)?))
@@ -341,11 +357,23 @@ pub fn evaluate(
 /// Trains (see the module docs); `log` receives each record as it is made.
 pub fn train(opts: &TrainOptions, mut log: impl FnMut(&str)) -> Result<TrainReport> {
     let device = Device::Cpu;
-    let cfg = Config {
-        iters: opts.iters,
-        ..Config::default()
+    // A resumed run keeps the network its checkpoint was written as.
+    let cfg = match &opts.resume {
+        Some(resume) => {
+            let bytes = crate::flow::meflownet::read_weights_file(resume)?;
+            Config {
+                iters: opts.config.iters,
+                ..crate::flow::meflownet::weights_config(&bytes, resume)?
+            }
+        }
+        None => opts.config.clone(),
     };
-    let pairs = dataset_pairs(&opts.data)?;
+    cfg.validate()
+        .map_err(|e| Error::bad_input(&opts.out, format!("network config: {e}")))?;
+    let mut pairs = Vec::new();
+    for dir in &opts.data {
+        pairs.extend(dataset_pairs(dir)?);
+    }
     let by_kind = |k: PairKind| {
         pairs
             .iter()
@@ -360,19 +388,29 @@ pub fn train(opts: &TrainOptions, mut log: impl FnMut(&str)) -> Result<TrainRepo
     ];
     if pools.iter().all(|p| p.is_empty()) {
         return Err(Error::bad_input(
-            &opts.data,
+            opts.data.first().map_or(Path::new("."), |d| d.as_path()),
             "no pairs with ground-truth flow (frames as PNG folders and --flow all or apex)",
         ));
     }
     log(&format!(
         "data {}: {} micro onset->apex, {} macro onset->apex, {} consecutive pairs",
-        opts.data.display(),
+        opts.data
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
         pools[0].len(),
         pools[1].len(),
         pools[2].len()
     ));
     // Sampling shares of the three pools (a missing pool's share goes to the others).
-    let shares = [0.4f32, 0.2, 0.4];
+    let shares = opts.shares;
+    if shares.iter().any(|s| s.is_nan() || *s < 0.0) || shares.iter().sum::<f32>() <= 0.0 {
+        return Err(Error::bad_input(
+            &opts.out,
+            format!("sampling shares {shares:?}: give three non-negative numbers, not all 0"),
+        ));
+    }
     let val: Vec<LoadedPair> = match &opts.val {
         Some(dir) => dataset_pairs(dir)?
             .into_iter()
@@ -449,7 +487,7 @@ pub fn train(opts: &TrainOptions, mut log: impl FnMut(&str)) -> Result<TrainRepo
 
         let mut batch = Vec::with_capacity(opts.batch);
         while batch.len() < opts.batch {
-            let mut r = rng.unit() as f32;
+            let mut r = rng.unit() as f32 * shares.iter().sum::<f32>();
             let mut pool = 0;
             for (i, s) in shares.iter().enumerate() {
                 pool = i;
@@ -463,6 +501,7 @@ pub fn train(opts: &TrainOptions, mut log: impl FnMut(&str)) -> Result<TrainRepo
             }
             let mut p = load_pair(rng.pick(&pools[pool]))?;
             if opts.crop > 0 {
+                // Crops start on the features' grid (4 suits both strides).
                 let (w, h) = (p.flow.width, p.flow.height);
                 let x0 = rng.int(0, w.saturating_sub(opts.crop) / 4) * 4;
                 let y0 = rng.int(0, h.saturating_sub(opts.crop) / 4) * 4;
@@ -518,7 +557,7 @@ pub fn train(opts: &TrainOptions, mut log: impl FnMut(&str)) -> Result<TrainRepo
             report.records.push(rec);
         }
         if done % opts.checkpoint_every.max(1) == 0 || done == opts.steps {
-            save(&varmap, &ckpt_w)?;
+            save(&varmap, &cfg, &ckpt_w)?;
             let ck = Checkpoint {
                 step: done,
                 seed: opts.seed,
@@ -533,15 +572,17 @@ pub fn train(opts: &TrainOptions, mut log: impl FnMut(&str)) -> Result<TrainRepo
         }
     }
     bar.finish_and_clear();
-    save(&varmap, &opts.out)?;
+    save(&varmap, &cfg, &opts.out)?;
     Ok(report)
 }
 
-fn save(varmap: &VarMap, path: &Path) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir.display().to_string(), e))?;
-    }
-    varmap
-        .save(path)
-        .map_err(|e| Error::Internal(format!("cannot write {}: {e}", path.display())))
+fn save(varmap: &VarMap, cfg: &Config, path: &Path) -> Result<()> {
+    let tensors = varmap
+        .data()
+        .lock()
+        .expect("the varmap lock is not poisoned")
+        .iter()
+        .map(|(name, var)| (name.clone(), var.as_tensor().clone()))
+        .collect();
+    save_weights(&tensors, cfg, path)
 }

@@ -144,6 +144,42 @@ fn answers_cite_the_steps_that_showed_each_au() {
     assert_eq!(back.answer.unwrap().aus[0].evidence, vec![2, 3]);
 }
 
+/// align_face shows the aligned crop the other tools read: eyes level, in a square of the
+/// default size, with the rotation and scale that took it there.
+#[test]
+fn align_face_writes_the_upright_crop() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = run_steps(
+        &[
+            r#"{"thought": "upright", "tool": "align_face", "args": {}}"#,
+            AU_EVIDENCE,
+            SMILE,
+        ],
+        dir.path(),
+    );
+    let obs = &trace.steps[0].observation;
+    assert!(!obs.error, "{}", obs.text);
+    assert_eq!(obs.artifacts, vec!["step1-aligned.png".to_string()]);
+    let crop = actfer::media::read_image(&dir.path().join(&obs.artifacts[0])).unwrap();
+    assert_eq!((crop.width, crop.height), (256, 256));
+    // The eyes are a plausible share of the face box apart, and the crop's template puts
+    // them 0.36 x 256 px apart: the scale is that ratio.
+    let b = trace.input.face_box.unwrap();
+    let iod = obs.data["eye_distance_px"].as_f64().unwrap();
+    let share = iod / (b[2] - b[0]) as f64;
+    assert!(
+        (0.25..0.6).contains(&share),
+        "eyes {iod:.1} px apart, box share {share:.2}"
+    );
+    let scale = obs.data["scale"].as_f64().unwrap();
+    assert!(
+        (scale * iod - 0.36 * 256.0).abs() < 0.5,
+        "scale {scale}, iod {iod}"
+    );
+    assert!(obs.data["rotation_degrees"].as_f64().unwrap().abs() < 30.0);
+    assert!(obs.text.contains("eyes are level"), "{}", obs.text);
+}
+
 #[test]
 fn the_verifier_flags_claims_without_evidence() {
     let dir = tempfile::tempdir().unwrap();
@@ -331,8 +367,11 @@ fn the_schema_does_not_offer_a_call_again() {
         .iter()
         .map(|v| v["properties"]["tool"]["const"].as_str().unwrap())
         .collect();
-    assert_eq!(offered, ["detect_face", "zoom", "final_answer"]);
-    let regions = &schema["anyOf"][1]["properties"]["args"]["properties"]["region"]["enum"];
+    assert_eq!(
+        offered,
+        ["detect_face", "align_face", "zoom", "final_answer"]
+    );
+    let regions = &schema["anyOf"][2]["properties"]["args"]["properties"]["region"]["enum"];
     let regions: Vec<&str> = regions
         .as_array()
         .unwrap()

@@ -1,9 +1,14 @@
-//! MEFlowNet's sizes, with serde defaults so a weights file's card can spell them out.
+//! MEFlowNet's sizes, with serde defaults so a weights file's card can spell them out. A
+//! weights file written by `actfer train flow` carries its `Config` as JSON in the
+//! safetensors metadata (key [`CONFIG_KEY`]), so inference builds the network it was trained as.
 
 use serde::{Deserialize, Serialize};
 
 /// Default number of refinement iterations.
 pub const DEFAULT_ITERS: usize = 5;
+
+/// The safetensors metadata key that holds a weights file's [`Config`] as JSON.
+pub const CONFIG_KEY: &str = "actfer.meflownet.config";
 
 /// The network's sizes. The defaults are what the committed weights were trained with.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -11,7 +16,7 @@ pub struct Config {
     /// Channels of the encoder's first (1/2 resolution) convolution.
     #[serde(default = "d_stem")]
     pub stem_channels: usize,
-    /// Channels of the encoder's 1/4-resolution trunk.
+    /// Channels of the encoder's trunk (at 1/`stride` resolution).
     #[serde(default = "d_trunk")]
     pub trunk_channels: usize,
     /// Channels of the matching features (both frames).
@@ -26,28 +31,81 @@ pub struct Config {
     /// Refinement iterations (inference may ask for another count).
     #[serde(default = "d_iters")]
     pub iters: usize,
+    /// The features' stride, 2 or 4: flow is refined at 1/`stride` resolution and convexly
+    /// upsampled by `stride`.
+    #[serde(default = "d_stride")]
+    pub stride: usize,
+    /// The matching features also carry the normalised frame itself, average-pooled to the
+    /// features' resolution (3 channels), so the warp compares pixels as well as features.
+    #[serde(default = "d_image_features")]
+    pub image_features: bool,
+    /// The refinement block also reads brightness-constancy terms computed at full resolution
+    /// and pooled to the features' grid ([`super::photometric`]).
+    #[serde(default = "d_photometric")]
+    pub photometric: bool,
 }
 
-/// The features' stride: flow is refined at 1/4 resolution and convexly upsampled 4x.
-pub const STRIDE: usize = 4;
+impl Config {
+    /// Channels of what is warped and compared: the learned matching features, plus the
+    /// pooled frame when [`Config::image_features`] is set.
+    pub fn matching_channels(&self) -> usize {
+        self.feature_channels + if self.image_features { 3 } else { 0 }
+    }
+
+    /// Photometric channels of the block's fixed and moving inputs.
+    pub fn photometric_channels(&self) -> usize {
+        if self.photometric {
+            3
+        } else {
+            0
+        }
+    }
+
+    /// Checks the sizes a network can be built with.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.stride != 2 && self.stride != 4 {
+            return Err(format!("stride must be 2 or 4, not {}", self.stride));
+        }
+        let sizes = [
+            self.stem_channels,
+            self.trunk_channels,
+            self.feature_channels,
+            self.context_channels,
+            self.hidden_channels,
+        ];
+        if sizes.contains(&0) {
+            return Err("every channel count must be at least 1".into());
+        }
+        Ok(())
+    }
+}
 
 fn d_stem() -> usize {
-    24
+    16
 }
 fn d_trunk() -> usize {
-    48
-}
-fn d_feature() -> usize {
-    48
-}
-fn d_context() -> usize {
     32
 }
+fn d_feature() -> usize {
+    32
+}
+fn d_context() -> usize {
+    16
+}
 fn d_hidden() -> usize {
-    64
+    32
 }
 fn d_iters() -> usize {
     DEFAULT_ITERS
+}
+fn d_stride() -> usize {
+    4
+}
+fn d_image_features() -> bool {
+    true
+}
+fn d_photometric() -> bool {
+    true
 }
 
 impl Default for Config {
@@ -59,6 +117,9 @@ impl Default for Config {
             context_channels: d_context(),
             hidden_channels: d_hidden(),
             iters: d_iters(),
+            stride: d_stride(),
+            image_features: d_image_features(),
+            photometric: d_photometric(),
         }
     }
 }

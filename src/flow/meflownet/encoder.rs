@@ -1,5 +1,5 @@
 //! The convolutional feature encoder: one trunk shared by both frames, a matching-feature
-//! head for both and a context head for frame 1, all at 1/4 resolution.
+//! head for both and a context head for frame 1, all at 1/`stride` resolution.
 
 use candle_core::{Result, Tensor};
 use candle_nn::{conv2d, Conv2d, Conv2dConfig, Module, VarBuilder};
@@ -29,7 +29,13 @@ impl Encoder {
     pub fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
         Ok(Encoder {
             conv1: conv(3, cfg.stem_channels, 3, 2, vb.pp("conv1"))?,
-            conv2: conv(cfg.stem_channels, cfg.trunk_channels, 3, 2, vb.pp("conv2"))?,
+            conv2: conv(
+                cfg.stem_channels,
+                cfg.trunk_channels,
+                3,
+                cfg.stride / 2,
+                vb.pp("conv2"),
+            )?,
             conv3: conv(cfg.trunk_channels, cfg.trunk_channels, 3, 1, vb.pp("conv3"))?,
             feature: conv(
                 cfg.trunk_channels,
@@ -48,20 +54,20 @@ impl Encoder {
         })
     }
 
-    /// The trunk of normalised frames `[n, 3, h, w]` -> `[n, trunk, h/4, w/4]`.
+    /// The trunk of normalised frames `[n, 3, h, w]` -> `[n, trunk, h/s, w/s]` (s the stride).
     pub fn trunk(&self, x: &Tensor) -> Result<Tensor> {
         let x = self.conv1.forward(x)?.relu()?; // [n, stem, h/2, w/2]
-        let x = self.conv2.forward(&x)?.relu()?; // [n, trunk, h/4, w/4]
+        let x = self.conv2.forward(&x)?.relu()?; // [n, trunk, h/s, w/s]
         let y = self.conv3.forward(&x)?.relu()?;
         x + y // residual
     }
 
-    /// Matching features of a trunk: `[n, feature, h/4, w/4]`.
+    /// Matching features of a trunk: `[n, feature, h/s, w/s]`.
     pub fn features(&self, trunk: &Tensor) -> Result<Tensor> {
         self.feature.forward(trunk)
     }
 
-    /// Context features of a trunk: `[n, context, h/4, w/4]`.
+    /// Context features of a trunk: `[n, context, h/s, w/s]`.
     pub fn context(&self, trunk: &Tensor) -> Result<Tensor> {
         self.context.forward(trunk)?.relu()
     }

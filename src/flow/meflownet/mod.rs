@@ -1,21 +1,30 @@
 //! MEFlowNet: a warping-only iterative optical-flow network for facial micro-motion, sized for
 //! a CPU (a 128x128 pair in tens of milliseconds on 2 cores).
 //!
-//! - [`encoder`]: a convolutional encoder (two stride-2 convolutions and a residual one) gives
-//!   matching features of both frames and context features of frame 1, at 1/4 resolution.
-//! - Each of K iterations ([`update`]) warps frame 2's features by the current flow
-//!   ([`warp`], bilinear sampling built from `gather`), concatenates frame 1's features, the
-//!   warped ones, their difference, the context and the flow, refines them with three
-//!   convolutions and predicts a flow update, an uncertainty (a Laplace scale) and the mask of
-//!   the learned convex 4x upsampling ([`upsample`]). No correlation volume.
-//! - Every iteration's full-resolution flow is returned, for the sequence loss in training;
-//!   inference uses the last.
+//! - [`encoder`]: a convolutional encoder (a stride-2 convolution, a second one of stride 1 or
+//!   2, and a residual one) gives matching features of both frames and context features of
+//!   frame 1, at 1/`stride` resolution ([`Config::stride`], 4 by default). With
+//!   [`Config::image_features`] the matching features also carry the normalised frame itself,
+//!   average-pooled to that resolution.
+//! - Each of K iterations ([`update`]) warps frame 2's matching features by the current flow
+//!   ([`warp`], bilinear sampling built from `gather`), reads them with frame 1's, the context
+//!   and the flow (the part of the first convolution that sees only frame 1 and the context
+//!   is computed once per pair), with [`Config::photometric`] also the brightness-constancy
+//!   terms of frame 1 and of frame 2 warped at full resolution ([`photometric`]), refines
+//!   with three convolutions and predicts a flow update, an uncertainty (a Laplace scale) and the mask of the learned
+//!   convex upsampling ([`upsample`]). No correlation volume.
+//! - Training takes every iteration's full-resolution flow (the sequence loss); inference
+//!   upsamples the last one only ([`Upsampled`]).
 //!
 //! Input normalisation: RGB in 0..=255 is scaled to 0..1, then each frame separately has its
 //! mean removed and is divided by its standard deviation (over all pixels and channels; +1e-3),
 //! so a global illumination gain between the frames does not read as motion.
 //!
-//! Sizes that are not multiples of 4 are padded (border replicated) and the flow cropped back.
+//! Sizes that are not multiples of the stride are padded (border replicated) and the flow
+//! cropped back.
+//!
+//! Weights files carry their [`Config`] as JSON in the safetensors metadata
+//! ([`config::CONFIG_KEY`]); [`save_weights`] writes it and [`MeFlowNet::load`] reads it.
 //!
 //! Head motion: the network outputs the total flow. [`crate::flow::head`] removes head motion
 //! explicitly: a global (robust) similarity or affine fit of the flow, optionally weighted by
@@ -25,6 +34,7 @@
 
 pub mod config;
 pub mod encoder;
+pub mod photometric;
 pub mod update;
 pub mod upsample;
 pub mod warp;
@@ -34,7 +44,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
-pub use config::{Config, DEFAULT_ITERS, STRIDE};
+pub use config::{Config, CONFIG_KEY, DEFAULT_ITERS};
 
 use crate::error::{Error, Result};
 use crate::eval::flow::Flow;
@@ -44,10 +54,20 @@ use crate::media::RgbImage;
 /// The name errors and the CLI use.
 pub const MODEL_NAME: &str = "meflownet";
 
+/// Which iterations' flows a forward pass upsamples to full resolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upsampled {
+    /// Every iteration's (training: the sequence loss).
+    All,
+    /// The last one only (inference).
+    Last,
+}
+
 /// What a forward pass returns.
 #[derive(Debug, Clone)]
 pub struct Output {
-    /// Full-resolution flow after each iteration, pixels: `iters` tensors `[b, 2, h, w]`.
+    /// Full-resolution flow, pixels, `[b, 2, h, w]`: after each iteration
+    /// ([`Upsampled::All`]) or after the last one only ([`Upsampled::Last`]).
     pub flows: Vec<Tensor>,
     /// Full-resolution log Laplace scale of the last iteration's flow error: `[b, 1, h, w]`.
     pub log_scale: Tensor,
@@ -74,28 +94,64 @@ impl MeFlowNet {
     }
 
     /// Flow from `a` to `b`, both `[n, 3, h, w]` RGB in 0..=255 with `h`, `w` multiples of
-    /// [`STRIDE`]; `iters` refinement steps.
+    /// the stride; `iters` refinement steps, every one upsampled (for training).
     pub fn forward(&self, a: &Tensor, b: &Tensor, iters: usize) -> candle_core::Result<Output> {
+        self.forward_with(a, b, iters, Upsampled::All)
+    }
+
+    /// As [`MeFlowNet::forward`], choosing which iterations are upsampled.
+    pub fn forward_with(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        iters: usize,
+        upsampled: Upsampled,
+    ) -> candle_core::Result<Output> {
         let n = a.dim(0)?;
+        let stride = self.cfg.stride;
         let x = normalise(&Tensor::cat(&[a, b], 0)?)?; // [2n, 3, h, w]
         let trunk = self.encoder.trunk(&x)?; // [2n, trunk, H, W]
-        let feats = self.encoder.features(&trunk)?;
+        let mut feats = self.encoder.features(&trunk)?;
+        if self.cfg.image_features {
+            feats = Tensor::cat(&[feats, x.avg_pool2d(stride)?], 1)?;
+        }
         let f1 = feats.narrow(0, 0, n)?;
         let f2 = feats.narrow(0, n, n)?;
         let ctx = self.encoder.context(&trunk.narrow(0, 0, n)?)?;
         let (_, _, hh, ww) = f1.dims4()?;
+        let photometric = if self.cfg.photometric {
+            let (x1, x2) = (x.narrow(0, 0, n)?, x.narrow(0, n, n)?);
+            Some(photometric::Photometric::new(&x1, &x2, stride)?)
+        } else {
+            None
+        };
+        let mut fixed = vec![f1.clone(), ctx];
+        if let Some(p) = &photometric {
+            fixed.push(p.structure()?);
+        }
+        let prepared = self.update.prepare(&Tensor::cat(&fixed, 1)?)?;
         let mut flow = Tensor::zeros((n, 2, hh, ww), DType::F32, a.device())?; // feature px
+        let iters = iters.max(1);
         let mut flows = Vec::with_capacity(iters);
         let mut log_scale = None;
-        for _ in 0..iters.max(1) {
+        for i in 0..iters {
             // As in RAFT, the next step sees the flow as a constant.
             let prev = flow.detach();
             let f2w = warp::warp(&f2, &prev)?;
-            let up = self.update.forward(&f1, &f2w, &ctx, &prev)?;
+            let mut moving = vec![f2w, prev.clone()];
+            if let Some(p) = &photometric {
+                moving.push(p.residual(&prev)?);
+            }
+            let up = self.update.forward(&prepared, &Tensor::cat(&moving, 1)?)?;
             flow = (prev + up.delta)?;
-            let full = upsample::convex_upsample(&(&flow * STRIDE as f64)?, &up.mask, STRIDE)?;
-            flows.push(full);
-            log_scale = Some(upsample::convex_upsample(&up.log_scale, &up.mask, STRIDE)?);
+            let last = i + 1 == iters;
+            if last || upsampled == Upsampled::All {
+                let scaled = (&flow * stride as f64)?; // feature px -> full-resolution px
+                flows.push(upsample::convex_upsample(&scaled, &up.mask, stride)?);
+            }
+            if last {
+                log_scale = Some(upsample::convex_upsample(&up.log_scale, &up.mask, stride)?);
+            }
         }
         Ok(Output {
             flows,
@@ -103,11 +159,20 @@ impl MeFlowNet {
         })
     }
 
-    /// Loads weights from a safetensors file (see [`load_weights`]).
-    pub fn load(path: &Path, cfg: &Config, device: &Device) -> Result<Self> {
-        let tensors = load_weights(path, device)?;
+    /// Loads a weights file (see [`load_weights`]) as the network its metadata describes
+    /// (the default [`Config`] when it has none).
+    pub fn load(path: &Path, device: &Device) -> Result<Self> {
+        let bytes = read_weights_file(path)?;
+        Self::from_bytes(&bytes, path, device)
+    }
+
+    /// Builds the network from the bytes of a weights file; `path` names it in errors.
+    pub fn from_bytes(bytes: &[u8], path: &Path, device: &Device) -> Result<Self> {
+        let cfg = weights_config(bytes, path)?;
+        let tensors = parse_weights(bytes, path, device)?;
         let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
-        MeFlowNet::new(cfg, vb).map_err(|e| bad_model(path, format!("not MEFlowNet weights ({e})")))
+        MeFlowNet::new(&cfg, vb)
+            .map_err(|e| bad_model(path, format!("not MEFlowNet weights ({e})")))
     }
 }
 
@@ -125,6 +190,13 @@ pub fn load_weights(
     path: &Path,
     device: &Device,
 ) -> Result<std::collections::HashMap<String, Tensor>> {
+    let bytes = read_weights_file(path)?;
+    parse_weights(&bytes, path, device)
+}
+
+/// The bytes of a weights file; a missing one is [`Error::BadModel`] saying where good ones come
+/// from.
+pub fn read_weights_file(path: &Path) -> Result<Vec<u8>> {
     if !path.exists() {
         return Err(bad_model(
             path,
@@ -133,8 +205,15 @@ pub fn load_weights(
                 .into(),
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path.display().to_string(), e))?;
-    candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| {
+    std::fs::read(path).map_err(|e| Error::io(path.display().to_string(), e))
+}
+
+fn parse_weights(
+    bytes: &[u8],
+    path: &Path,
+    device: &Device,
+) -> Result<std::collections::HashMap<String, Tensor>> {
+    candle_core::safetensors::load_buffer(bytes, device).map_err(|e| {
         bad_model(
             path,
             format!(
@@ -143,6 +222,49 @@ pub fn load_weights(
             ),
         )
     })
+}
+
+/// The [`Config`] a weights file's metadata names (the default [`Config`] when it names none).
+pub fn weights_config(bytes: &[u8], path: &Path) -> Result<Config> {
+    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| {
+        bad_model(
+            path,
+            format!(
+                "not a complete safetensors file ({} bytes: {e}); it may be truncated",
+                bytes.len()
+            ),
+        )
+    })?;
+    let cfg = match meta.metadata().as_ref().and_then(|m| m.get(CONFIG_KEY)) {
+        Some(json) => serde_json::from_str::<Config>(json).map_err(|e| {
+            bad_model(
+                path,
+                format!("its {CONFIG_KEY} metadata is not a config ({e})"),
+            )
+        })?,
+        None => Config::default(),
+    };
+    cfg.validate()
+        .map_err(|e| bad_model(path, format!("its {CONFIG_KEY} metadata: {e}")))?;
+    Ok(cfg)
+}
+
+/// Writes `tensors` as a safetensors file whose metadata carries `cfg` (see
+/// [`weights_config`]).
+pub fn save_weights(
+    tensors: &std::collections::HashMap<String, Tensor>,
+    cfg: &Config,
+    path: &Path,
+) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir.display().to_string(), e))?;
+    }
+    let json = serde_json::to_string(cfg).expect("a config serialises");
+    let meta = std::collections::HashMap::from([(CONFIG_KEY.to_string(), json)]);
+    let mut sorted: Vec<(&String, &Tensor)> = tensors.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    safetensors::serialize_to_file(sorted, Some(meta), path)
+        .map_err(|e| Error::Internal(format!("cannot write {}: {e}", path.display())))
 }
 
 /// Per-frame normalisation of `[n, 3, h, w]` in 0..=255 (see the module docs).
@@ -201,44 +323,43 @@ pub struct MeFlowMethod {
 const COMMITTED: &[u8] = include_bytes!("../../../weights/meflownet.safetensors");
 
 impl MeFlowMethod {
-    /// The committed weights with the default [`Config`] on the CPU.
+    /// The committed weights on the CPU.
     pub fn committed() -> Result<Self> {
-        let device = Device::Cpu;
-        let cfg = Config::default();
         let path = Path::new("weights/meflownet.safetensors (built in)");
-        let tensors = candle_core::safetensors::load_buffer(COMMITTED, &device)
-            .map_err(|e| bad_model(path, format!("not a safetensors file ({e})")))?;
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
-        let net = MeFlowNet::new(&cfg, vb)
-            .map_err(|e| bad_model(path, format!("not MEFlowNet weights ({e})")))?;
-        Ok(MeFlowMethod {
-            net,
-            iters: cfg.iters,
-            device,
-        })
+        Ok(Self::new(MeFlowNet::from_bytes(
+            COMMITTED,
+            path,
+            &Device::Cpu,
+        )?))
     }
 
-    /// Loads weights with the default [`Config`] on the CPU.
+    /// Loads a weights file on the CPU.
     pub fn load(path: &Path) -> Result<Self> {
-        let device = Device::Cpu;
-        let cfg = Config::default();
-        Ok(MeFlowMethod {
-            net: MeFlowNet::load(path, &cfg, &device)?,
-            iters: cfg.iters,
-            device,
-        })
+        Ok(Self::new(MeFlowNet::load(path, &Device::Cpu)?))
+    }
+
+    /// A network on the CPU, run with its configured iteration count.
+    pub fn new(net: MeFlowNet) -> Self {
+        MeFlowMethod {
+            iters: net.config().iters,
+            net,
+            device: Device::Cpu,
+        }
     }
 
     /// The flow of one pair of `[1, 3, h, w]` tensors of any size (padded to a multiple of
-    /// [`STRIDE`] and cropped back).
+    /// the stride and cropped back).
     pub fn estimate_tensors(&self, a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
         let (_, _, h, w) = a.dims4()?;
-        let ph = h.div_ceil(STRIDE) * STRIDE - h;
-        let pw = w.div_ceil(STRIDE) * STRIDE - w;
+        let stride = self.net.config().stride;
+        let ph = h.div_ceil(stride) * stride - h;
+        let pw = w.div_ceil(stride) * stride - w;
         let pad = |t: &Tensor| -> candle_core::Result<Tensor> {
             t.pad_with_same(2, 0, ph)?.pad_with_same(3, 0, pw)
         };
-        let out = self.net.forward(&pad(a)?, &pad(b)?, self.iters)?;
+        let out = self
+            .net
+            .forward_with(&pad(a)?, &pad(b)?, self.iters, Upsampled::Last)?;
         let last = out.flows.last().expect("at least one iteration");
         last.narrow(2, 0, h)?.narrow(3, 0, w)
     }

@@ -1,12 +1,18 @@
-//! The refinement block: from frame-1 features, warped frame-2 features, context and the
+//! The refinement block: from frame-1 features, the context, warped frame-2 features and the
 //! current flow, a flow update, an uncertainty and the convex-upsampling mask.
+//!
+//! The block's first convolution is linear in its inputs, so it is split in two: the part
+//! that reads frame 1's features and the context is the same at every iteration and is
+//! computed once per pair ([`UpdateBlock::prepare`]); each iteration adds the part that reads
+//! the warped features and the flow. (A difference channel `f1 - f2w` would add nothing a
+//! linear first layer cannot already form from the two.)
 
 use candle_core::{Result, Tensor};
-use candle_nn::{conv2d, Conv2d, Conv2dConfig, Module, VarBuilder};
+use candle_nn::{conv2d, conv2d_no_bias, Conv2d, Conv2dConfig, Module, VarBuilder};
 
-use super::config::{Config, STRIDE};
+use super::config::Config;
 
-/// What one refinement step predicts, all at 1/4 resolution.
+/// What one refinement step predicts, all at the features' resolution.
 #[derive(Debug, Clone)]
 pub struct Update {
     /// Flow update, feature pixels: `[b, 2, H, W]`.
@@ -14,13 +20,16 @@ pub struct Update {
     /// Log scale of a Laplace error model, `log b` with `b` in full-resolution pixels:
     /// `[b, 1, H, W]`.
     pub log_scale: Tensor,
-    /// Convex-upsampling logits: `[b, 9 * STRIDE^2, H, W]`.
+    /// Convex-upsampling logits: `[b, 9 * stride^2, H, W]`.
     pub mask: Tensor,
 }
 
 #[derive(Debug, Clone)]
 pub struct UpdateBlock {
-    conv1: Conv2d,
+    /// First convolution, the part on frame 1's features and the context (with the bias).
+    fixed_in: Conv2d,
+    /// First convolution, the part on the warped features and the flow.
+    moving_in: Conv2d,
     conv2: Conv2d,
     conv3: Conv2d,
     flow: Conv2d,
@@ -28,52 +37,53 @@ pub struct UpdateBlock {
     mask: Conv2d,
 }
 
-fn conv(i: usize, o: usize, k: usize, vb: VarBuilder) -> Result<Conv2d> {
-    let cfg = Conv2dConfig {
+fn same(k: usize) -> Conv2dConfig {
+    Conv2dConfig {
         padding: k / 2,
         ..Default::default()
-    };
-    conv2d(i, o, k, cfg, vb)
+    }
 }
 
 impl UpdateBlock {
     pub fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
         let hid = cfg.hidden_channels;
-        // frame-1 features, warped frame-2 features, their difference, context, flow
-        let input = 3 * cfg.feature_channels + cfg.context_channels + 2;
+        let m = cfg.matching_channels();
+        let p = cfg.photometric_channels();
         // The flow head starts at zero so an untrained network predicts no motion.
         let flow_vb = vb.pp("flow");
         let flow_w =
             flow_vb.get_with_hints((2, hid, 3, 3), "weight", candle_nn::Init::Const(0.0))?;
         let flow_b = flow_vb.get_with_hints(2, "bias", candle_nn::Init::Const(0.0))?;
         Ok(UpdateBlock {
-            conv1: conv(input, hid, 3, vb.pp("conv1"))?,
-            conv2: conv(hid, hid, 3, vb.pp("conv2"))?,
-            conv3: conv(hid, hid, 3, vb.pp("conv3"))?,
-            flow: Conv2d::new(
-                flow_w,
-                Some(flow_b),
-                Conv2dConfig {
-                    padding: 1,
-                    ..Default::default()
-                },
-            ),
-            uncertainty: conv(hid, 1, 3, vb.pp("uncertainty"))?,
-            mask: conv(hid, 9 * STRIDE * STRIDE, 1, vb.pp("mask"))?,
+            fixed_in: conv2d(
+                m + cfg.context_channels + p,
+                hid,
+                3,
+                same(3),
+                vb.pp("fixed_in"),
+            )?,
+            moving_in: conv2d_no_bias(m + 2 + p, hid, 3, same(3), vb.pp("moving_in"))?,
+            conv2: conv2d(hid, hid, 3, same(3), vb.pp("conv2"))?,
+            conv3: conv2d(hid, hid, 3, same(3), vb.pp("conv3"))?,
+            flow: Conv2d::new(flow_w, Some(flow_b), same(3)),
+            uncertainty: conv2d(hid, 1, 3, same(3), vb.pp("uncertainty"))?,
+            mask: conv2d(hid, 9 * cfg.stride * cfg.stride, 1, same(1), vb.pp("mask"))?,
         })
     }
 
-    /// `f1`, `f2w` `[b, feature, H, W]`, `ctx` `[b, context, H, W]`, `flow` `[b, 2, H, W]`.
-    pub fn forward(
-        &self,
-        f1: &Tensor,
-        f2w: &Tensor,
-        ctx: &Tensor,
-        flow: &Tensor,
-    ) -> Result<Update> {
-        let diff = (f1 - f2w)?;
-        let x = Tensor::cat(&[f1, f2w, &diff, ctx, flow], 1)?; // [b, input, H, W]
-        let x = self.conv1.forward(&x)?.relu()?; // [b, hid, H, W]
+    /// The iteration-independent part of the first convolution: `fixed` is frame 1's
+    /// matching features, the context and (when configured) the photometric structure terms,
+    /// concatenated: `[b, matching + context (+ 3), H, W]` -> `[b, hidden, H, W]`.
+    pub fn prepare(&self, fixed: &Tensor) -> Result<Tensor> {
+        self.fixed_in.forward(fixed)
+    }
+
+    /// One step: `prepared` from [`UpdateBlock::prepare`]; `moving` is the warped features,
+    /// the flow and (when configured) the photometric residual terms, concatenated:
+    /// `[b, matching + 2 (+ 3), H, W]`.
+    pub fn forward(&self, prepared: &Tensor, moving: &Tensor) -> Result<Update> {
+        let moving = self.moving_in.forward(moving)?;
+        let x = (prepared + moving)?.relu()?; // [b, hid, H, W]
         let y = self.conv2.forward(&x)?.relu()?;
         let x = (x + self.conv3.forward(&y)?.relu()?)?;
         Ok(Update {
