@@ -411,6 +411,16 @@ pub fn train(opts: &TrainOptions, mut log: impl FnMut(&str)) -> Result<TrainRepo
             format!("sampling shares {shares:?}: give three non-negative numbers, not all 0"),
         ));
     }
+    if !shares
+        .iter()
+        .zip(&pools)
+        .any(|(s, p)| *s > 0.0 && !p.is_empty())
+    {
+        return Err(Error::bad_input(
+            &opts.out,
+            format!("sampling shares {shares:?} draw only from kinds of pairs the data lacks"),
+        ));
+    }
     let val: Vec<LoadedPair> = match &opts.val {
         Some(dir) => dataset_pairs(dir)?
             .into_iter()
