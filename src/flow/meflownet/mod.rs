@@ -11,8 +11,8 @@
 //!   and the flow (the part of the first convolution that sees only frame 1 and the context
 //!   is computed once per pair), with [`Config::photometric`] also the brightness-constancy
 //!   terms of frame 1 and of frame 2 warped at full resolution ([`photometric`]), refines
-//!   with three convolutions and predicts a flow update, an uncertainty (a Laplace scale) and the mask of the learned
-//!   convex upsampling ([`upsample`]). No correlation volume.
+//!   with three convolutions and predicts a flow update, an uncertainty (a Laplace scale) and
+//!   the mask of the learned convex upsampling ([`upsample`]). No correlation volume.
 //! - Training takes every iteration's full-resolution flow (the sequence loss); inference
 //!   upsamples the last one only ([`Upsampled`]).
 //!
@@ -213,28 +213,23 @@ fn parse_weights(
     path: &Path,
     device: &Device,
 ) -> Result<std::collections::HashMap<String, Tensor>> {
-    candle_core::safetensors::load_buffer(bytes, device).map_err(|e| {
-        bad_model(
-            path,
-            format!(
-                "not a complete safetensors file ({} bytes: {e}); it may be truncated",
-                bytes.len()
-            ),
-        )
-    })
+    candle_core::safetensors::load_buffer(bytes, device).map_err(|e| incomplete(path, bytes, e))
+}
+
+fn incomplete(path: &Path, bytes: &[u8], e: impl std::fmt::Display) -> Error {
+    bad_model(
+        path,
+        format!(
+            "not a complete safetensors file ({} bytes: {e}); it may be truncated",
+            bytes.len()
+        ),
+    )
 }
 
 /// The [`Config`] a weights file's metadata names (the default [`Config`] when it names none).
 pub fn weights_config(bytes: &[u8], path: &Path) -> Result<Config> {
-    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| {
-        bad_model(
-            path,
-            format!(
-                "not a complete safetensors file ({} bytes: {e}); it may be truncated",
-                bytes.len()
-            ),
-        )
-    })?;
+    let (_, meta) =
+        safetensors::SafeTensors::read_metadata(bytes).map_err(|e| incomplete(path, bytes, e))?;
     let cfg = match meta.metadata().as_ref().and_then(|m| m.get(CONFIG_KEY)) {
         Some(json) => serde_json::from_str::<Config>(json).map_err(|e| {
             bad_model(
