@@ -7,6 +7,7 @@ use std::time::Instant;
 use actfer::eval::flow::write_flo;
 use actfer::face::align::Alignment;
 use actfer::face::pipeline::{select, FacePipeline};
+use actfer::flow::head::{remove_head_motion, HeadFit, HeadModel};
 use actfer::flow::{colour_map_with_scale, max_magnitude, FlowMethod};
 use actfer::media::{write_image, Media, OpenOptions, RgbImage};
 use actfer::models::ModelStore;
@@ -31,8 +32,9 @@ pub struct FlowArgs {
     /// In a clip: the second frame (0-based).
     #[arg(long)]
     pub apex: Option<usize>,
-    /// Align each frame on its face first (eyes level, fixed inter-ocular distance), so head
-    /// motion between them is removed and the flow is in aligned-face pixels.
+    /// Align each frame on its face first (eyes level, fixed inter-ocular distance) and remove
+    /// the head motion the alignment leaves (a robust similarity fit of the flow, as motion
+    /// analysis does), so the flow is the facial motion in aligned-face pixels.
     #[arg(long)]
     pub face: bool,
     /// Side of the aligned face with --face.
@@ -57,6 +59,9 @@ struct Report {
     width: usize,
     height: usize,
     aligned: bool,
+    /// With --face: the head motion left after alignment and removed from the flow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    head_removed: Option<HeadFit>,
     ms: f64,
     mean_magnitude_px: f32,
     max_magnitude_px: f32,
@@ -153,8 +158,14 @@ pub fn run(args: FlowArgs) -> anyhow::Result<()> {
         (a, b) = align(&a, &b, args.size, [&args.a, second])?;
     }
     let t = Instant::now();
-    let flow = m.estimate(&a, &b)?;
+    let mut flow = m.estimate(&a, &b)?;
     let ms = t.elapsed().as_secs_f64() * 1e3;
+    let mut head_removed = None;
+    if args.face {
+        let (facial, fit) = remove_head_motion(&flow, None, HeadModel::ROBUST_SIMILARITY);
+        flow = facial;
+        head_removed = Some(fit);
+    }
     if let Some(p) = &args.out {
         write_flo(p, &flow)?;
     }
@@ -169,6 +180,7 @@ pub fn run(args: FlowArgs) -> anyhow::Result<()> {
         width: flow.width,
         height: flow.height,
         aligned: args.face,
+        head_removed,
         ms,
         mean_magnitude_px: mags.iter().sum::<f32>() / mags.len().max(1) as f32,
         max_magnitude_px: max_magnitude(&flow),
@@ -185,7 +197,11 @@ pub fn run(args: FlowArgs) -> anyhow::Result<()> {
         report.method,
         report.width,
         report.height,
-        if args.face { " (aligned faces)" } else { "" },
+        if args.face {
+            " (aligned faces, head motion removed)"
+        } else {
+            ""
+        },
         ms,
         report.mean_magnitude_px,
         report.max_magnitude_px

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use actfer::flow::meflownet::{Config, DEFAULT_ITERS};
+use actfer::flow::meflownet::{Config, InitialFlow, DEFAULT_ITERS};
 use actfer::flow::train::{train, TrainOptions, DEFAULT_GAMMA, DEFAULT_SHARES};
 use clap::{Args, Subcommand};
 
@@ -88,9 +88,15 @@ pub struct TrainFlowArgs {
     #[arg(long, default_value_t = DEFAULT_ITERS)]
     pub iters: usize,
     /// The network's sizes as a JSON file (fields of `actfer::flow::meflownet::Config`; the
-    /// ones it leaves out keep their defaults). The weights file records them.
+    /// ones it leaves out keep their defaults, but `initial_flow` left out reads as `zero`).
+    /// The weights file records them.
     #[arg(long, value_name = "FILE.json")]
     pub net: Option<PathBuf>,
+    /// Where the refinement starts: `zero`, or `dis` (OpenCV's DIS flow, which the network
+    /// learns to correct). Overrides --net's `initial_flow`, and on --resume the checkpoint's
+    /// (the weights fit either).
+    #[arg(long, value_name = "zero|dis", value_parser = parse_initial_flow)]
+    pub init: Option<InitialFlow>,
     /// Decay of the per-iteration loss weights.
     #[arg(long, default_value_t = DEFAULT_GAMMA)]
     pub gamma: f64,
@@ -111,6 +117,11 @@ pub struct TrainFlowArgs {
     pub json: bool,
 }
 
+fn parse_initial_flow(s: &str) -> Result<InitialFlow, String> {
+    serde_json::from_value(serde_json::Value::String(s.into()))
+        .map_err(|_| format!("{s:?}: use zero or dis"))
+}
+
 pub fn run(cmd: TrainCommand) -> anyhow::Result<()> {
     match cmd {
         TrainCommand::Motion(a) => train_motion(a),
@@ -127,6 +138,9 @@ pub fn run(cmd: TrainCommand) -> anyhow::Result<()> {
                 None => Config::default(),
             };
             config.iters = a.iters.max(1);
+            if let Some(init) = a.init {
+                config.initial_flow = init;
+            }
             let shares: [f32; 3] = a.shares.as_slice().try_into().map_err(|_| {
                 anyhow::anyhow!(
                     "--shares takes three numbers (micro, macro, consecutive), not {}",
@@ -149,6 +163,7 @@ pub fn run(cmd: TrainCommand) -> anyhow::Result<()> {
                 val_pairs: a.val_pairs,
                 checkpoint_every: a.checkpoint_every,
                 resume: a.resume,
+                initial_flow: a.init,
             };
             let quiet = a.json;
             let report = train(&opts, |line| {

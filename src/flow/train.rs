@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::eval::flow::{epe, read_flo, Epe, Flow};
 use crate::flow::meflownet::{
-    flow_tensor, image_tensor, save_weights, tensor_to_flow, Config, MeFlowNet, Upsampled,
+    flow_tensor, image_tensor, initial_flow, save_weights, tensor_to_flow, Config, InitialFlow,
+    MeFlowNet, Upsampled,
 };
 use crate::media::{read_image, RgbImage};
 use crate::synth::labels::{Kind, Labels};
@@ -105,6 +106,8 @@ pub struct LoadedPair {
     pub a: RgbImage,
     pub b: RgbImage,
     pub flow: Flow,
+    /// The flow the network starts from ([`with_initial_flow`]); `None` for zero.
+    pub init: Option<Flow>,
 }
 
 pub fn load_pair(p: &Pair) -> Result<LoadedPair> {
@@ -122,7 +125,18 @@ pub fn load_pair(p: &Pair) -> Result<LoadedPair> {
             ),
         ));
     }
-    Ok(LoadedPair { a, b, flow })
+    Ok(LoadedPair {
+        a,
+        b,
+        flow,
+        init: None,
+    })
+}
+
+/// The pair with the initial flow a network of `cfg` starts from, computed on its frames.
+pub fn with_initial_flow(mut p: LoadedPair, cfg: &Config) -> Result<LoadedPair> {
+    p.init = initial_flow(cfg, &p.a, &p.b)?;
+    Ok(p)
 }
 
 /// Mirrors a pair left-right (frames and flow; u changes sign).
@@ -143,21 +157,26 @@ pub fn mirror(p: &LoadedPair) -> LoadedPair {
             data,
         }
     };
-    let (w, h) = (p.flow.width, p.flow.height);
-    let mut flow = Flow::zeros(w, h);
-    for y in 0..h {
-        for x in 0..w {
-            let (u, v) = p.flow.at(x, y);
-            let d = 2 * (y * w + (w - 1 - x));
-            flow.uv[d] = -u;
-            flow.uv[d + 1] = v;
-        }
-    }
     LoadedPair {
         a: flip_img(&p.a),
         b: flip_img(&p.b),
-        flow,
+        flow: mirror_flow(&p.flow),
+        init: p.init.as_ref().map(mirror_flow),
     }
+}
+
+fn mirror_flow(f: &Flow) -> Flow {
+    let (w, h) = (f.width, f.height);
+    let mut out = Flow::zeros(w, h);
+    for y in 0..h {
+        for x in 0..w {
+            let (u, v) = f.at(x, y);
+            let d = 2 * (y * w + (w - 1 - x));
+            out.uv[d] = -u;
+            out.uv[d + 1] = v;
+        }
+    }
+    out
 }
 
 /// A `size x size` window of a pair at (`x0`, `y0`) (frames and flow alike); the whole pair
@@ -180,19 +199,23 @@ pub fn crop(p: &LoadedPair, x0: usize, y0: usize, size: usize) -> LoadedPair {
             data,
         }
     };
-    let mut uv = Vec::with_capacity(size * size * 2);
-    for y in y0..y0 + size {
-        let s = 2 * (y * w + x0);
-        uv.extend_from_slice(&p.flow.uv[s..s + 2 * size]);
-    }
-    LoadedPair {
-        a: cut(&p.a),
-        b: cut(&p.b),
-        flow: Flow {
+    let cut_flow = |f: &Flow| {
+        let mut uv = Vec::with_capacity(size * size * 2);
+        for y in y0..y0 + size {
+            let s = 2 * (y * w + x0);
+            uv.extend_from_slice(&f.uv[s..s + 2 * size]);
+        }
+        Flow {
             width: size,
             height: size,
             uv,
-        },
+        }
+    };
+    LoadedPair {
+        a: cut(&p.a),
+        b: cut(&p.b),
+        flow: cut_flow(&p.flow),
+        init: p.init.as_ref().map(cut_flow),
     }
 }
 
@@ -215,6 +238,21 @@ pub fn batch_tensors(pairs: &[LoadedPair], device: &Device) -> Result<(Tensor, T
         Tensor::cat(&b, 0)?,
         Tensor::cat(&f, 0)?,
     ))
+}
+
+/// The batch's initial flows as `[n, 2, h, w]`; `None` when the pairs have none (zero).
+pub fn init_tensor(pairs: &[LoadedPair], device: &Device) -> Result<Option<Tensor>> {
+    if pairs.iter().all(|p| p.init.is_none()) {
+        return Ok(None);
+    }
+    let f: Vec<Tensor> = pairs
+        .iter()
+        .map(|p| match &p.init {
+            Some(f) => flow_tensor(f, device),
+            None => flow_tensor(&Flow::zeros(p.flow.width, p.flow.height), device),
+        })
+        .collect::<candle_core::Result<_>>()?;
+    Ok(Some(Tensor::cat(&f, 0)?))
 }
 
 /// The sequence loss (module docs): returns (total loss, last iteration's L1).
@@ -273,6 +311,10 @@ pub struct TrainOptions {
     /// Write a checkpoint every this many steps.
     pub checkpoint_every: usize,
     pub resume: Option<PathBuf>,
+    /// Where the refinement starts, when chosen explicitly: it overrides `config`'s and, on
+    /// resume, the checkpoint's.
+    #[serde(default)]
+    pub initial_flow: Option<InitialFlow>,
 }
 
 /// The default sampling shares: micro-expressions, the flow this network is for, first.
@@ -335,7 +377,8 @@ pub fn evaluate(
         let preds: Vec<Flow> = match net {
             Some(net) => {
                 let (a, b, _) = batch_tensors(chunk, device)?;
-                let out = net.forward_with(&a, &b, iters, Upsampled::Last)?;
+                let init = init_tensor(chunk, device)?;
+                let out = net.forward_from(&a, &b, init.as_ref(), iters, Upsampled::Last)?;
                 let last = out.flows.last().expect("at least one iteration");
                 (0..chunk.len())
                     .map(|i| tensor_to_flow(&last.narrow(0, i, 1)?))
@@ -361,12 +404,17 @@ pub fn train(opts: &TrainOptions, mut log: impl FnMut(&str)) -> Result<TrainRepo
     let cfg = match &opts.resume {
         Some(resume) => {
             let bytes = crate::flow::meflownet::read_weights_file(resume)?;
+            let saved = crate::flow::meflownet::weights_config(&bytes, resume)?;
             Config {
                 iters: opts.config.iters,
-                ..crate::flow::meflownet::weights_config(&bytes, resume)?
+                initial_flow: opts.initial_flow.unwrap_or(saved.initial_flow),
+                ..saved
             }
         }
-        None => opts.config.clone(),
+        None => Config {
+            initial_flow: opts.initial_flow.unwrap_or(opts.config.initial_flow),
+            ..opts.config.clone()
+        },
     };
     cfg.validate()
         .map_err(|e| Error::bad_input(&opts.out, format!("network config: {e}")))?;
@@ -426,7 +474,7 @@ pub fn train(opts: &TrainOptions, mut log: impl FnMut(&str)) -> Result<TrainRepo
             .into_iter()
             .filter(|p| p.kind == PairKind::MicroApex)
             .take(opts.val_pairs)
-            .map(|p| load_pair(&p))
+            .map(|p| with_initial_flow(load_pair(&p)?, &cfg))
             .collect::<Result<_>>()?,
         None => Vec::new(),
     };
@@ -509,7 +557,7 @@ pub fn train(opts: &TrainOptions, mut log: impl FnMut(&str)) -> Result<TrainRepo
             if pools[pool].is_empty() {
                 continue;
             }
-            let mut p = load_pair(rng.pick(&pools[pool]))?;
+            let mut p = with_initial_flow(load_pair(rng.pick(&pools[pool]))?, &cfg)?;
             if opts.crop > 0 {
                 // Crops start on the features' grid (4 suits both strides).
                 let (w, h) = (p.flow.width, p.flow.height);
@@ -520,7 +568,8 @@ pub fn train(opts: &TrainOptions, mut log: impl FnMut(&str)) -> Result<TrainRepo
             batch.push(if rng.chance(0.5) { mirror(&p) } else { p });
         }
         let (a, b, gold) = batch_tensors(&batch, &device)?;
-        let out = net.forward(&a, &b, cfg.iters)?;
+        let init = init_tensor(&batch, &device)?;
+        let out = net.forward_from(&a, &b, init.as_ref(), cfg.iters, Upsampled::All)?;
         let (loss, l1) = sequence_loss(&out.flows, &out.log_scale, &gold, opts.gamma)?;
         opt.backward_step(&loss)?;
         last_loss = loss.to_scalar::<f32>()?;

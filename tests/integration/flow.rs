@@ -135,3 +135,37 @@ fn bad_requests_exit_2() {
         assert!(err.contains(text), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn face_flow_of_a_moved_head_is_still() {
+    // The same photo moved 5 px right and 3 px down: head motion only. Aligned on the face
+    // and with the rest of the head motion removed, the flow is (nearly) still, and the
+    // removed fit is reported.
+    use actfer::media::{read_image, write_image, RgbImage};
+    let photo = crate::common::testdata("single_face.jpg");
+    let a = read_image(&photo).unwrap();
+    let (w, h) = (a.width as usize, a.height as usize);
+    let mut b = RgbImage::new(a.width, a.height);
+    for y in 0..h {
+        for x in 0..w {
+            let (sx, sy) = (x.saturating_sub(5), y.saturating_sub(3));
+            let (s, d) = (3 * (sy * w + sx), 3 * (y * w + x));
+            b.data[d..d + 3].copy_from_slice(&a.data[s..s + 3]);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let moved = dir.path().join("moved.png");
+    write_image(&moved, &b).unwrap();
+    let report = crate::common::json(&[
+        "flow",
+        photo.to_str().unwrap(),
+        moved.to_str().unwrap(),
+        "--method",
+        "dis",
+        "--face",
+    ]);
+    assert_eq!(report["aligned"], true);
+    assert_eq!(report["head_removed"]["model"]["motion"], "similarity");
+    let mean = report["mean_magnitude_px"].as_f64().unwrap();
+    assert!(mean < 0.1, "facial flow of a moved head: mean {mean} px");
+}

@@ -43,6 +43,24 @@ pub struct Config {
     /// and pooled to the features' grid ([`super::photometric`]).
     #[serde(default = "d_photometric")]
     pub photometric: bool,
+    /// Where the refinement starts: zero flow, or a classical estimate that the iterations
+    /// correct ([`InitialFlow`]). `Config::default()` starts from DIS, as the committed weights
+    /// do; JSON without the field (weights files written before it existed) reads as zero.
+    #[serde(default)]
+    pub initial_flow: InitialFlow,
+}
+
+/// The flow the refinement starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InitialFlow {
+    /// Zero flow: the network alone.
+    #[default]
+    Zero,
+    /// OpenCV's DIS (medium preset) on the same pair: its full-resolution flow, pooled to the
+    /// features' grid, is where the iterations start, and the network's output is that flow
+    /// plus the upsampled correction.
+    Dis,
 }
 
 impl Config {
@@ -120,6 +138,8 @@ impl Default for Config {
             stride: d_stride(),
             image_features: d_image_features(),
             photometric: d_photometric(),
+            // the committed weights start from DIS; a file that does not say starts from zero
+            initial_flow: InitialFlow::Dis,
         }
     }
 }

@@ -13,6 +13,11 @@
 //!   terms of frame 1 and of frame 2 warped at full resolution ([`photometric`]), refines
 //!   with three convolutions and predicts a flow update, an uncertainty (a Laplace scale) and
 //!   the mask of the learned convex upsampling ([`upsample`]). No correlation volume.
+//! - The iterations start from zero flow or, with [`Config::initial_flow`] `dis`, from
+//!   OpenCV's DIS flow of the same pair averaged over each feature cell; the output is then
+//!   that flow plus the upsampled change the iterations made ([`MeFlowNet::forward_from`]),
+//!   so the network learns to correct a classical estimate (RAFT's warm start, with DIS as
+//!   the start). [`MeFlowMethod`] computes the start the weights were trained with.
 //! - Training takes every iteration's full-resolution flow (the sequence loss); inference
 //!   upsamples the last one only ([`Upsampled`]).
 //!
@@ -44,7 +49,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 
-pub use config::{Config, CONFIG_KEY, DEFAULT_ITERS};
+pub use config::{Config, InitialFlow, CONFIG_KEY, DEFAULT_ITERS};
 
 use crate::error::{Error, Result};
 use crate::eval::flow::Flow;
@@ -107,6 +112,20 @@ impl MeFlowNet {
         iters: usize,
         upsampled: Upsampled,
     ) -> candle_core::Result<Output> {
+        self.forward_from(a, b, None, iters, upsampled)
+    }
+
+    /// As [`MeFlowNet::forward_with`], starting from `init` (full-resolution flow in pixels,
+    /// `[n, 2, h, w]`) instead of zero: the iterations refine its average over each feature
+    /// cell, and each output is `init` plus the upsampled change.
+    pub fn forward_from(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        init: Option<&Tensor>,
+        iters: usize,
+        upsampled: Upsampled,
+    ) -> candle_core::Result<Output> {
         let n = a.dim(0)?;
         let stride = self.cfg.stride;
         let x = normalise(&Tensor::cat(&[a, b], 0)?)?; // [2n, 3, h, w]
@@ -130,7 +149,12 @@ impl MeFlowNet {
             fixed.push(p.structure()?);
         }
         let prepared = self.update.prepare(&Tensor::cat(&fixed, 1)?)?;
-        let mut flow = Tensor::zeros((n, 2, hh, ww), DType::F32, a.device())?; // feature px
+        // feature px
+        let start = match init {
+            Some(f) => (f.avg_pool2d(stride)? / stride as f64)?,
+            None => Tensor::zeros((n, 2, hh, ww), DType::F32, a.device())?,
+        };
+        let mut flow = start.clone();
         let iters = iters.max(1);
         let mut flows = Vec::with_capacity(iters);
         let mut log_scale = None;
@@ -146,8 +170,16 @@ impl MeFlowNet {
             flow = (prev + up.delta)?;
             let last = i + 1 == iters;
             if last || upsampled == Upsampled::All {
-                let scaled = (&flow * stride as f64)?; // feature px -> full-resolution px
-                flows.push(upsample::convex_upsample(&scaled, &up.mask, stride)?);
+                flows.push(match init {
+                    Some(init) => {
+                        let change = ((&flow - &start)? * stride as f64)?; // -> full-resolution px
+                        (upsample::convex_upsample(&change, &up.mask, stride)? + init)?
+                    }
+                    None => {
+                        let scaled = (&flow * stride as f64)?; // feature px -> full-resolution px
+                        upsample::convex_upsample(&scaled, &up.mask, stride)?
+                    }
+                });
             }
             if last {
                 log_scale = Some(upsample::convex_upsample(&up.log_scale, &up.mask, stride)?);
@@ -262,6 +294,17 @@ pub fn save_weights(
         .map_err(|e| Error::Internal(format!("cannot write {}: {e}", path.display())))
 }
 
+/// The flow a network of `cfg` starts from on the pair (`a`, `b`): `None` for zero.
+pub fn initial_flow(cfg: &Config, a: &RgbImage, b: &RgbImage) -> Result<Option<Flow>> {
+    match cfg.initial_flow {
+        InitialFlow::Zero => Ok(None),
+        InitialFlow::Dis => {
+            let dis = crate::flow::Classical::Dis(crate::flow::classical::DisPreset::Medium);
+            Ok(Some(dis.estimate(a, b)?))
+        }
+    }
+}
+
 /// Per-frame normalisation of `[n, 3, h, w]` in 0..=255 (see the module docs).
 pub fn normalise(x: &Tensor) -> candle_core::Result<Tensor> {
     let x = (x / 255.0)?;
@@ -343,8 +386,15 @@ impl MeFlowMethod {
     }
 
     /// The flow of one pair of `[1, 3, h, w]` tensors of any size (padded to a multiple of
-    /// the stride and cropped back).
-    pub fn estimate_tensors(&self, a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+    /// the stride and cropped back), from `init` (`[1, 2, h, w]`, see
+    /// [`MeFlowNet::forward_from`]; [`initial_flow`] makes the one the network was trained
+    /// with).
+    pub fn estimate_tensors(
+        &self,
+        a: &Tensor,
+        b: &Tensor,
+        init: Option<&Tensor>,
+    ) -> candle_core::Result<Tensor> {
         let (_, _, h, w) = a.dims4()?;
         let stride = self.net.config().stride;
         let ph = h.div_ceil(stride) * stride - h;
@@ -352,9 +402,14 @@ impl MeFlowMethod {
         let pad = |t: &Tensor| -> candle_core::Result<Tensor> {
             t.pad_with_same(2, 0, ph)?.pad_with_same(3, 0, pw)
         };
-        let out = self
-            .net
-            .forward_with(&pad(a)?, &pad(b)?, self.iters, Upsampled::Last)?;
+        let init = init.map(pad).transpose()?;
+        let out = self.net.forward_from(
+            &pad(a)?,
+            &pad(b)?,
+            init.as_ref(),
+            self.iters,
+            Upsampled::Last,
+        )?;
         let last = out.flows.last().expect("at least one iteration");
         last.narrow(2, 0, h)?.narrow(3, 0, w)
     }
@@ -374,6 +429,13 @@ impl FlowMethod for MeFlowMethod {
         }
         let ta = image_tensor(a, &self.device)?;
         let tb = image_tensor(b, &self.device)?;
-        Ok(tensor_to_flow(&self.estimate_tensors(&ta, &tb)?)?)
+        let init = initial_flow(self.net.config(), a, b)?
+            .map(|f| flow_tensor(&f, &self.device))
+            .transpose()?;
+        Ok(tensor_to_flow(&self.estimate_tensors(
+            &ta,
+            &tb,
+            init.as_ref(),
+        )?)?)
     }
 }
