@@ -135,12 +135,7 @@ impl Toolbox<'_> {
             save(&dir, &file, &chart)?;
             artifacts.push(file);
         }
-        Ok(Observation {
-            text,
-            data,
-            artifacts,
-            error: false,
-        })
+        Ok(Observation::ok(text, data, artifacts))
     }
 
     pub(super) fn motion_evidence(&mut self) -> Result<Observation> {
@@ -305,12 +300,7 @@ impl Toolbox<'_> {
             save(dir, &file, &colour_map_with_scale(&motion.facial)?)?;
             artifacts.push(file);
         }
-        Ok(Observation {
-            text,
-            data,
-            artifacts,
-            error: false,
-        })
+        Ok(Observation::ok(text, data, artifacts))
     }
 }
 

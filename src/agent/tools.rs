@@ -436,12 +436,7 @@ impl<'a> Toolbox<'a> {
             super::clip_tools::save(dir, &file, &al.warp(&self.image)?)?;
             artifacts.push(file);
         }
-        Ok(Observation {
-            text,
-            data,
-            artifacts,
-            error: false,
-        })
+        Ok(Observation::ok(text, data, artifacts))
     }
 
     fn zoom(&mut self, step: usize, args: &Value) -> Result<Observation> {
@@ -480,12 +475,7 @@ impl<'a> Toolbox<'a> {
             crop.save_png(&dir.join(&file))?;
             artifacts.push(file);
         }
-        Ok(Observation {
-            text,
-            data,
-            artifacts,
-            error: false,
-        })
+        Ok(Observation::ok(text, data, artifacts))
     }
 
     fn au_evidence(&self) -> Observation {

@@ -76,6 +76,18 @@ pub struct Observation {
     pub error: bool,
 }
 
+impl Observation {
+    /// A tool's successful result.
+    pub fn ok(text: String, data: Value, artifacts: Vec<String>) -> Self {
+        Observation {
+            text,
+            data,
+            artifacts,
+            error: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Answer {
     pub emotion: EmotionAnswer,
