@@ -1,7 +1,7 @@
 //! MEFlowNet's speed and accuracy on a SynthME folder's micro onset -> apex pairs.
 //!
-//! `cargo run --release --example meflownet_eval -- WEIGHTS|random TEST_DIR [PAIRS] [ITERS]`
-//! prints JSON: ms per 128x128 pair (batch 1, after a warm-up; the initial flow included when
+//! `cargo run --release --example meflownet_eval -- WEIGHTS|random TEST_DIR [PAIRS] [ITERS] [mirror|plain]`
+//! (`ITERS` and the mirror averaging default to the weights file's config) prints JSON: ms per 128x128 pair (batch 1, after a warm-up; the initial flow included when
 //! the network starts from one), EPE of the network, of zero
 //! flow, and of the head-motion removal step against the facial-only ground truth.
 
@@ -21,9 +21,8 @@ fn main() -> anyhow::Result<()> {
     let weights = args.get(1).map(String::as_str).unwrap_or("random");
     let dir = args
         .get(2)
-        .expect("usage: meflownet_eval WEIGHTS|random TEST_DIR [PAIRS] [ITERS]");
+        .expect("usage: meflownet_eval WEIGHTS|random TEST_DIR [PAIRS] [ITERS] [mirror|plain]");
     let max_pairs: usize = args.get(3).map_or(Ok(1000), |s| s.parse())?;
-    let iters: usize = args.get(4).map_or(Ok(5), |s| s.parse())?;
     let device = Device::Cpu;
     let mut method = if weights == "random" {
         let vm = VarMap::new();
@@ -32,7 +31,15 @@ fn main() -> anyhow::Result<()> {
     } else {
         MeFlowMethod::load(Path::new(weights))?
     };
-    method.iters = iters;
+    if let Some(iters) = args.get(4) {
+        method.iters = iters.parse()?;
+    }
+    match args.get(5).map(String::as_str) {
+        None => {}
+        Some("mirror") => method.mirror_average = true,
+        Some("plain") => method.mirror_average = false,
+        Some(other) => anyhow::bail!("mirror or plain, not {other}"),
+    }
     let pairs: Vec<_> = dataset_pairs(Path::new(dir))?
         .into_iter()
         .filter(|p| p.kind == PairKind::MicroApex)
@@ -79,7 +86,8 @@ fn main() -> anyhow::Result<()> {
     let out = serde_json::json!({
         "weights": weights,
         "pairs": pairs.len(),
-        "iters": iters,
+        "iters": method.iters,
+        "mirror_average": method.mirror_average,
         "threads": rayon::current_num_threads(),
         "ms_per_pair_128": ms,
         "ms_per_pair_with_io": per_pair,

@@ -26,6 +26,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// A weights file actfer trains (MEFlowNet) is missing, truncated or of another network.
+    /// Unlike [`Error::BadModel`], set-up does not make it: the remedy is the committed file or
+    /// a new training run.
+    #[error("{name} weights ({}): {reason}; use the committed weights/meflownet.safetensors or train new ones with `actfer train flow`", path.display())]
+    BadWeights {
+        name: String,
+        path: PathBuf,
+        reason: String,
+    },
+
     /// A model name that is neither a file, a known model, nor a reachable Hugging Face repo.
     #[error("model {spec}: {reason}")]
     ModelUnavailable { spec: String, reason: String },
@@ -73,6 +83,7 @@ impl Error {
             Error::NotFound { .. }
             | Error::BadInput { .. }
             | Error::BadModel { .. }
+            | Error::BadWeights { .. }
             | Error::ModelUnavailable { .. }
             | Error::Unsupported { .. }
             | Error::Limit { .. } => 2,

@@ -26,5 +26,7 @@ pub mod progress;
 pub mod report;
 pub mod reward;
 pub mod synth;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use error::{Error, Result};

@@ -407,6 +407,7 @@ pub fn train(opts: &TrainOptions, mut log: impl FnMut(&str)) -> Result<TrainRepo
             let saved = crate::flow::meflownet::weights_config(&bytes, resume)?;
             Config {
                 iters: opts.config.iters,
+                mirror_average: opts.config.mirror_average,
                 initial_flow: opts.initial_flow.unwrap_or(saved.initial_flow),
                 ..saved
             }
@@ -486,7 +487,7 @@ pub fn train(opts: &TrainOptions, mut log: impl FnMut(&str)) -> Result<TrainRepo
     let mut start = 0;
     if let Some(resume) = &opts.resume {
         crate::flow::meflownet::load_weights(resume, &device)?; // clear errors first
-        varmap.load(resume).map_err(|e| Error::BadModel {
+        varmap.load(resume).map_err(|e| Error::BadWeights {
             name: crate::flow::meflownet::MODEL_NAME.into(),
             path: resume.clone(),
             reason: format!("cannot resume from it ({e})"),

@@ -10,6 +10,18 @@ use actfer::Error;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarBuilder, VarMap};
 
+/// The largest absolute difference between two tensors of one shape.
+fn max_diff(x: &Tensor, y: &Tensor) -> f32 {
+    (x - y)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar()
+        .unwrap()
+}
+
 fn small() -> Config {
     Config {
         stem_channels: 8,
@@ -153,16 +165,18 @@ fn training_steps_lower_the_sequence_loss() {
 }
 
 #[test]
-fn a_missing_or_truncated_weights_file_is_a_clear_bad_model_error() {
+fn a_missing_or_truncated_weights_file_is_a_clear_bad_weights_error() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.safetensors");
     let err = MeFlowMethod::load(&missing).unwrap_err();
-    assert!(matches!(err, Error::BadModel { .. }), "{err:?}");
+    assert!(matches!(err, Error::BadWeights { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(
         msg.contains("nope.safetensors") && msg.contains("actfer train flow"),
         "{msg}"
     );
+    // Set-up does not make these files, so the message does not send the user there.
+    assert!(!msg.contains("tools/setup"), "{msg}");
     assert_eq!(err.exit_code(), 2);
 
     // A good file written by training loads; the same bytes cut in half do not.
@@ -182,7 +196,7 @@ fn a_missing_or_truncated_weights_file_is_a_clear_bad_model_error() {
     let cut = dir.path().join("cut.safetensors");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     let err = MeFlowMethod::load(&cut).unwrap_err();
-    assert!(matches!(err, Error::BadModel { .. }), "{err:?}");
+    assert!(matches!(err, Error::BadWeights { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(
         msg.contains("cut.safetensors") && msg.contains("truncated"),
@@ -230,12 +244,16 @@ fn a_weights_file_carries_its_network_config() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("small.safetensors");
     save_weights(&tensors, &cfg, &path).unwrap();
-    let method = MeFlowMethod::load(&path).unwrap();
+    let mut method = MeFlowMethod::load(&path).unwrap();
     assert_eq!(method.net.config(), &cfg);
     assert_eq!(method.iters, 2);
-    // A file whose metadata predates the initial flow started from zero.
+    assert!(method.mirror_average);
+    // A file whose metadata predates the initial flow started from zero, and did not average
+    // with the mirrored pair.
     let legacy: Config = serde_json::from_str(r#"{"stride": 4}"#).unwrap();
     assert_eq!(legacy.initial_flow, InitialFlow::Zero);
+    assert!(!legacy.mirror_average);
+    method.mirror_average = false;
     // The loaded network computes what the saved one did.
     let p = shifted_pair(24, 16, 1, 0);
     let (a, b, _) = batch_tensors(std::slice::from_ref(&p), &dev).unwrap();
@@ -285,16 +303,6 @@ fn a_network_started_from_a_flow_returns_it_plus_its_change() {
     let net = MeFlowNet::new(&small(), VarBuilder::from_varmap(&vm, DType::F32, &dev)).unwrap();
     let p = shifted_pair(32, 24, 1, 0);
     let (a, b, gold) = batch_tensors(std::slice::from_ref(&p), &dev).unwrap();
-    let max_diff = |x: &Tensor, y: &Tensor| -> f32 {
-        (x - y)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar()
-            .unwrap()
-    };
     // Untrained, the flow head is zero: no change, so the start comes back exactly, at every
     // iteration.
     let out = net
@@ -324,6 +332,67 @@ fn a_network_started_from_a_flow_returns_it_plus_its_change() {
         .flows[0]
         .clone();
     assert!(max_diff(&moved, &gold) > 1e-4);
+}
+
+#[test]
+fn mirror_averaging_makes_the_flow_mirror_symmetric() {
+    use actfer::flow::meflownet::{mirror_flow_x, mirror_x};
+
+    let dev = Device::Cpu;
+    let vm = VarMap::new();
+    let net = MeFlowNet::new(&small(), VarBuilder::from_varmap(&vm, DType::F32, &dev)).unwrap();
+    let head = vm.data().lock().unwrap()["update.flow.weight"].clone();
+    head.set(&Tensor::randn(0f32, 0.1, head.shape(), &dev).unwrap())
+        .unwrap();
+    let p = shifted_pair(24, 16, 1, 1);
+    let (a, b, gold) = batch_tensors(std::slice::from_ref(&p), &dev).unwrap();
+    let start = (gold * 0.5).unwrap();
+    // Mirroring a flow twice gives it back, and a rightward flow mirrors to a leftward one.
+    assert!(
+        max_diff(
+            &mirror_flow_x(&mirror_flow_x(&start).unwrap()).unwrap(),
+            &start
+        ) == 0.0
+    );
+    let m = mirror_flow_x(&start).unwrap();
+    assert_eq!(
+        m.narrow(1, 0, 1)
+            .unwrap()
+            .mean_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap(),
+        -0.5
+    );
+    let (ma, mb, ms) = (
+        mirror_x(&a).unwrap(),
+        mirror_x(&b).unwrap(),
+        mirror_flow_x(&start).unwrap(),
+    );
+    let mut method = MeFlowMethod::new(net);
+    for init in [None, Some(&start)] {
+        let mirrored_init = init.map(|_| &ms);
+        method.mirror_average = false;
+        let plain = method.estimate_tensors(&a, &b, init).unwrap();
+        let plain_mirrored = method.estimate_tensors(&ma, &mb, mirrored_init).unwrap();
+        // The network alone is not mirror-symmetric (the test could fail) ...
+        let back = mirror_flow_x(&plain_mirrored).unwrap();
+        assert!(max_diff(&plain, &back) > 1e-4);
+        method.mirror_average = true;
+        let avg = method.estimate_tensors(&a, &b, init).unwrap();
+        // ... the average is the mean of the two plain flows ...
+        let mean = ((&plain + &back).unwrap() * 0.5).unwrap();
+        assert!(max_diff(&avg, &mean) < 1e-5, "{}", max_diff(&avg, &mean));
+        // ... and the mirrored pair gets the mirrored flow.
+        let avg_mirrored = method.estimate_tensors(&ma, &mb, mirrored_init).unwrap();
+        let d = max_diff(&mirror_flow_x(&avg_mirrored).unwrap(), &avg);
+        assert!(d < 1e-5, "{d}");
+    }
+    // A size that is not a multiple of the stride is padded, mirrored and cropped back.
+    let odd = shifted_pair(26, 18, 1, 1);
+    let (a, b, _) = batch_tensors(std::slice::from_ref(&odd), &dev).unwrap();
+    let f = method.estimate_tensors(&a, &b, None).unwrap();
+    assert_eq!(f.dims(), &[1, 2, 18, 26]);
 }
 
 /// The bound the model card (weights/MEFLOWNET.md) records for the committed weights on the

@@ -348,14 +348,7 @@ mod tests {
             .unwrap();
         let got = conv.forward(&xs).unwrap();
         assert_eq!(got.dims(), &[2, 4, 5, 7]);
-        let diff = (got - want)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let diff = crate::testing::max_abs_diff(&got, &want);
         assert!(diff < 1e-4, "{diff}");
     }
 }

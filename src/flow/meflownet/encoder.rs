@@ -5,13 +5,14 @@ use candle_core::{Result, Tensor};
 use candle_nn::{conv2d, Conv2d, Conv2dConfig, Module, VarBuilder};
 
 use super::config::Config;
+use super::conv::Conv3x3;
 
 /// Trunk + heads.
 #[derive(Debug, Clone)]
 pub struct Encoder {
     conv1: Conv2d,
     conv2: Conv2d,
-    conv3: Conv2d,
+    conv3: Conv3x3,
     feature: Conv2d,
     context: Conv2d,
 }
@@ -36,7 +37,7 @@ impl Encoder {
                 cfg.stride / 2,
                 vb.pp("conv2"),
             )?,
-            conv3: conv(cfg.trunk_channels, cfg.trunk_channels, 3, 1, vb.pp("conv3"))?,
+            conv3: conv(cfg.trunk_channels, cfg.trunk_channels, 3, 1, vb.pp("conv3"))?.into(),
             feature: conv(
                 cfg.trunk_channels,
                 cfg.feature_channels,

@@ -19,7 +19,12 @@
 //!   so the network learns to correct a classical estimate (RAFT's warm start, with DIS as
 //!   the start). [`MeFlowMethod`] computes the start the weights were trained with.
 //! - Training takes every iteration's full-resolution flow (the sequence loss); inference
-//!   upsamples the last one only ([`Upsampled`]).
+//!   upsamples the last one only ([`Upsampled`]), and computes the uncertainty and the
+//!   upsampling mask for that one only.
+//! - With [`Config::mirror_average`], [`MeFlowMethod`] also runs the pair mirrored left-right
+//!   in the same batch and returns the mean of the two flows (the mirror's mirrored back).
+//! - The refinement block's 3x3 convolutions are [`conv::Conv3x3`]: one matrix product over
+//!   the nine shifted copies of the input, the same weights as candle_nn's convolution.
 //!
 //! Input normalisation: RGB in 0..=255 is scaled to 0..1, then each frame separately has its
 //! mean removed and is divided by its standard deviation (over all pixels and channels; +1e-3),
@@ -38,6 +43,7 @@
 //! `onset_apex_face_K.flo` (the facial motion alone).
 
 pub mod config;
+pub mod conv;
 pub mod encoder;
 pub mod photometric;
 pub mod update;
@@ -167,22 +173,30 @@ impl MeFlowNet {
                 moving.push(p.residual(&prev)?);
             }
             let up = self.update.forward(&prepared, &Tensor::cat(&moving, 1)?)?;
-            flow = (prev + up.delta)?;
+            flow = (prev + &up.delta)?;
             let last = i + 1 == iters;
             if last || upsampled == Upsampled::All {
+                // feature px -> full-resolution px; from a start, only the change is upsampled
+                let coarse = match init {
+                    Some(_) => ((&flow - &start)? * stride as f64)?,
+                    None => (&flow * stride as f64)?,
+                };
+                let heads = self.update.upsampling(&up)?;
+                // The last iteration's uncertainty rides along: one softmax of the mask.
+                let coarse = if last {
+                    Tensor::cat(&[&coarse, &heads.log_scale], 1)?
+                } else {
+                    coarse
+                };
+                let fine = upsample::convex_upsample(&coarse, &heads.mask, stride)?;
+                let fine_flow = fine.narrow(1, 0, 2)?;
                 flows.push(match init {
-                    Some(init) => {
-                        let change = ((&flow - &start)? * stride as f64)?; // -> full-resolution px
-                        (upsample::convex_upsample(&change, &up.mask, stride)? + init)?
-                    }
-                    None => {
-                        let scaled = (&flow * stride as f64)?; // feature px -> full-resolution px
-                        upsample::convex_upsample(&scaled, &up.mask, stride)?
-                    }
+                    Some(init) => (fine_flow + init)?,
+                    None => fine_flow,
                 });
-            }
-            if last {
-                log_scale = Some(upsample::convex_upsample(&up.log_scale, &up.mask, stride)?);
+                if last {
+                    log_scale = Some(fine.narrow(1, 2, 1)?);
+                }
             }
         }
         Ok(Output {
@@ -209,7 +223,7 @@ impl MeFlowNet {
 }
 
 fn bad_model(path: &Path, reason: String) -> Error {
-    Error::BadModel {
+    Error::BadWeights {
         name: MODEL_NAME.into(),
         path: path.to_path_buf(),
         reason,
@@ -217,7 +231,7 @@ fn bad_model(path: &Path, reason: String) -> Error {
 }
 
 /// Reads a safetensors weight file: a missing, empty or truncated file is
-/// [`Error::BadModel`] naming it and saying how to get a good one.
+/// [`Error::BadWeights`] naming it and saying how to get a good one.
 pub fn load_weights(
     path: &Path,
     device: &Device,
@@ -226,16 +240,11 @@ pub fn load_weights(
     parse_weights(&bytes, path, device)
 }
 
-/// The bytes of a weights file; a missing one is [`Error::BadModel`] saying where good ones come
+/// The bytes of a weights file; a missing one is [`Error::BadWeights`] saying where good ones come
 /// from.
 pub fn read_weights_file(path: &Path) -> Result<Vec<u8>> {
     if !path.exists() {
-        return Err(bad_model(
-            path,
-            "no such weights file (the committed weights are weights/meflownet.safetensors; \
-             `actfer train flow` trains new ones)"
-                .into(),
-        ));
+        return Err(bad_model(path, "no such weights file".into()));
     }
     std::fs::read(path).map_err(|e| Error::io(path.display().to_string(), e))
 }
@@ -348,11 +357,29 @@ pub fn flow_tensor(f: &Flow, device: &Device) -> candle_core::Result<Tensor> {
         .contiguous()
 }
 
-/// MEFlowNet as a [`FlowMethod`]: a network, an iteration count, a device.
+/// `[n, c, h, w]` mirrored left-right.
+pub fn mirror_x(t: &Tensor) -> candle_core::Result<Tensor> {
+    let w = t.dim(3)?;
+    let reversed: Vec<u32> = (0..w as u32).rev().collect();
+    t.contiguous()?
+        .index_select(&Tensor::new(reversed, t.device())?, 3)
+}
+
+/// The flow `[n, 2, h, w]` of a pair mirrored left-right, from the pair's flow (or back):
+/// mirrored, with its horizontal component negated.
+pub fn mirror_flow_x(flow: &Tensor) -> candle_core::Result<Tensor> {
+    let m = mirror_x(flow)?;
+    Tensor::cat(&[m.narrow(1, 0, 1)?.neg()?, m.narrow(1, 1, 1)?], 1)
+}
+
+/// MEFlowNet as a [`FlowMethod`]: a network, an iteration count, whether to average with the
+/// mirrored pair ([`Config::mirror_average`]), a device. The counts start as the weights
+/// file's config says; callers may change them.
 #[derive(Debug, Clone)]
 pub struct MeFlowMethod {
     pub net: MeFlowNet,
     pub iters: usize,
+    pub mirror_average: bool,
     pub device: Device,
 }
 
@@ -380,15 +407,17 @@ impl MeFlowMethod {
     pub fn new(net: MeFlowNet) -> Self {
         MeFlowMethod {
             iters: net.config().iters,
+            mirror_average: net.config().mirror_average,
             net,
             device: Device::Cpu,
         }
     }
 
-    /// The flow of one pair of `[1, 3, h, w]` tensors of any size (padded to a multiple of
-    /// the stride and cropped back), from `init` (`[1, 2, h, w]`, see
+    /// The flow of `n` pairs of `[n, 3, h, w]` tensors of any size (padded to a multiple of
+    /// the stride and cropped back), from `init` (`[n, 2, h, w]`, see
     /// [`MeFlowNet::forward_from`]; [`initial_flow`] makes the one the network was trained
-    /// with).
+    /// with). With `mirror_average` the mirrored pairs run in the same batch and the result
+    /// is the mean of the two flows.
     pub fn estimate_tensors(
         &self,
         a: &Tensor,
@@ -402,15 +431,26 @@ impl MeFlowMethod {
         let pad = |t: &Tensor| -> candle_core::Result<Tensor> {
             t.pad_with_same(2, 0, ph)?.pad_with_same(3, 0, pw)
         };
-        let init = init.map(pad).transpose()?;
-        let out = self.net.forward_from(
-            &pad(a)?,
-            &pad(b)?,
-            init.as_ref(),
-            self.iters,
-            Upsampled::Last,
-        )?;
-        let last = out.flows.last().expect("at least one iteration");
+        let (mut a, mut b) = (pad(a)?, pad(b)?);
+        let mut init = init.map(pad).transpose()?;
+        if self.mirror_average {
+            // Padded first, so the mirrored frames carry their padding on the left; the
+            // mirrored flow is mirrored back before the crop.
+            a = Tensor::cat(&[&a, &mirror_x(&a)?], 0)?;
+            b = Tensor::cat(&[&b, &mirror_x(&b)?], 0)?;
+            init = init
+                .map(|f| Tensor::cat(&[&f, &mirror_flow_x(&f)?], 0))
+                .transpose()?;
+        }
+        let out = self
+            .net
+            .forward_from(&a, &b, init.as_ref(), self.iters, Upsampled::Last)?;
+        let mut last = out.flows.last().expect("at least one iteration").clone();
+        if self.mirror_average {
+            let n = last.dim(0)? / 2;
+            let back = mirror_flow_x(&last.narrow(0, n, n)?)?;
+            last = ((last.narrow(0, 0, n)? + back)? * 0.5)?;
+        }
         last.narrow(2, 0, h)?.narrow(3, 0, w)
     }
 }

@@ -11,12 +11,20 @@ use candle_core::{Result, Tensor};
 use candle_nn::{conv2d, conv2d_no_bias, Conv2d, Conv2dConfig, Module, VarBuilder};
 
 use super::config::Config;
+use super::conv::Conv3x3;
 
-/// What one refinement step predicts, all at the features' resolution.
+/// What one refinement step predicts, at the features' resolution.
 #[derive(Debug, Clone)]
 pub struct Update {
     /// Flow update, feature pixels: `[b, 2, H, W]`.
     pub delta: Tensor,
+    /// The block's hidden state, which [`UpdateBlock::upsampling`] reads: `[b, hidden, H, W]`.
+    pub hidden: Tensor,
+}
+
+/// What an upsampled step also needs, from [`UpdateBlock::upsampling`].
+#[derive(Debug, Clone)]
+pub struct Upsampling {
     /// Log scale of a Laplace error model, `log b` with `b` in full-resolution pixels:
     /// `[b, 1, H, W]`.
     pub log_scale: Tensor,
@@ -27,13 +35,13 @@ pub struct Update {
 #[derive(Debug, Clone)]
 pub struct UpdateBlock {
     /// First convolution, the part on frame 1's features and the context (with the bias).
-    fixed_in: Conv2d,
+    fixed_in: Conv3x3,
     /// First convolution, the part on the warped features and the flow.
-    moving_in: Conv2d,
-    conv2: Conv2d,
-    conv3: Conv2d,
-    flow: Conv2d,
-    uncertainty: Conv2d,
+    moving_in: Conv3x3,
+    conv2: Conv3x3,
+    conv3: Conv3x3,
+    flow: Conv3x3,
+    uncertainty: Conv3x3,
     mask: Conv2d,
 }
 
@@ -61,12 +69,13 @@ impl UpdateBlock {
                 3,
                 same(3),
                 vb.pp("fixed_in"),
-            )?,
-            moving_in: conv2d_no_bias(m + 2 + p, hid, 3, same(3), vb.pp("moving_in"))?,
-            conv2: conv2d(hid, hid, 3, same(3), vb.pp("conv2"))?,
-            conv3: conv2d(hid, hid, 3, same(3), vb.pp("conv3"))?,
-            flow: Conv2d::new(flow_w, Some(flow_b), same(3)),
-            uncertainty: conv2d(hid, 1, 3, same(3), vb.pp("uncertainty"))?,
+            )?
+            .into(),
+            moving_in: conv2d_no_bias(m + 2 + p, hid, 3, same(3), vb.pp("moving_in"))?.into(),
+            conv2: conv2d(hid, hid, 3, same(3), vb.pp("conv2"))?.into(),
+            conv3: conv2d(hid, hid, 3, same(3), vb.pp("conv3"))?.into(),
+            flow: Conv2d::new(flow_w, Some(flow_b), same(3)).into(),
+            uncertainty: conv2d(hid, 1, 3, same(3), vb.pp("uncertainty"))?.into(),
             mask: conv2d(hid, 9 * cfg.stride * cfg.stride, 1, same(1), vb.pp("mask"))?,
         })
     }
@@ -85,12 +94,20 @@ impl UpdateBlock {
         let moving = self.moving_in.forward(moving)?;
         let x = (prepared + moving)?.relu()?; // [b, hid, H, W]
         let y = self.conv2.forward(&x)?.relu()?;
-        let x = (x + self.conv3.forward(&y)?.relu()?)?;
+        let hidden = (x + self.conv3.forward(&y)?.relu()?)?;
         Ok(Update {
-            delta: self.flow.forward(&x)?,
-            log_scale: self.uncertainty.forward(&x)?,
+            delta: self.flow.forward(&hidden)?,
+            hidden,
+        })
+    }
+
+    /// The uncertainty and the upsampling mask of a step, computed only for the steps that
+    /// are upsampled (at inference, the last).
+    pub fn upsampling(&self, update: &Update) -> Result<Upsampling> {
+        Ok(Upsampling {
+            log_scale: self.uncertainty.forward(&update.hidden)?,
             // Scaled as RAFT does, so the softmax starts soft.
-            mask: (self.mask.forward(&x)? * 0.25)?,
+            mask: (self.mask.forward(&update.hidden)? * 0.25)?,
         })
     }
 }

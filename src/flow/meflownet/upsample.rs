@@ -1,7 +1,7 @@
 //! Learned convex upsampling: each full-resolution pixel is a softmax-weighted combination of
 //! the 3x3 coarse neighbourhood around its coarse cell, the weights predicted per sub-pixel.
 
-use candle_core::{Result, Tensor};
+use candle_core::{Result, Tensor, D};
 
 /// Upsamples `x` `[b, c, H, W]` by `r` with `mask` `[b, 9 * r * r, H, W]` (logits, neighbour
 /// major: index `k * r * r + i * r + j` is neighbour `k` of sub-pixel row `i`, column `j`).
@@ -9,8 +9,12 @@ use candle_core::{Result, Tensor};
 /// beforehand (coarse pixels -> fine pixels).
 pub fn convex_upsample(x: &Tensor, mask: &Tensor, r: usize) -> Result<Tensor> {
     let (b, c, h, w) = x.dims4()?;
-    let mask = mask.reshape((b, 1, 9, r * r, h * w))?;
-    let mask = candle_nn::ops::softmax(&mask, 2)?;
+    // The 9 neighbours last, so the softmax and the weighted sum reduce contiguous rows.
+    let mask = mask
+        .reshape((b, 9, r * r, h * w))?
+        .permute((0, 2, 3, 1))?
+        .contiguous()?; // [b, r * r, H * W, 9]
+    let mask = candle_nn::ops::softmax(&mask, D::Minus1)?;
     let padded = x.pad_with_same(2, 1, 1)?.pad_with_same(3, 1, 1)?; // [b, c, H+2, W+2]
     let mut neighbours = Vec::with_capacity(9);
     for dy in 0..3 {
@@ -18,8 +22,8 @@ pub fn convex_upsample(x: &Tensor, mask: &Tensor, r: usize) -> Result<Tensor> {
             neighbours.push(padded.narrow(2, dy, h)?.narrow(3, dx, w)?);
         }
     }
-    let n = Tensor::stack(&neighbours, 2)?.reshape((b, c, 9, 1, h * w))?;
-    let up = mask.broadcast_mul(&n)?.sum(2)?; // [b, c, r * r, H * W]
+    let n = Tensor::stack(&neighbours, 4)?.reshape((b, c, 1, h * w, 9))?;
+    let up = mask.unsqueeze(1)?.broadcast_mul(&n)?.sum(D::Minus1)?; // [b, c, r * r, H * W]
     let up = up.reshape(vec![b, c, r, r, h, w])?;
     up.permute((0, 1, 4, 2, 5, 3))? // [b, c, H, r, W, r]
         .reshape((b, c, h * r, w * r))
