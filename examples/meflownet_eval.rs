@@ -1,6 +1,6 @@
 //! MEFlowNet's speed and accuracy on a SynthME folder's micro onset -> apex pairs.
 //!
-//! `cargo run --release --example meflownet_eval -- WEIGHTS|random TEST_DIR [PAIRS] [ITERS] [mirror|plain]`
+//! `cargo run --release --example meflownet_eval -- WEIGHTS|random TEST_DIR [PAIRS] [ITERS] [mirror|reverse|mirror+reverse|plain]`
 //! (`ITERS` and the mirror averaging default to the weights file's config) prints JSON: ms per 128x128 pair (batch 1, after a warm-up; the initial flow included when
 //! the network starts from one), EPE of the network, of zero
 //! flow, and of the head-motion removal step against the facial-only ground truth.
@@ -21,7 +21,7 @@ fn main() -> anyhow::Result<()> {
     let weights = args.get(1).map(String::as_str).unwrap_or("random");
     let dir = args
         .get(2)
-        .expect("usage: meflownet_eval WEIGHTS|random TEST_DIR [PAIRS] [ITERS] [mirror|plain]");
+        .expect("usage: meflownet_eval WEIGHTS|random TEST_DIR [PAIRS] [ITERS] [mirror|reverse|mirror+reverse|plain]");
     let max_pairs: usize = args.get(3).map_or(Ok(1000), |s| s.parse())?;
     let device = Device::Cpu;
     let mut method = if weights == "random" {
@@ -34,11 +34,17 @@ fn main() -> anyhow::Result<()> {
     if let Some(iters) = args.get(4) {
         method.iters = iters.parse()?;
     }
-    match args.get(5).map(String::as_str) {
-        None => {}
-        Some("mirror") => method.mirror_average = true,
-        Some("plain") => method.mirror_average = false,
-        Some(other) => anyhow::bail!("mirror or plain, not {other}"),
+    // Which averages run: mirror, reverse, both (mirror+reverse) or plain.
+    if let Some(averages) = args.get(5) {
+        let words: Vec<&str> = averages.split('+').collect();
+        anyhow::ensure!(
+            words
+                .iter()
+                .all(|w| ["mirror", "reverse", "plain"].contains(w)),
+            "mirror, reverse, mirror+reverse or plain, not {averages}"
+        );
+        method.mirror_average = words.contains(&"mirror");
+        method.reverse_average = words.contains(&"reverse");
     }
     let pairs: Vec<_> = dataset_pairs(Path::new(dir))?
         .into_iter()
@@ -88,6 +94,7 @@ fn main() -> anyhow::Result<()> {
         "pairs": pairs.len(),
         "iters": method.iters,
         "mirror_average": method.mirror_average,
+        "reverse_average": method.reverse_average,
         "threads": rayon::current_num_threads(),
         "ms_per_pair_128": ms,
         "ms_per_pair_with_io": per_pair,

@@ -9,7 +9,7 @@ pub mod blendshapes;
 pub mod draw;
 pub mod expression;
 pub mod geometry;
-mod kernels;
+pub(crate) mod kernels;
 pub mod landmarks68;
 pub mod measures;
 pub mod mesh;

@@ -408,6 +408,7 @@ pub fn train(opts: &TrainOptions, mut log: impl FnMut(&str)) -> Result<TrainRepo
             Config {
                 iters: opts.config.iters,
                 mirror_average: opts.config.mirror_average,
+                reverse_average: opts.config.reverse_average,
                 initial_flow: opts.initial_flow.unwrap_or(saved.initial_flow),
                 ..saved
             }

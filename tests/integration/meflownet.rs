@@ -244,16 +244,15 @@ fn a_weights_file_carries_its_network_config() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("small.safetensors");
     save_weights(&tensors, &cfg, &path).unwrap();
-    let mut method = MeFlowMethod::load(&path).unwrap();
+    let method = MeFlowMethod::load(&path).unwrap();
     assert_eq!(method.net.config(), &cfg);
     assert_eq!(method.iters, 2);
-    assert!(method.mirror_average);
+    assert!(!method.mirror_average && method.reverse_average);
     // A file whose metadata predates the initial flow started from zero, and did not average
-    // with the mirrored pair.
+    // with the mirrored or the reversed pair.
     let legacy: Config = serde_json::from_str(r#"{"stride": 4}"#).unwrap();
     assert_eq!(legacy.initial_flow, InitialFlow::Zero);
-    assert!(!legacy.mirror_average);
-    method.mirror_average = false;
+    assert!(!legacy.mirror_average && !legacy.reverse_average);
     // The loaded network computes what the saved one did.
     let p = shifted_pair(24, 16, 1, 0);
     let (a, b, _) = batch_tensors(std::slice::from_ref(&p), &dev).unwrap();
@@ -261,8 +260,15 @@ fn a_weights_file_carries_its_network_config() {
     let got = method.estimate_tensors(&a, &b, None).unwrap();
     let moved = want.abs().unwrap().max_all().unwrap();
     assert!(moved.to_scalar::<f32>().unwrap() > 1e-3);
+    // The saved network's weights are variables (candle's ops); the loaded one's are constants
+    // (the packed inference kernels): the same sums in another order.
     let diff = (want - got).unwrap().abs().unwrap().max_all().unwrap();
-    assert!(diff.to_scalar::<f32>().unwrap() < 1e-6);
+    let diff = diff.to_scalar::<f32>().unwrap();
+    assert!(diff < 1e-4, "{diff}");
+    println!(
+        "max difference {diff}, largest flow {}",
+        moved.to_scalar::<f32>().unwrap()
+    );
 
     // A config that cannot be built is named.
     let bad = dir.path().join("bad.safetensors");
@@ -393,6 +399,53 @@ fn mirror_averaging_makes_the_flow_mirror_symmetric() {
     let (a, b, _) = batch_tensors(std::slice::from_ref(&odd), &dev).unwrap();
     let f = method.estimate_tensors(&a, &b, None).unwrap();
     assert_eq!(f.dims(), &[1, 2, 18, 26]);
+}
+
+#[test]
+fn reverse_averaging_makes_the_flow_antisymmetric_in_time() {
+    use actfer::flow::FlowMethod;
+
+    let dev = Device::Cpu;
+    let vm = VarMap::new();
+    let cfg = Config {
+        mirror_average: false,
+        ..small()
+    };
+    let net = MeFlowNet::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &dev)).unwrap();
+    let head = vm.data().lock().unwrap()["update.flow.weight"].clone();
+    head.set(&Tensor::randn(0f32, 0.1, head.shape(), &dev).unwrap())
+        .unwrap();
+    // Not a multiple of the stride; each direction starts from its own DIS flow.
+    let p = shifted_pair(50, 38, 1, 1);
+    let mut method = MeFlowMethod::new(net);
+    let flow = |m: &MeFlowMethod, a: &RgbImage, b: &RgbImage| m.estimate(a, b).unwrap().uv;
+    let largest_sum = |x: &[f32], y: &[f32]| {
+        x.iter()
+            .zip(y)
+            .map(|(u, v)| (u + v).abs())
+            .fold(0f32, f32::max)
+    };
+    method.reverse_average = false;
+    let (forward, backward) = (flow(&method, &p.a, &p.b), flow(&method, &p.b, &p.a));
+    // The network alone is not antisymmetric (the test could fail) ...
+    assert!(largest_sum(&forward, &backward) > 1e-3);
+    method.reverse_average = true;
+    let (avg, avg_reversed) = (flow(&method, &p.a, &p.b), flow(&method, &p.b, &p.a));
+    // ... the average is half the forward flow minus the backward one ...
+    let half: Vec<f32> = forward
+        .iter()
+        .zip(&backward)
+        .map(|(f, b)| 0.5 * (f - b))
+        .collect();
+    let d = half
+        .iter()
+        .zip(&avg)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
+    assert!(d < 1e-5, "{d}");
+    // ... and the reversed pair gets exactly the negated flow.
+    assert_eq!(largest_sum(&avg, &avg_reversed), 0.0);
+    assert!(avg.iter().any(|v| v.abs() > 1e-3));
 }
 
 /// The bound the model card (weights/MEFLOWNET.md) records for the committed weights on the

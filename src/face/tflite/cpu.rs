@@ -22,7 +22,8 @@ fn out_size((h, w): (usize, usize), k: (usize, usize), stride: usize, pad: Pad4)
 }
 
 /// CONV_2D: `weight` `[o, i * kh * kw]` (flattened OIHW).
-pub(super) struct ConvCpu {
+#[derive(Debug, Clone)]
+pub(crate) struct ConvCpu {
     pub weight: Packed,
     pub k: (usize, usize),
     pub stride: usize,

@@ -28,8 +28,7 @@ use crate::error::{Error, Result};
 use crate::face::kernels::{self, Activation, Packed};
 
 mod cpu;
-use cpu::ConvCpu;
-pub(crate) use cpu::DepthwiseCpu;
+pub(crate) use cpu::{ConvCpu, DepthwiseCpu};
 
 #[derive(Debug, Deserialize)]
 struct GraphJson {

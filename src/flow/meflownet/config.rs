@@ -53,10 +53,19 @@ pub struct Config {
     /// Inference also runs the left-right mirror image of the pair (in the same batch, from
     /// the mirrored start) and averages the two flows, the mirror's mirrored back: a
     /// test-time ensemble of two that costs one more batch item, not a second DIS.
-    /// Training ignores it. `Config::default()` sets it, as the committed weights' file does;
-    /// JSON without the field reads as off.
+    /// Training ignores it. Off in `Config::default()` and in the committed weights' file,
+    /// which run [`Config::reverse_average`] instead (better for the same time); JSON without
+    /// the field reads as off.
     #[serde(default)]
     pub mirror_average: bool,
+    /// Inference also runs the pair backwards (frame 2 to frame 1, from that direction's own
+    /// start) and averages the forward flow with the backward one negated, at the same pixel:
+    /// for the pixel or two a face moves between two frames, where a point starts and where
+    /// it lands are too close for the difference to matter. Both directions run side by
+    /// side. Training ignores it. `Config::default()` sets it, as the committed weights' file
+    /// does; JSON without the field reads as off.
+    #[serde(default)]
+    pub reverse_average: bool,
 }
 
 /// The flow the refinement starts from.
@@ -149,7 +158,8 @@ impl Default for Config {
             photometric: d_photometric(),
             // the committed weights start from DIS; a file that does not say starts from zero
             initial_flow: InitialFlow::Dis,
-            mirror_average: true,
+            mirror_average: false,
+            reverse_average: true,
         }
     }
 }

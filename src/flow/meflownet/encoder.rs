@@ -2,28 +2,28 @@
 //! head for both and a context head for frame 1, all at 1/`stride` resolution.
 
 use candle_core::{Result, Tensor};
-use candle_nn::{conv2d, Conv2d, Conv2dConfig, Module, VarBuilder};
+use candle_nn::{conv2d, Conv2dConfig, Module, VarBuilder};
 
 use super::config::Config;
-use super::conv::Conv3x3;
+use super::conv::Conv;
 
 /// Trunk + heads.
 #[derive(Debug, Clone)]
 pub struct Encoder {
-    conv1: Conv2d,
-    conv2: Conv2d,
-    conv3: Conv3x3,
-    feature: Conv2d,
-    context: Conv2d,
+    conv1: Conv,
+    conv2: Conv,
+    conv3: Conv,
+    feature: Conv,
+    context: Conv,
 }
 
-fn conv(i: usize, o: usize, k: usize, stride: usize, vb: VarBuilder) -> Result<Conv2d> {
+fn conv(i: usize, o: usize, k: usize, stride: usize, vb: VarBuilder) -> Result<Conv> {
     let cfg = Conv2dConfig {
         padding: k / 2,
         stride,
         ..Default::default()
     };
-    conv2d(i, o, k, cfg, vb)
+    Conv::new(conv2d(i, o, k, cfg, vb)?)
 }
 
 impl Encoder {
@@ -37,7 +37,7 @@ impl Encoder {
                 cfg.stride / 2,
                 vb.pp("conv2"),
             )?,
-            conv3: conv(cfg.trunk_channels, cfg.trunk_channels, 3, 1, vb.pp("conv3"))?.into(),
+            conv3: conv(cfg.trunk_channels, cfg.trunk_channels, 3, 1, vb.pp("conv3"))?,
             feature: conv(
                 cfg.trunk_channels,
                 cfg.feature_channels,
@@ -57,9 +57,19 @@ impl Encoder {
 
     /// The trunk of normalised frames `[n, 3, h, w]` -> `[n, trunk, h/s, w/s]` (s the stride).
     pub fn trunk(&self, x: &Tensor) -> Result<Tensor> {
-        let x = self.conv1.forward(x)?.relu()?; // [n, stem, h/2, w/2]
-        let x = self.conv2.forward(&x)?.relu()?; // [n, trunk, h/s, w/s]
-        let y = self.conv3.forward(&x)?.relu()?;
+        let n = x.dim(0)?;
+        if self.conv1.packed_for(x) && n > 1 {
+            // At inference one frame at a time: the convolutions run per frame anyway, and the
+            // residual sum stays under the size candle hands to its thread pool (see
+            // `normalise`).
+            let frames: Vec<Tensor> = (0..n)
+                .map(|i| self.trunk(&x.narrow(0, i, 1)?))
+                .collect::<Result<_>>()?;
+            return Tensor::cat(&frames, 0);
+        }
+        let x = self.conv1.forward_relu(x)?; // [n, stem, h/2, w/2]
+        let x = self.conv2.forward_relu(&x)?; // [n, trunk, h/s, w/s]
+        let y = self.conv3.forward_relu(&x)?;
         x + y // residual
     }
 
@@ -70,6 +80,6 @@ impl Encoder {
 
     /// Context features of a trunk: `[n, context, h/s, w/s]`.
     pub fn context(&self, trunk: &Tensor) -> Result<Tensor> {
-        self.context.forward(trunk)?.relu()
+        self.context.forward_relu(trunk)
     }
 }

@@ -21,10 +21,13 @@
 //! - Training takes every iteration's full-resolution flow (the sequence loss); inference
 //!   upsamples the last one only ([`Upsampled`]), and computes the uncertainty and the
 //!   upsampling mask for that one only.
-//! - With [`Config::mirror_average`], [`MeFlowMethod`] also runs the pair mirrored left-right
-//!   in the same batch and returns the mean of the two flows (the mirror's mirrored back).
-//! - The refinement block's 3x3 convolutions are [`conv::Conv3x3`]: one matrix product over
-//!   the nine shifted copies of the input, the same weights as candle_nn's convolution.
+//! - Test-time averages in [`MeFlowMethod`]: with [`Config::reverse_average`] (the committed
+//!   weights) it also runs the pair backwards and averages the forward flow with the
+//!   backward one negated; with [`Config::mirror_average`] it also runs the pair mirrored
+//!   left-right and averages with that flow mirrored back. The extra passes run side by side
+//!   on rayon's threads.
+//! - The convolutions are [`conv::Conv`]: candle ops when training, the packed CPU kernels of
+//!   the face networks at inference (same weights, same results).
 //!
 //! Input normalisation: RGB in 0..=255 is scaled to 0..1, then each frame separately has its
 //! mean removed and is divided by its standard deviation (over all pixels and channels; +1e-3),
@@ -316,6 +319,9 @@ pub fn initial_flow(cfg: &Config, a: &RgbImage, b: &RgbImage) -> Result<Option<F
 
 /// Per-frame normalisation of `[n, 3, h, w]` in 0..=255 (see the module docs).
 pub fn normalise(x: &Tensor) -> candle_core::Result<Tensor> {
+    if !x.track_op() {
+        return normalise_constant(x);
+    }
     let x = (x / 255.0)?;
     let n = x.dim(0)?;
     let flat = x.reshape((n, ()))?;
@@ -323,6 +329,28 @@ pub fn normalise(x: &Tensor) -> candle_core::Result<Tensor> {
     let centred = flat.broadcast_sub(&mean)?;
     let std = (centred.sqr()?.mean_keepdim(1)?.sqrt()? + 1e-3)?;
     centred.broadcast_div(&std)?.reshape(x.shape())
+}
+
+/// [`normalise`] at inference, in one pass over each frame's values. (candle runs element-wise
+/// ops over 64K values or more on its own thread pool, whose hand-off costs more than these
+/// small ops take, and stalls while the other mirror pass uses it.)
+fn normalise_constant(x: &Tensor) -> candle_core::Result<Tensor> {
+    let n = x.dim(0)?;
+    let mut v = x.flatten_all()?.to_vec1::<f32>()?;
+    for frame in v.chunks_exact_mut(x.elem_count() / n.max(1)) {
+        let len = frame.len() as f64;
+        let mean = frame.iter().map(|&p| p as f64 / 255.0).sum::<f64>() / len;
+        let var = frame
+            .iter()
+            .map(|&p| (p as f64 / 255.0 - mean).powi(2))
+            .sum::<f64>()
+            / len;
+        let std = var.sqrt() + 1e-3;
+        for p in frame.iter_mut() {
+            *p = ((*p as f64 / 255.0 - mean) / std) as f32;
+        }
+    }
+    Tensor::from_vec(v, x.shape(), x.device())
 }
 
 /// An RGB image as `[1, 3, h, w]` f32 in 0..=255.
@@ -373,13 +401,15 @@ pub fn mirror_flow_x(flow: &Tensor) -> candle_core::Result<Tensor> {
 }
 
 /// MEFlowNet as a [`FlowMethod`]: a network, an iteration count, whether to average with the
-/// mirrored pair ([`Config::mirror_average`]), a device. The counts start as the weights
+/// mirrored pair ([`Config::mirror_average`]) and with the reversed pair
+/// ([`Config::reverse_average`]), a device. The counts start as the weights
 /// file's config says; callers may change them.
 #[derive(Debug, Clone)]
 pub struct MeFlowMethod {
     pub net: MeFlowNet,
     pub iters: usize,
     pub mirror_average: bool,
+    pub reverse_average: bool,
     pub device: Device,
 }
 
@@ -408,6 +438,7 @@ impl MeFlowMethod {
         MeFlowMethod {
             iters: net.config().iters,
             mirror_average: net.config().mirror_average,
+            reverse_average: net.config().reverse_average,
             net,
             device: Device::Cpu,
         }
@@ -416,8 +447,9 @@ impl MeFlowMethod {
     /// The flow of `n` pairs of `[n, 3, h, w]` tensors of any size (padded to a multiple of
     /// the stride and cropped back), from `init` (`[n, 2, h, w]`, see
     /// [`MeFlowNet::forward_from`]; [`initial_flow`] makes the one the network was trained
-    /// with). With `mirror_average` the mirrored pairs run in the same batch and the result
-    /// is the mean of the two flows.
+    /// with). With `mirror_average` the mirrored pairs run too, side by side, and the result
+    /// is the mean of the two flows. (The reverse average is [`MeFlowMethod::estimate`]'s:
+    /// each direction needs its own start.)
     pub fn estimate_tensors(
         &self,
         a: &Tensor,
@@ -431,27 +463,39 @@ impl MeFlowMethod {
         let pad = |t: &Tensor| -> candle_core::Result<Tensor> {
             t.pad_with_same(2, 0, ph)?.pad_with_same(3, 0, pw)
         };
-        let (mut a, mut b) = (pad(a)?, pad(b)?);
-        let mut init = init.map(pad).transpose()?;
-        if self.mirror_average {
+        let (a, b) = (pad(a)?, pad(b)?);
+        let init = init.map(pad).transpose()?;
+        let run = |a: &Tensor, b: &Tensor, init: Option<&Tensor>| -> candle_core::Result<Tensor> {
+            let out = self
+                .net
+                .forward_from(a, b, init, self.iters, Upsampled::Last)?;
+            Ok(out.flows.last().expect("at least one iteration").clone())
+        };
+        let last = if self.mirror_average {
             // Padded first, so the mirrored frames carry their padding on the left; the
-            // mirrored flow is mirrored back before the crop.
-            a = Tensor::cat(&[&a, &mirror_x(&a)?], 0)?;
-            b = Tensor::cat(&[&b, &mirror_x(&b)?], 0)?;
-            init = init
-                .map(|f| Tensor::cat(&[&f, &mirror_flow_x(&f)?], 0))
-                .transpose()?;
-        }
-        let out = self
-            .net
-            .forward_from(&a, &b, init.as_ref(), self.iters, Upsampled::Last)?;
-        let mut last = out.flows.last().expect("at least one iteration").clone();
-        if self.mirror_average {
-            let n = last.dim(0)? / 2;
-            let back = mirror_flow_x(&last.narrow(0, n, n)?)?;
-            last = ((last.narrow(0, 0, n)? + back)? * 0.5)?;
-        }
+            // mirrored flow is mirrored back before the crop. The two passes run side by
+            // side on rayon's threads: one pass of this small network keeps one core busy.
+            let mirrored = || -> candle_core::Result<Tensor> {
+                let init = init.as_ref().map(mirror_flow_x).transpose()?;
+                mirror_flow_x(&run(&mirror_x(&a)?, &mirror_x(&b)?, init.as_ref())?)
+            };
+            let (plain, back) = rayon::join(|| run(&a, &b, init.as_ref()), mirrored);
+            ((plain? + back?)? * 0.5)?
+        } else {
+            run(&a, &b, init.as_ref())?
+        };
         last.narrow(2, 0, h)?.narrow(3, 0, w)
+    }
+
+    /// The flow from `a` to `b` (same size) as `[1, 2, h, w]`: the start the weights were
+    /// trained with, then the network, mirror-averaged when set.
+    pub fn one_way(&self, a: &RgbImage, b: &RgbImage) -> Result<Tensor> {
+        let ta = image_tensor(a, &self.device)?;
+        let tb = image_tensor(b, &self.device)?;
+        let init = initial_flow(self.net.config(), a, b)?
+            .map(|f| flow_tensor(&f, &self.device))
+            .transpose()?;
+        Ok(self.estimate_tensors(&ta, &tb, init.as_ref())?)
     }
 }
 
@@ -467,15 +511,12 @@ impl FlowMethod for MeFlowMethod {
                 a.width, a.height, b.width, b.height
             )));
         }
-        let ta = image_tensor(a, &self.device)?;
-        let tb = image_tensor(b, &self.device)?;
-        let init = initial_flow(self.net.config(), a, b)?
-            .map(|f| flow_tensor(&f, &self.device))
-            .transpose()?;
-        Ok(tensor_to_flow(&self.estimate_tensors(
-            &ta,
-            &tb,
-            init.as_ref(),
-        )?)?)
+        let flow = if self.reverse_average {
+            let (forward, backward) = rayon::join(|| self.one_way(a, b), || self.one_way(b, a));
+            ((forward? - backward?)? * 0.5)?
+        } else {
+            self.one_way(a, b)?
+        };
+        Ok(tensor_to_flow(&flow)?)
     }
 }

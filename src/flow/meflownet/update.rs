@@ -11,7 +11,7 @@ use candle_core::{Result, Tensor};
 use candle_nn::{conv2d, conv2d_no_bias, Conv2d, Conv2dConfig, Module, VarBuilder};
 
 use super::config::Config;
-use super::conv::Conv3x3;
+use super::conv::Conv;
 
 /// What one refinement step predicts, at the features' resolution.
 #[derive(Debug, Clone)]
@@ -35,14 +35,14 @@ pub struct Upsampling {
 #[derive(Debug, Clone)]
 pub struct UpdateBlock {
     /// First convolution, the part on frame 1's features and the context (with the bias).
-    fixed_in: Conv3x3,
+    fixed_in: Conv,
     /// First convolution, the part on the warped features and the flow.
-    moving_in: Conv3x3,
-    conv2: Conv3x3,
-    conv3: Conv3x3,
-    flow: Conv3x3,
-    uncertainty: Conv3x3,
-    mask: Conv2d,
+    moving_in: Conv,
+    conv2: Conv,
+    conv3: Conv,
+    flow: Conv,
+    uncertainty: Conv,
+    mask: Conv,
 }
 
 fn same(k: usize) -> Conv2dConfig {
@@ -63,20 +63,31 @@ impl UpdateBlock {
             flow_vb.get_with_hints((2, hid, 3, 3), "weight", candle_nn::Init::Const(0.0))?;
         let flow_b = flow_vb.get_with_hints(2, "bias", candle_nn::Init::Const(0.0))?;
         Ok(UpdateBlock {
-            fixed_in: conv2d(
+            fixed_in: Conv::new(conv2d(
                 m + cfg.context_channels + p,
                 hid,
                 3,
                 same(3),
                 vb.pp("fixed_in"),
-            )?
-            .into(),
-            moving_in: conv2d_no_bias(m + 2 + p, hid, 3, same(3), vb.pp("moving_in"))?.into(),
-            conv2: conv2d(hid, hid, 3, same(3), vb.pp("conv2"))?.into(),
-            conv3: conv2d(hid, hid, 3, same(3), vb.pp("conv3"))?.into(),
-            flow: Conv2d::new(flow_w, Some(flow_b), same(3)).into(),
-            uncertainty: conv2d(hid, 1, 3, same(3), vb.pp("uncertainty"))?.into(),
-            mask: conv2d(hid, 9 * cfg.stride * cfg.stride, 1, same(1), vb.pp("mask"))?,
+            )?)?,
+            moving_in: Conv::new(conv2d_no_bias(
+                m + 2 + p,
+                hid,
+                3,
+                same(3),
+                vb.pp("moving_in"),
+            )?)?,
+            conv2: Conv::new(conv2d(hid, hid, 3, same(3), vb.pp("conv2"))?)?,
+            conv3: Conv::new(conv2d(hid, hid, 3, same(3), vb.pp("conv3"))?)?,
+            flow: Conv::new(Conv2d::new(flow_w, Some(flow_b), same(3)))?,
+            uncertainty: Conv::new(conv2d(hid, 1, 3, same(3), vb.pp("uncertainty"))?)?,
+            mask: Conv::new(conv2d(
+                hid,
+                9 * cfg.stride * cfg.stride,
+                1,
+                same(1),
+                vb.pp("mask"),
+            )?)?,
         })
     }
 
@@ -91,10 +102,10 @@ impl UpdateBlock {
     /// the flow and (when configured) the photometric residual terms, concatenated:
     /// `[b, matching + 2 (+ 3), H, W]`.
     pub fn forward(&self, prepared: &Tensor, moving: &Tensor) -> Result<Update> {
-        let moving = self.moving_in.forward(moving)?;
-        let x = (prepared + moving)?.relu()?; // [b, hid, H, W]
-        let y = self.conv2.forward(&x)?.relu()?;
-        let hidden = (x + self.conv3.forward(&y)?.relu()?)?;
+        // relu(first convolution), its fixed part `prepared` added as the results are stored
+        let x = self.moving_in.forward_fused(moving, Some(prepared), true)?; // [b, hid, H, W]
+        let y = self.conv2.forward_relu(&x)?;
+        let hidden = (x + self.conv3.forward_relu(&y)?)?;
         Ok(Update {
             delta: self.flow.forward(&hidden)?,
             hidden,

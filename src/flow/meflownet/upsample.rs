@@ -9,6 +9,9 @@ use candle_core::{Result, Tensor, D};
 /// beforehand (coarse pixels -> fine pixels).
 pub fn convex_upsample(x: &Tensor, mask: &Tensor, r: usize) -> Result<Tensor> {
     let (b, c, h, w) = x.dims4()?;
+    if !x.track_op() && !mask.track_op() {
+        return convex_upsample_constant(x, mask, r);
+    }
     // The 9 neighbours last, so the softmax and the weighted sum reduce contiguous rows.
     let mask = mask
         .reshape((b, 9, r * r, h * w))?
@@ -27,6 +30,59 @@ pub fn convex_upsample(x: &Tensor, mask: &Tensor, r: usize) -> Result<Tensor> {
     let up = up.reshape(vec![b, c, r, r, h, w])?;
     up.permute((0, 1, 4, 2, 5, 3))? // [b, c, H, r, W, r]
         .reshape((b, c, h * r, w * r))
+}
+
+/// [`convex_upsample`] at inference: one pass, no intermediate tensors (the candle form
+/// builds a `[b, c, r * r, H * W, 9]` product and hands it to candle's thread pool).
+fn convex_upsample_constant(x: &Tensor, mask: &Tensor, r: usize) -> Result<Tensor> {
+    let (b, c, h, w) = x.dims4()?;
+    if mask.dims4()? != (b, 9 * r * r, h, w) {
+        candle_core::bail!(
+            "convex upsampling: mask {:?} for {:?}",
+            mask.dims(),
+            x.dims()
+        );
+    }
+    let xs = x.flatten_all()?.to_vec1::<f32>()?;
+    let ms = mask.flatten_all()?.to_vec1::<f32>()?;
+    let (hw, rr) = (h * w, r * r);
+    let (oh, ow) = (h * r, w * r);
+    let mut out = vec![0f32; b * c * oh * ow];
+    let mut weights = [0f32; 9];
+    for bi in 0..b {
+        let m = &ms[bi * 9 * rr * hw..][..9 * rr * hw];
+        let img = &xs[bi * c * hw..][..c * hw];
+        let dst = &mut out[bi * c * oh * ow..][..c * oh * ow];
+        for y in 0..h {
+            for xx in 0..w {
+                let p = y * w + xx;
+                // the 3x3 neighbourhood, border replicated (as `pad_with_same`)
+                let near: [usize; 9] = std::array::from_fn(|k| {
+                    let ny = (y + k / 3).saturating_sub(1).min(h - 1);
+                    let nx = (xx + k % 3).saturating_sub(1).min(w - 1);
+                    ny * w + nx
+                });
+                for s in 0..rr {
+                    // softmax over the nine neighbours of sub-pixel s
+                    let logit = |k: usize| m[(k * rr + s) * hw + p];
+                    let top = (0..9).map(logit).fold(f32::NEG_INFINITY, f32::max);
+                    let mut sum = 0f32;
+                    for (k, wk) in weights.iter_mut().enumerate() {
+                        *wk = (logit(k) - top).exp();
+                        sum += *wk;
+                    }
+                    let (sy, sx) = (s / r, s % r);
+                    let o = (y * r + sy) * ow + xx * r + sx;
+                    for ci in 0..c {
+                        let plane = &img[ci * hw..][..hw];
+                        let v: f32 = weights.iter().zip(near).map(|(wk, q)| wk * plane[q]).sum();
+                        dst[ci * oh * ow + o] = v / sum;
+                    }
+                }
+            }
+        }
+    }
+    Tensor::from_vec(out, (b, c, oh, ow), x.device())
 }
 
 #[cfg(test)]
@@ -76,5 +132,17 @@ mod tests {
             "{:?}",
             rows[3]
         );
+    }
+
+    #[test]
+    fn the_inference_form_equals_the_autograd_form() {
+        let dev = Device::Cpu;
+        let x = Tensor::randn(0f32, 1.0, (2, 3, 4, 5), &dev).unwrap();
+        let mask = Tensor::randn(0f32, 2.0, (2, 9 * 16, 4, 5), &dev).unwrap();
+        let want = convex_upsample(&candle_core::Var::from_tensor(&x).unwrap(), &mask, 4).unwrap();
+        let got = convex_upsample(&x, &mask, 4).unwrap();
+        assert_eq!(got.dims(), &[2, 3, 16, 20]);
+        let diff = crate::testing::max_abs_diff(&want, &got);
+        assert!(diff < 1e-5, "{diff}");
     }
 }
