@@ -59,10 +59,9 @@ pub struct Config {
     #[serde(default)]
     pub mirror_average: bool,
     /// Inference also runs the pair backwards (frame 2 to frame 1, from that direction's own
-    /// start) and averages the forward flow with the backward one negated, at the same pixel:
-    /// for the pixel or two a face moves between two frames, where a point starts and where
-    /// it lands are too close for the difference to matter. Both directions run side by
-    /// side. Training ignores it. `Config::default()` sets it, as the committed weights' file
+    /// start) and averages the forward flow with the backward one negated, read where each
+    /// pixel lands (the backward flow warped by the forward one). Both directions run side
+    /// by side. Training ignores it. `Config::default()` sets it, as the committed weights' file
     /// does; JSON without the field reads as off.
     #[serde(default)]
     pub reverse_average: bool,

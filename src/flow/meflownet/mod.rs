@@ -513,7 +513,10 @@ impl FlowMethod for MeFlowMethod {
         }
         let flow = if self.reverse_average {
             let (forward, backward) = rayon::join(|| self.one_way(a, b), || self.one_way(b, a));
-            ((forward? - backward?)? * 0.5)?
+            let forward = forward?;
+            // The backward flow read where each pixel lands, negated.
+            let landed = warp::warp(&backward?, &forward)?;
+            ((forward - landed)? * 0.5)?
         } else {
             self.one_way(a, b)?
         };
