@@ -261,13 +261,15 @@ fn a_weights_file_carries_its_network_config() {
     let moved = want.abs().unwrap().max_all().unwrap();
     assert!(moved.to_scalar::<f32>().unwrap() > 1e-3);
     // The saved network's weights are variables (candle's ops); the loaded one's are constants
-    // (the packed inference kernels): the same sums in another order.
+    // (the packed inference kernels): the same sums in another order, so the difference is
+    // relative to the flow's size (random weights give flows of tens of pixels).
     let diff = (want - got).unwrap().abs().unwrap().max_all().unwrap();
     let diff = diff.to_scalar::<f32>().unwrap();
-    assert!(diff < 1e-4, "{diff}");
-    println!(
-        "max difference {diff}, largest flow {}",
-        moved.to_scalar::<f32>().unwrap()
+    let moved = moved.to_scalar::<f32>().unwrap();
+    println!("max difference {diff}, largest flow {moved}");
+    assert!(
+        diff < 2e-5 * moved.max(1.0),
+        "{diff} on flows up to {moved}"
     );
 
     // A config that cannot be built is named.
