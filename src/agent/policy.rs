@@ -1,13 +1,31 @@
-//! Who chooses the next step: the language model under the step schema, or (in tests) a
-//! script.
+//! Who chooses the next step: a language model under the step schema (text only, or a
+//! multimodal model that also sees the crops and flow maps), or (in tests) a script.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::Value;
 
 use crate::error::Result;
 use crate::llm::constrain::{ConstraintVocab, JsonConstraint};
+use crate::llm::vision::{VisionModel, VisionSession};
 use crate::llm::{Chat, GenerateOptions, Message, SamplingParams, TextModel};
+use crate::media::read_image;
+
+/// One message to the model: the question or an observation, and the images that come with
+/// it (the frame, a tool's PNG artifacts) for a policy that reads images
+/// ([`Policy::max_images`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Turn<'a> {
+    pub text: &'a str,
+    pub images: &'a [PathBuf],
+}
+
+impl<'a> Turn<'a> {
+    pub fn text(text: &'a str) -> Self {
+        Turn { text, images: &[] }
+    }
+}
 
 /// The model's reply to one message.
 #[derive(Debug, Clone)]
@@ -19,13 +37,17 @@ pub struct Reply {
 
 /// Chooses the steps of a run.
 pub trait Policy {
-    /// The reply to `message` (the question first, then each observation), under `schema`,
-    /// in at most `max_tokens` tokens.
-    fn reply(&mut self, message: &str, schema: &Value, max_tokens: usize) -> Result<Reply>;
+    /// The reply to `turn` (the question first, then each observation), under `schema`, in
+    /// at most `max_tokens` tokens.
+    fn reply(&mut self, turn: &Turn<'_>, schema: &Value, max_tokens: usize) -> Result<Reply>;
     /// What the trace records as the model.
     fn name(&self) -> String;
     /// Forgets the previous run's conversation; [`crate::agent::run`] calls it first.
     fn restart(&mut self) {}
+    /// Images one [`Turn`] may carry to the model; 0 (text models) attaches none.
+    fn max_images(&self) -> usize {
+        0
+    }
 }
 
 /// A language model in a chat whose replies are generated under the step schema, so they
@@ -57,14 +79,14 @@ impl LlmPolicy {
 }
 
 impl Policy for LlmPolicy {
-    fn reply(&mut self, message: &str, schema: &Value, max_tokens: usize) -> Result<Reply> {
+    fn reply(&mut self, turn: &Turn<'_>, schema: &Value, max_tokens: usize) -> Result<Reply> {
         let mut constraint = JsonConstraint::new(&self.vocab, schema)?;
         let opts = GenerateOptions {
             max_tokens,
             sampling: self.sampling.clone(),
         };
         let g = self.chat.send_constrained(
-            Message::user(message),
+            Message::user(turn.text),
             &opts,
             &mut constraint,
             &mut |_| true,
@@ -82,5 +104,94 @@ impl Policy for LlmPolicy {
     fn restart(&mut self) {
         // the system prompt stays
         self.chat.restart(1);
+    }
+}
+
+/// A multimodal model (Qwen3-VL) that reads each observation with its images: the zoomed
+/// crops, the aligned face, the flow maps and the spotting chart. Replies are generated under
+/// the step schema as with [`LlmPolicy`]; the conversation, images included, stays in the KV
+/// cache for the whole run.
+pub struct VisionPolicy {
+    model: Arc<VisionModel>,
+    session: Option<VisionSession>,
+    vocab: Arc<ConstraintVocab>,
+    system: String,
+    sampling: SamplingParams,
+    name: String,
+    /// Images attached to one message at most (the first ones); the rest are left out.
+    pub max_images: usize,
+}
+
+impl VisionPolicy {
+    /// Needs the model's `tokenizer.json` (constrained decoding reads its token bytes).
+    pub fn new(model: VisionModel, system: String, sampling: SamplingParams) -> Result<Self> {
+        let vocab = Arc::new(ConstraintVocab::new(model.require_tokenizer()?)?);
+        let name = model
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(VisionPolicy {
+            model: Arc::new(model),
+            session: None,
+            vocab,
+            system,
+            sampling,
+            name,
+            max_images: 2,
+        })
+    }
+
+    /// The name the trace records (by default the model folder's name).
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The images and their placeholder tokens the model has read in this run.
+    pub fn images_seen(&self) -> (usize, usize) {
+        self.session.as_ref().map_or((0, 0), VisionSession::images)
+    }
+}
+
+impl Policy for VisionPolicy {
+    fn reply(&mut self, turn: &Turn<'_>, schema: &Value, max_tokens: usize) -> Result<Reply> {
+        let max_images = self.max_images;
+        let session = match &mut self.session {
+            Some(s) => s,
+            empty => {
+                let mut s = VisionSession::new(Arc::clone(&self.model))?;
+                s.append_text(&format!("<|im_start|>system\n{}<|im_end|>\n", self.system))?;
+                empty.insert(s)
+            }
+        };
+        session.append_text("<|im_start|>user\n")?;
+        for path in turn.images.iter().take(max_images) {
+            session.append_image(&read_image(path)?)?;
+        }
+        session.append_text(&format!("{}<|im_end|>\n<|im_start|>assistant\n", turn.text))?;
+        let mut constraint = JsonConstraint::new(&self.vocab, schema)?;
+        let opts = GenerateOptions {
+            max_tokens,
+            sampling: self.sampling.clone(),
+        };
+        let g = session.generate_constrained(&opts, &mut constraint, &mut |_| true)?;
+        session.append_text("<|im_end|>\n")?;
+        Ok(Reply {
+            text: g.text,
+            tokens: g.tokens.len(),
+        })
+    }
+
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn restart(&mut self) {
+        self.session = None;
+    }
+
+    fn max_images(&self) -> usize {
+        self.max_images
     }
 }

@@ -8,11 +8,11 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use super::policy::Policy;
+use super::policy::{Policy, Turn};
 use super::tools::{step_schema, Toolbox, FINAL_ANSWER, TOOLS};
 use super::trace::{
     Answer, AnswerAu, EmotionAnswer, InputInfo, Interval, Observation, Step, StopReason, Timings,
-    ToolCall, Trace, SCHEMA,
+    ToolCall, Trace, FRAME, SCHEMA,
 };
 use super::verifier::verify;
 use crate::error::Result;
@@ -72,6 +72,9 @@ pub fn run(
     let mut tokens = 0;
     let mut llm_seconds = 0.0;
     let mut revisions = 0;
+    // images that come with the next message: the frame with the question, then the last
+    // observation's artifacts; as many as the policy reads
+    let mut images: Vec<String> = vec![FRAME.to_string()];
     let mut message = format!(
         "Question: {question}\nThe input is {}. Take one step.",
         if toolbox.has_clip() {
@@ -118,7 +121,17 @@ pub fn run(
         );
         let t = Instant::now();
         let budget = limits.step_tokens.min(limits.max_tokens - tokens);
-        let reply = policy.reply(&message, &schema, budget)?;
+        images.retain(|name| toolbox.artifact_path(name).is_some());
+        images.truncate(policy.max_images());
+        let paths: Vec<_> = images
+            .iter()
+            .filter_map(|name| toolbox.artifact_path(name))
+            .collect();
+        let turn = Turn {
+            text: &message,
+            images: &paths,
+        };
+        let reply = policy.reply(&turn, &schema, budget)?;
         let seconds = t.elapsed().as_secs_f64();
         llm_seconds += seconds;
         tokens += reply.tokens;
@@ -135,6 +148,7 @@ pub fn run(
             observation: Observation::default(),
             tokens: reply.tokens,
             seconds,
+            images: std::mem::take(&mut images),
         };
         match parsed {
             Err(why) => {
@@ -191,6 +205,7 @@ pub fn run(
             "Observation {id}: {}\nTake the next step.",
             step.observation.text
         );
+        images = step.observation.artifacts.clone();
         let cut = step.observation.error && tokens >= limits.max_tokens;
         steps.push(step);
         if cut {
@@ -297,11 +312,9 @@ fn build_answer(args: &Value, id: usize, steps: &[Step]) -> Answer {
         .map(|code| {
             let mut au = AnswerAu {
                 au: code.to_string(),
-                name: code
-                    .trim_start_matches("AU")
-                    .parse()
+                name: crate::facs::au::AuCode::parse(code)
                     .ok()
-                    .and_then(crate::facs::au::info)
+                    .and_then(|c| crate::facs::au::info(c.number))
                     .map_or("", |i| i.name)
                     .to_string(),
                 intensity: 0.0,
@@ -356,6 +369,7 @@ mod tests {
             },
             tokens: 0,
             seconds: 0.0,
+            images: vec![],
         }
     }
 

@@ -283,6 +283,13 @@ impl<'a> Toolbox<'a> {
         self.clip.as_ref().map_or(0.0, |c| c.flow_seconds())
     }
 
+    /// Where an artifact named in an observation lies; `None` when artifacts stay in memory
+    /// or the file is missing.
+    pub fn artifact_path(&self, name: &str) -> Option<PathBuf> {
+        let path = self.artifacts.as_ref()?.join(name);
+        path.is_file().then_some(path)
+    }
+
     /// Whether the motion tools are on.
     pub fn has_clip(&self) -> bool {
         self.clip.is_some()

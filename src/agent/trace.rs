@@ -55,6 +55,10 @@ pub struct Step {
     /// Tokens the model generated for this step.
     pub tokens: usize,
     pub seconds: f64,
+    /// Artifacts of the previous observation that reached a multimodal model with the
+    /// message this step answers (file names in the trace directory).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -6,8 +6,11 @@ use std::path::PathBuf;
 
 use actfer::agent::tools::ClipMotion;
 use actfer::agent::trace::InputInfo;
-use actfer::agent::{run, system_prompt, Limits, LlmPolicy, StopReason, Toolbox, Trace};
+use actfer::agent::{
+    run, system_prompt, Limits, LlmPolicy, Policy, StopReason, Toolbox, Trace, VisionPolicy,
+};
 use actfer::evidence::AppearanceModels;
+use actfer::llm::vision::{is_vision_spec, VisionModel};
 use actfer::llm::{SamplingParams, TextModel, DEFAULT_MODEL};
 use actfer::media::{Media, MediaKind, OpenOptions};
 use actfer::models::ModelStore;
@@ -21,7 +24,9 @@ pub struct AskArgs {
     pub input: PathBuf,
     /// The question, e.g. "What does this face express?".
     pub question: String,
-    /// Model: a GGUF file, a default model name, or a Hugging Face `owner/repo:file.gguf`.
+    /// Model: a GGUF file, a default model name, or a Hugging Face `owner/repo:file.gguf`; or a
+    /// Qwen3-VL model (a folder of its Hugging Face files, or a repo id such as
+    /// `Qwen/Qwen3-VL-2B-Instruct`), which also sees the crops and flow maps as images.
     #[arg(long, default_value = DEFAULT_MODEL)]
     pub model: String,
     /// Where the trace (trace.json) and its crops go; default: INPUT's name + `.trace` in the
@@ -111,7 +116,13 @@ pub fn run_ask(a: AskArgs) -> anyhow::Result<()> {
         seed: a.seed,
         ..Default::default()
     };
-    let mut policy = LlmPolicy::new(TextModel::load_spec(&a.model)?, system_prompt(), sampling)?;
+    let mut policy: Box<dyn Policy> = if is_vision_spec(&a.model) {
+        let model = VisionModel::load_spec(&a.model)?;
+        Box::new(VisionPolicy::new(model, system_prompt(), sampling)?.named(a.model.as_str()))
+    } else {
+        let model = TextModel::load_spec(&a.model)?;
+        Box::new(LlmPolicy::new(model, system_prompt(), sampling)?)
+    };
     let input = InputInfo {
         path: a.input.display().to_string(),
         kind: format!("{:?}", info.kind).to_lowercase(),
@@ -127,7 +138,7 @@ pub fn run_ask(a: AskArgs) -> anyhow::Result<()> {
         revisions: a.revisions,
         ..Default::default()
     };
-    let trace = run(&a.question, input, &mut toolbox, &mut policy, &limits)?;
+    let trace = run(&a.question, input, &mut toolbox, policy.as_mut(), &limits)?;
     trace.write(&trace_dir)?;
     if a.json {
         super::print_json(&trace)?;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use actfer::llm::constrain::{validate, ConstraintVocab, JsonConstraint};
-use actfer::llm::vision::{is_vision_dir, VisionModel};
+use actfer::llm::vision::{is_vision_spec, VisionModel};
 use actfer::llm::{
     GenerateOptions, Message, SamplingParams, Session, StopReason, TextModel, DEFAULT_MODEL,
 };
@@ -194,9 +194,7 @@ fn run_with_image(args: &GenerateArgs, image: &Path) -> anyhow::Result<()> {
         )
         .into());
     }
-    let is_vision = Path::new(spec).is_dir() && is_vision_dir(Path::new(spec));
-    let looks_like_repo = !Path::new(spec).exists() && spec.contains('/') && !spec.contains(':');
-    if !is_vision && !looks_like_repo {
+    if !is_vision_spec(spec) {
         return Err(Error::bad_input(
             Path::new(spec),
             "is not a Qwen3-VL model; --image needs --model set to a folder with config.json \
@@ -206,7 +204,7 @@ fn run_with_image(args: &GenerateArgs, image: &Path) -> anyhow::Result<()> {
         .into());
     }
     let picture = read_image(image)?;
-    let model = VisionModel::load_spec(spec)?;
+    let model = std::sync::Arc::new(VisionModel::load_spec(spec)?);
     let start = std::time::Instant::now();
     let generation = model.generate(&picture, &args.prompt, args.sampling.max_tokens)?;
     let seconds = start.elapsed().as_secs_f64();

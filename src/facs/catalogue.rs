@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::appearance::{Reading, ROWS};
 use super::au::AUS;
 use super::emotion::Emotion;
-use crate::face::regions::{regions_for_au, Level};
+use crate::face::regions::{regions_for_au, Level, Region};
 
 /// One AU with everything the tables say about it.
 #[derive(Debug, Clone, Serialize)]
@@ -122,6 +122,80 @@ pub fn prompt_text() -> String {
         .join("\n")
 }
 
+/// A face part as answers name it in words: the fine regions and ROIs of the region table
+/// (`face::regions::REGIONS`) grouped by name, so where an AU acts comes from that table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FacePart {
+    Brows,
+    Eyelids,
+    Nose,
+    Cheeks,
+    MouthCorners,
+    Lips,
+    Chin,
+}
+
+impl FacePart {
+    pub const ALL: [FacePart; 7] = [
+        FacePart::Brows,
+        FacePart::Eyelids,
+        FacePart::Nose,
+        FacePart::Cheeks,
+        FacePart::MouthCorners,
+        FacePart::Lips,
+        FacePart::Chin,
+    ];
+
+    /// The part in plain words.
+    pub fn name(self) -> &'static str {
+        match self {
+            FacePart::Brows => "brows",
+            FacePart::Eyelids => "eyelids",
+            FacePart::Nose => "nose",
+            FacePart::Cheeks => "cheeks",
+            FacePart::MouthCorners => "mouth corners",
+            FacePart::Lips => "lips",
+            FacePart::Chin => "chin",
+        }
+    }
+
+    /// The part a fine region or ROI belongs to, by its name (`r_inner_brow`, `glabella`,
+    /// `roi_upper_lip`, ...); `None` for coarse regions, which span several parts.
+    pub fn of_region(region: &Region) -> Option<FacePart> {
+        if region.level == Level::Coarse {
+            return None;
+        }
+        let has = |s: &str| region.name.contains(s);
+        Some(if has("brow") || has("glabella") {
+            FacePart::Brows
+        } else if has("eyelid") {
+            FacePart::Eyelids
+        } else if has("nose") || has("nostril") {
+            FacePart::Nose
+        } else if has("cheek") {
+            FacePart::Cheeks
+        } else if has("mouth_corner") {
+            FacePart::MouthCorners
+        } else if has("lip") {
+            FacePart::Lips
+        } else if has("chin") {
+            FacePart::Chin
+        } else {
+            return None;
+        })
+    }
+}
+
+/// The face parts where an AU acts (its fine regions and ROIs), in [`FacePart::ALL`] order;
+/// empty for a number outside the region table.
+pub fn face_parts(au: u8) -> Vec<FacePart> {
+    let parts: Vec<FacePart> = regions_for_au(au).filter_map(FacePart::of_region).collect();
+    FacePart::ALL
+        .into_iter()
+        .filter(|p| parts.contains(p))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,5 +230,26 @@ mod tests {
         );
         assert!(markdown().contains("| AU12 | Lip Corner Puller | zygomaticus major | yes |"));
         assert!(prompt_text().lines().any(|l| l.starts_with("AU45 Blink (")));
+    }
+
+    #[test]
+    fn face_parts_come_from_the_region_table() {
+        for r in crate::face::regions::REGIONS {
+            assert_eq!(
+                FacePart::of_region(r).is_none(),
+                r.level == Level::Coarse,
+                "{}",
+                r.name
+            );
+        }
+        for a in AUS {
+            assert!(!face_parts(a.number).is_empty(), "AU{}", a.number);
+        }
+        assert_eq!(face_parts(4), [FacePart::Brows]);
+        assert_eq!(face_parts(6), [FacePart::Eyelids, FacePart::Cheeks]);
+        assert_eq!(face_parts(7), [FacePart::Eyelids]);
+        assert_eq!(face_parts(12), [FacePart::Cheeks, FacePart::MouthCorners]);
+        assert_eq!(face_parts(26), [FacePart::Lips, FacePart::Chin]);
+        assert!(face_parts(99).is_empty());
     }
 }

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::constrain::JsonConstraint;
 use super::sampling::{Sampler, SamplingParams};
 use super::template::Message;
-use super::tokenizer::TextStream;
+use super::tokenizer::{TextStream, Tokenizer};
 use super::TextModel;
 use crate::{Error, Result};
 
@@ -189,69 +189,113 @@ impl Session {
     fn generate_inner(
         &mut self,
         opts: &GenerateOptions,
-        mut constraint: Option<&mut JsonConstraint>,
+        constraint: Option<&mut JsonConstraint>,
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> Result<Generation> {
-        let mut sampler = Sampler::new(opts.sampling.clone())?;
-        let prompt_tokens = self.pending.len();
-        let start = Instant::now();
-        let mut logits = self.logits()?.to_vec();
-        let prefill_seconds = start.elapsed().as_secs_f64();
-        let start = Instant::now();
-        let mut stream = TextStream::new();
-        let mut tokens = Vec::new();
-        let mut text = String::new();
-        let mut history = self.cached.clone();
-        let stop = loop {
-            if tokens.len() >= opts.max_tokens {
-                break StopReason::MaxTokens;
-            }
-            if let Some(c) = constraint.as_deref_mut() {
-                c.mask(&mut logits)?;
-            }
-            let next = sampler.sample(&mut logits, &history)?;
-            if self.model.tokenizer.end_of_generation().contains(&next) {
-                break StopReason::EndOfGeneration;
-            }
-            if let Some(c) = constraint.as_deref_mut() {
-                c.accept(next)?;
-            }
-            tokens.push(next);
-            history.push(next);
-            let piece = stream.push(&self.model.tokenizer, next);
-            text.push_str(&piece);
-            let go_on = piece.is_empty() || on_text(&piece);
-            self.pending.push(next);
-            if !go_on {
-                break StopReason::Stopped;
-            }
-            if constraint
-                .as_deref()
-                .is_some_and(JsonConstraint::is_complete)
-            {
-                break StopReason::Complete;
-            }
-            if tokens.len() < opts.max_tokens {
-                logits = self.logits()?.to_vec();
-            }
-        };
-        let (mask_seconds, masks) = constraint.map_or((0.0, 0), |c| c.mask_stats());
-        let rest = stream.finish();
-        if !rest.is_empty() {
-            on_text(&rest);
-            text.push_str(&rest);
-        }
-        Ok(Generation {
-            tokens,
-            text,
-            stop,
-            prompt_tokens,
-            prefill_seconds,
-            decode_seconds: start.elapsed().as_secs_f64(),
-            mask_seconds,
-            masks,
-        })
+        decode(self, opts, constraint, on_text)
     }
+}
+
+impl Decoder for Session {
+    fn tokenizer(&self) -> &Tokenizer {
+        &self.model.tokenizer
+    }
+    fn pending(&self) -> usize {
+        self.pending.len()
+    }
+    fn history(&self) -> Vec<u32> {
+        self.tokens()
+    }
+    fn push(&mut self, id: u32) {
+        self.pending.push(id);
+    }
+    fn logits(&mut self) -> Result<Vec<f32>> {
+        Session::logits(self).map(<[f32]>::to_vec)
+    }
+}
+
+/// A model's side of a generation: where the chosen tokens go and the logits come from
+/// ([`Session`], or a multimodal session in [`super::vision`]).
+pub(crate) trait Decoder {
+    fn tokenizer(&self) -> &Tokenizer;
+    /// Tokens appended but not yet run (the prompt of the next generation).
+    fn pending(&self) -> usize;
+    /// Every token of the conversation, run or not (the repetition penalty reads it).
+    fn history(&self) -> Vec<u32>;
+    /// Appends a token (run by the next [`Decoder::logits`]).
+    fn push(&mut self, id: u32);
+    /// Runs the pending tokens; the logits after the last token, `[vocab]`.
+    fn logits(&mut self) -> Result<Vec<f32>>;
+}
+
+/// Generates up to `opts.max_tokens` tokens after what `model` holds, under `constraint` when
+/// given, calling `on_text` with each piece of text as it completes (return `false` to stop).
+/// The new tokens stay in the model's conversation; an end-of-generation token does not.
+pub(crate) fn decode(
+    model: &mut dyn Decoder,
+    opts: &GenerateOptions,
+    mut constraint: Option<&mut JsonConstraint>,
+    on_text: &mut dyn FnMut(&str) -> bool,
+) -> Result<Generation> {
+    let mut sampler = Sampler::new(opts.sampling.clone())?;
+    let prompt_tokens = model.pending();
+    let start = Instant::now();
+    let mut logits = model.logits()?;
+    let prefill_seconds = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let mut stream = TextStream::new();
+    let mut tokens = Vec::new();
+    let mut text = String::new();
+    let mut history = model.history();
+    let stop = loop {
+        if tokens.len() >= opts.max_tokens {
+            break StopReason::MaxTokens;
+        }
+        if let Some(c) = constraint.as_deref_mut() {
+            c.mask(&mut logits)?;
+        }
+        let next = sampler.sample(&mut logits, &history)?;
+        if model.tokenizer().end_of_generation().contains(&next) {
+            break StopReason::EndOfGeneration;
+        }
+        if let Some(c) = constraint.as_deref_mut() {
+            c.accept(next)?;
+        }
+        tokens.push(next);
+        history.push(next);
+        let piece = stream.push(model.tokenizer(), next);
+        text.push_str(&piece);
+        let go_on = piece.is_empty() || on_text(&piece);
+        model.push(next);
+        if !go_on {
+            break StopReason::Stopped;
+        }
+        if constraint
+            .as_deref()
+            .is_some_and(JsonConstraint::is_complete)
+        {
+            break StopReason::Complete;
+        }
+        if tokens.len() < opts.max_tokens {
+            logits = model.logits()?;
+        }
+    };
+    let (mask_seconds, masks) = constraint.map_or((0.0, 0), |c| c.mask_stats());
+    let rest = stream.finish();
+    if !rest.is_empty() {
+        on_text(&rest);
+        text.push_str(&rest);
+    }
+    Ok(Generation {
+        tokens,
+        text,
+        stop,
+        prompt_tokens,
+        prefill_seconds,
+        decode_seconds: start.elapsed().as_secs_f64(),
+        mask_seconds,
+        masks,
+    })
 }
 
 /// A conversation of messages over a [`Session`].

@@ -215,48 +215,38 @@ impl Tokenizer {
 
     /// A `tokenizer.json`, with the special ids and flags still taken from the GGUF.
     pub fn from_tokenizer_json(json: &Path, file: &GgufFile) -> Result<Self> {
-        let inner = tokenizers::Tokenizer::from_file(json)
-            .map_err(|e| Error::bad_input(json, format!("cannot read the tokenizer: {e}")))?;
-        let size = inner.get_vocab_size(true);
-        let tokens: Vec<String> = (0..size as u32)
-            .map(|i| inner.id_to_token(i).unwrap_or_default())
-            .collect();
-        let specials: Vec<(String, u32)> = inner
-            .get_added_tokens_decoder()
-            .iter()
-            .filter(|(_, t)| t.special)
-            .map(|(id, t)| (t.content.clone(), *id))
-            .collect();
-        let pieces = if tokens.iter().any(|t| t.starts_with('Ġ')) {
-            Pieces::ByteLevel
-        } else {
-            Pieces::SentencePiece
-        };
+        let parts = JsonParts::read(json)?;
         let id = |key: &str| -> Result<Option<u32>> {
             Ok(file.integer(key)?.filter(|&v| v >= 0).map(|v| v as u32))
         };
         let bos = id("tokenizer.ggml.bos_token_id")?;
         let eos = id("tokenizer.ggml.eos_token_id")?;
-        let eog = end_of_generation([eos, id("tokenizer.ggml.eot_token_id")?], &specials);
+        let eog = end_of_generation([eos, id("tokenizer.ggml.eot_token_id")?], &parts.specials);
         let add_bos = file
             .boolean("tokenizer.ggml.add_bos_token")?
             .unwrap_or(false);
-        // the json's own post-processor would add BOS a second time
-        let mut inner = inner;
-        inner.with_post_processor(None::<tokenizers::PostProcessorWrapper>);
         let ids = SpecialIds {
             bos,
             eos,
             add_bos,
             eog,
         };
-        Ok(Self::assemble(
-            Engine::Hf(Box::new(inner)),
-            tokens,
-            specials,
-            pieces,
-            ids,
-        ))
+        Ok(parts.assemble(ids))
+    }
+
+    /// A `tokenizer.json` on its own (a Hugging Face model folder without GGUF metadata): no
+    /// BOS, and the end-of-generation set from the special tokens' texts (`<|im_end|>`,
+    /// `<|endoftext|>`, ...); the first of them is EOS.
+    pub fn from_tokenizer_json_alone(json: &Path) -> Result<Self> {
+        let parts = JsonParts::read(json)?;
+        let eog = end_of_generation::<0>([], &parts.specials);
+        let ids = SpecialIds {
+            bos: None,
+            eos: eog.first().copied(),
+            add_bos: false,
+            eog,
+        };
+        Ok(parts.assemble(ids))
     }
 
     fn assemble(
@@ -507,6 +497,54 @@ fn vocabulary(file: &GgufFile) -> Result<(Vec<String>, Vec<i64>)> {
         .integers("tokenizer.ggml.token_type")?
         .unwrap_or_else(|| vec![1; tokens.len()]);
     Ok((tokens, types))
+}
+
+/// What a `tokenizer.json` gives: the pipeline, the vocabulary and its special tokens.
+struct JsonParts {
+    inner: tokenizers::Tokenizer,
+    tokens: Vec<String>,
+    specials: Vec<(String, u32)>,
+    pieces: Pieces,
+}
+
+impl JsonParts {
+    fn read(json: &Path) -> Result<Self> {
+        let mut inner = tokenizers::Tokenizer::from_file(json)
+            .map_err(|e| Error::bad_input(json, format!("cannot read the tokenizer: {e}")))?;
+        let size = inner.get_vocab_size(true);
+        let tokens: Vec<String> = (0..size as u32)
+            .map(|i| inner.id_to_token(i).unwrap_or_default())
+            .collect();
+        let specials: Vec<(String, u32)> = inner
+            .get_added_tokens_decoder()
+            .iter()
+            .filter(|(_, t)| t.special)
+            .map(|(id, t)| (t.content.clone(), *id))
+            .collect();
+        let pieces = if tokens.iter().any(|t| t.starts_with('Ġ')) {
+            Pieces::ByteLevel
+        } else {
+            Pieces::SentencePiece
+        };
+        // the json's own post-processor would add BOS a second time
+        inner.with_post_processor(None::<tokenizers::PostProcessorWrapper>);
+        Ok(JsonParts {
+            inner,
+            tokens,
+            specials,
+            pieces,
+        })
+    }
+
+    fn assemble(self, ids: SpecialIds) -> Tokenizer {
+        Tokenizer::assemble(
+            Engine::Hf(Box::new(self.inner)),
+            self.tokens,
+            self.specials,
+            self.pieces,
+            ids,
+        )
+    }
 }
 
 /// The special ids of a GGUF vocabulary.

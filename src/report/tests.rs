@@ -22,6 +22,7 @@ fn step(id: usize, tool: &str, args: serde_json::Value, observation: Observation
         observation,
         tokens: 30,
         seconds: 1.5,
+        images: vec![],
     }
 }
 

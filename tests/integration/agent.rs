@@ -5,7 +5,7 @@
 use actfer::agent::tools::{step_schema, zoom_regions, ClipChoices, ClipMotion, TOOLS};
 use actfer::agent::trace::{InputInfo, FILE};
 use actfer::agent::verifier::verify;
-use actfer::agent::{run, Limits, Policy, Reply, StopReason, Toolbox, Trace};
+use actfer::agent::{run, Limits, Policy, Reply, StopReason, Toolbox, Trace, Turn};
 use actfer::flow::Classical;
 use actfer::media::{read_image, Media, OpenOptions};
 use actfer::motion::clip::ClipOptions;
@@ -35,12 +35,12 @@ impl Script {
 impl Policy for Script {
     fn reply(
         &mut self,
-        message: &str,
+        turn: &Turn<'_>,
         _schema: &Value,
         _max_tokens: usize,
     ) -> actfer::Result<Reply> {
         let k = self.sent.len().min(self.steps.len() - 1);
-        self.sent.push(message.to_string());
+        self.sent.push(turn.text.to_string());
         Ok(Reply {
             text: self.steps[k].to_string(),
             tokens: self.tokens,

@@ -26,3 +26,4 @@ mod report;
 mod reward;
 mod synth;
 mod vision;
+mod vision_agent;

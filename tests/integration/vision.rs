@@ -5,6 +5,7 @@
 //! that the image reaches the logits, and that generation is repeatable.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use actfer::llm::vision::{is_vision_dir, read_config, VisionModel};
 use actfer::media::RgbImage;
@@ -19,7 +20,7 @@ use crate::common::{fails_with, json as actfer_json};
 
 /// Two text layers of width 32, a two-block vision tower with 8-pixel patches merged 2x2
 /// and one DeepStack feature: a 64x64 image becomes 64 patches and 16 image tokens.
-fn tiny_config() -> serde_json::Value {
+pub fn tiny_config() -> serde_json::Value {
     json!({
         "model_type": "qwen3_vl",
         "image_token_id": 90,
@@ -45,7 +46,11 @@ fn tiny_config() -> serde_json::Value {
 /// Writes config.json, preprocessor_config.json (bounds that keep 64x64 as it is) and
 /// model.safetensors with seeded random weights.
 fn write_tiny_model(dir: &Path) {
-    let config = tiny_config();
+    write_model(dir, &tiny_config());
+}
+
+/// [`write_tiny_model`] with another config.
+pub fn write_model(dir: &Path, config: &serde_json::Value) {
     std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
     let preprocessor = json!({"min_pixels": 1024, "max_pixels": 16384,
         "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]});
@@ -93,7 +98,7 @@ fn write_tiny_model(dir: &Path) {
     varmap.save(dir.join("model.safetensors")).unwrap();
 }
 
-fn filled(value: u8) -> RgbImage {
+pub fn filled(value: u8) -> RgbImage {
     let mut image = RgbImage::new(64, 64);
     image.data.fill(value);
     image
@@ -111,7 +116,7 @@ fn the_image_reaches_the_logits_and_generation_repeats() {
     let dir = tempfile::tempdir().unwrap();
     write_tiny_model(dir.path());
     assert!(is_vision_dir(dir.path()));
-    let model = VisionModel::load_dir(dir.path()).unwrap();
+    let model = Arc::new(VisionModel::load_dir(dir.path()).unwrap());
     assert!(model.tokenizer.is_none());
 
     let (before, after) = ([1u32, 2, 3], [4u32, 5]);

@@ -3,8 +3,9 @@
 //! and `preprocessor_config.json`) or from a Hugging Face repo id.
 //!
 //! ```no_run
+//! use std::sync::Arc;
 //! use actfer::llm::vision::VisionModel;
-//! let model = VisionModel::load_spec("Qwen/Qwen3-VL-2B-Instruct")?;
+//! let model = Arc::new(VisionModel::load_spec("Qwen/Qwen3-VL-2B-Instruct")?);
 //! let image = actfer::media::read_image("face.png".as_ref())?;
 //! let out = model.generate(&image, "Which action units are active?", 64)?;
 //! println!("{}", out.text.unwrap_or_default());
@@ -22,17 +23,21 @@
 //! tokens see each other both ways.
 
 pub mod pixels;
+pub mod session;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use candle_core::{DType, Device, IndexOp, Tensor};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::qwen3_vl::{Config, Qwen3VLModel};
 
 pub use pixels::{ImagePatches, ImageProcessor};
+pub use session::VisionSession;
 
 use crate::error::{Error, Result};
+use crate::llm::tokenizer::Tokenizer;
 use crate::media::RgbImage;
 
 /// The `model_type` of a Qwen3-VL `config.json`.
@@ -41,8 +46,6 @@ pub const QWEN3_VL_MODEL_TYPE: &str = "qwen3_vl";
 /// Qwen's chat format around one user turn that starts with the image.
 const USER_START: &str = "<|im_start|>user\n";
 const USER_END_ASSISTANT_START: &str = "<|im_end|>\n<|im_start|>assistant\n";
-/// Tokens that end a Qwen answer.
-const END_TOKENS: [&str; 2] = ["<|im_end|>", "<|endoftext|>"];
 
 /// A loaded Qwen3-VL model on the CPU. The weights are held in f32; each generation builds a
 /// fresh candle model over them (candle's model has no way to clear its KV cache).
@@ -52,7 +55,7 @@ pub struct VisionModel {
     pub processor: ImageProcessor,
     /// `None` when the folder has no `tokenizer.json`: [`VisionModel::generate_ids`] still
     /// works on token ids.
-    pub tokenizer: Option<tokenizers::Tokenizer>,
+    pub tokenizer: Option<Tokenizer>,
     weights: HashMap<String, Tensor>,
     device: Device,
 }
@@ -91,6 +94,26 @@ pub fn is_vision_dir(dir: &Path) -> bool {
                 .map(|t| t == QWEN3_VL_MODEL_TYPE)
         })
         .unwrap_or(false)
+}
+
+/// Whether a `--model` value names a Qwen3-VL model: a folder that [`is_vision_dir`], or no
+/// existing path but a Hugging Face repo id (`owner/name`, no `:file` part; GGUF text models
+/// are named `owner/name:file.gguf`).
+pub fn is_vision_spec(spec: &str) -> bool {
+    let path = Path::new(spec);
+    if path.exists() {
+        return path.is_dir() && is_vision_dir(path);
+    }
+    match spec.split_once('/') {
+        Some((owner, name)) => {
+            !owner.is_empty()
+                && !name.is_empty()
+                && !name.contains('/')
+                && !spec.contains(':')
+                && !spec.ends_with(".gguf")
+        }
+        None => false,
+    }
 }
 
 impl VisionModel {
@@ -172,10 +195,7 @@ impl VisionModel {
 
         let tokenizer_path = dir.join("tokenizer.json");
         let tokenizer = if tokenizer_path.is_file() {
-            Some(
-                tokenizers::Tokenizer::from_file(&tokenizer_path)
-                    .map_err(|e| Error::bad_input(&tokenizer_path, e.to_string()))?,
-            )
+            Some(Tokenizer::from_tokenizer_json_alone(&tokenizer_path)?)
         } else {
             None
         };
@@ -200,7 +220,7 @@ impl VisionModel {
     }
 
     /// A fresh candle model (empty KV cache) over the loaded weights.
-    fn build(&self) -> Result<Qwen3VLModel> {
+    pub(crate) fn build(&self) -> Result<Qwen3VLModel> {
         let vb = VarBuilder::from_tensors(self.weights.clone(), DType::F32, &self.device);
         Qwen3VLModel::new(&self.config, vb).map_err(|e| Error::BadModel {
             name: QWEN3_VL_MODEL_TYPE.into(),
@@ -220,50 +240,36 @@ impl VisionModel {
         ids
     }
 
+    /// The tokenizer, or an error naming the missing `tokenizer.json`.
+    pub fn require_tokenizer(&self) -> Result<&Tokenizer> {
+        self.tokenizer.as_ref().ok_or_else(|| {
+            Error::bad_input(
+                self.dir.join("tokenizer.json"),
+                "missing; text prompts need the model's tokenizer.json beside its config.json",
+            )
+        })
+    }
+
     /// Greedy decoding of `max_tokens` tokens after `before`, the image and `after` (token
     /// ids). Stops early at an end token when the model has a tokenizer.
     pub fn generate_ids(
-        &self,
+        self: &Arc<Self>,
         image: &RgbImage,
         before: &[u32],
         after: &[u32],
         max_tokens: usize,
     ) -> Result<VisionGeneration> {
-        let patches = self.processor.patches(image, &self.device)?;
-        let [t, h, w] = patches.grid_thw.map(|v| v as u32);
-        let grid_thw = Tensor::new(&[[t, h, w]], &self.device)?;
-        let prompt = self.prompt_tokens(before, patches.num_tokens, after);
-        let model = self.build()?;
+        let mut session = VisionSession::new(Arc::clone(self))?;
+        session.append_tokens(before);
+        let n = session.append_image(image)?;
+        session.append_tokens(after);
+        let prompt = self.prompt_tokens(before, n, after);
+        let first_logits = session.logits()?.to_vec();
 
-        // the text one token at a time, the image placeholders as one block (module docs)
-        let mut position = 0;
-        let mut logits = None;
-        for &id in before.iter().chain([&self.config.vision_start_token_id]) {
-            logits = Some(self.step(&model, &[id], position)?);
-            position += 1;
-        }
-        let n = patches.num_tokens;
-        let pads = vec![self.config.image_token_id; n];
-        let input = Tensor::new(pads.as_slice(), &self.device)?.unsqueeze(0)?; // [1, n]
-        model.forward(
-            &input,
-            Some(patches.pixel_values.clone()),
-            None,
-            Some(grid_thw),
-            None,
-            vec![n],
-            vec![vec![(0, n)]],
-            vec![],
-            &[position],
-        )?;
-        position += n;
-        for &id in [&self.config.vision_end_token_id].into_iter().chain(after) {
-            logits = Some(self.step(&model, &[id], position)?);
-            position += 1;
-        }
-        let first_logits = logits.expect("the prompt ends with the vision end token");
-
-        let ends = self.end_tokens();
+        let ends = self
+            .tokenizer
+            .as_ref()
+            .map_or(&[][..], |t| t.end_of_generation());
         let mut tokens = Vec::with_capacity(max_tokens);
         let mut current = first_logits.clone();
         while tokens.len() < max_tokens {
@@ -272,15 +278,17 @@ impl VisionModel {
             if ends.contains(&next) || tokens.len() == max_tokens {
                 break;
             }
-            current = self.step(&model, &[next], position)?;
-            position += 1;
+            session.append_tokens(&[next]);
+            current = session.logits()?.to_vec();
         }
-        let text = self
-            .tokenizer
-            .as_ref()
-            .map(|t| t.decode(&tokens, true))
-            .transpose()
-            .map_err(|e| Error::Internal(format!("decoding the answer: {e}")))?;
+        let text = self.tokenizer.as_ref().map(|t| {
+            let kept: Vec<u32> = tokens
+                .iter()
+                .copied()
+                .filter(|&id| !t.is_special(id))
+                .collect();
+            t.decode(&kept)
+        });
         Ok(VisionGeneration {
             prompt_tokens: prompt,
             tokens,
@@ -292,51 +300,16 @@ impl VisionModel {
     /// Greedy decoding after a user turn of the image and `prompt` in Qwen's chat format.
     /// Needs the model's `tokenizer.json`.
     pub fn generate(
-        &self,
+        self: &Arc<Self>,
         image: &RgbImage,
         prompt: &str,
         max_tokens: usize,
     ) -> Result<VisionGeneration> {
-        let Some(tokenizer) = &self.tokenizer else {
-            return Err(Error::bad_input(
-                self.dir.join("tokenizer.json"),
-                "missing; text prompts need the model's tokenizer.json beside its config.json",
-            ));
-        };
-        let encode = |text: &str| -> Result<Vec<u32>> {
-            Ok(tokenizer
-                .encode(text, false)
-                .map_err(|e| Error::Internal(format!("tokenizing the prompt: {e}")))?
-                .get_ids()
-                .to_vec())
-        };
-        let before = encode(USER_START)?;
-        let after = encode(&format!("{prompt}{USER_END_ASSISTANT_START}"))?;
+        let tokenizer = self.require_tokenizer()?;
+        let before = tokenizer.encode(USER_START, false, true)?;
+        let after =
+            tokenizer.encode(&format!("{prompt}{USER_END_ASSISTANT_START}"), false, true)?;
         self.generate_ids(image, &before, &after, max_tokens)
-    }
-
-    /// One forward pass of text tokens at `position`; the logits of the last one.
-    fn step(&self, model: &Qwen3VLModel, ids: &[u32], position: usize) -> Result<Vec<f32>> {
-        let input = Tensor::new(ids, &self.device)?.unsqueeze(0)?; // [1, len]
-        let logits = model.forward(
-            &input,
-            None,
-            None,
-            None,
-            None,
-            vec![ids.len()],
-            vec![],
-            vec![],
-            &[position],
-        )?; // [1, vocab]
-        Ok(logits.i(0)?.to_dtype(DType::F32)?.to_vec1()?)
-    }
-
-    fn end_tokens(&self) -> Vec<u32> {
-        self.tokenizer
-            .as_ref()
-            .map(|t| END_TOKENS.iter().filter_map(|s| t.token_to_id(s)).collect())
-            .unwrap_or_default()
     }
 }
 
