@@ -14,10 +14,10 @@ use std::time::Instant;
 use actfer::agent::eval::tool_only;
 use actfer::agent::tools::ClipMotion;
 use actfer::agent::trace::InputInfo;
-use actfer::agent::{run, system_prompt, Limits, LlmPolicy, Toolbox};
+use actfer::agent::{default_sampling, run, system_prompt, Limits, LlmPolicy, Toolbox};
 use actfer::evidence::AppearanceModels;
 use actfer::flow::Classical;
-use actfer::llm::{SamplingParams, TextModel, DEFAULT_MODEL};
+use actfer::llm::{TextModel, DEFAULT_MODEL};
 use actfer::media::{Media, OpenOptions};
 use actfer::models::ModelStore;
 use actfer::motion::clip::ClipOptions;
@@ -48,7 +48,7 @@ fn main() -> anyhow::Result<()> {
         let mut toolbox =
             Toolbox::new(&models, frame, None).with_clip(ClipMotion::new(media, dis(), options));
         let model = TextModel::load_spec(DEFAULT_MODEL)?;
-        let mut policy = LlmPolicy::new(model, system_prompt(), SamplingParams::greedy())?;
+        let mut policy = LlmPolicy::new(model, system_prompt(), default_sampling())?;
         let input = InputInfo {
             path: clip.display().to_string(),
             kind: "video".into(),

@@ -326,6 +326,7 @@ fn chat_reuses_the_kv_cache() {
     let opts = GenerateOptions {
         max_tokens: 12,
         sampling: SamplingParams::greedy(),
+        ..Default::default()
     };
     let mut chat = Chat::new(model()).unwrap();
     let first = chat
@@ -380,6 +381,7 @@ fn generation_streams_the_text_it_returns_and_stops() {
             &GenerateOptions {
                 max_tokens: 6,
                 sampling: SamplingParams::greedy(),
+                ..Default::default()
             },
             &mut |piece| {
                 streamed.push_str(piece);
@@ -413,6 +415,7 @@ fn sampling_with_a_seed_repeats() {
             seed: 42,
             ..Default::default()
         },
+        ..Default::default()
     };
     let mut run = || {
         session.reset();
@@ -513,6 +516,7 @@ fn requantized_q8_0_keeps_the_answer() {
             &GenerateOptions {
                 max_tokens: 3,
                 sampling: SamplingParams::greedy(),
+                ..Default::default()
             },
             &mut |_| true,
         )
@@ -639,6 +643,7 @@ fn constrained_runs(n: usize) -> Vec<Outcome> {
             let opts = GenerateOptions {
                 max_tokens: 512,
                 sampling,
+                ..Default::default()
             };
             let g = session
                 .generate_constrained(&opts, &mut constraint, &mut |_| true)

@@ -216,6 +216,7 @@ impl Explainer {
                 repeat_last_n: 64,
                 ..SamplingParams::greedy()
             },
+            ..Default::default()
         };
         let g = self
             .chat

@@ -20,7 +20,7 @@ pub mod tools;
 pub mod trace;
 pub mod verifier;
 
-pub use policy::{LlmPolicy, Policy, Reply, Turn, VisionPolicy};
+pub use policy::{default_sampling, LlmPolicy, Policy, Reply, Turn, VisionPolicy};
 pub use run::{run, system_prompt, Limits};
 pub use tools::Toolbox;
 pub use trace::{StopReason, Trace};

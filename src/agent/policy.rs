@@ -9,7 +9,7 @@ use serde_json::Value;
 use crate::error::Result;
 use crate::llm::constrain::{ConstraintVocab, JsonConstraint};
 use crate::llm::vision::{VisionModel, VisionSession};
-use crate::llm::{Chat, GenerateOptions, Message, SamplingParams, TextModel};
+use crate::llm::{Chat, GenerateOptions, Message, PenaltyScope, SamplingParams, TextModel};
 use crate::media::read_image;
 
 /// One message to the model: the question or an observation, and the images that come with
@@ -52,6 +52,26 @@ pub trait Policy {
 
 /// A language model in a chat whose replies are generated under the step schema, so they
 /// always parse; the KV cache carries over, so each step pays only for its new tokens.
+/// The agent's default sampling: greedy, with a repetition penalty that (by
+/// [`reply_options`]) reads only the string being written, so a small model does not write one
+/// phrase over and over in a thought or an answer's text.
+pub fn default_sampling() -> SamplingParams {
+    SamplingParams {
+        repeat_penalty: 1.3,
+        ..SamplingParams::greedy()
+    }
+}
+
+/// How a policy generates one reply: within `max_tokens`, the penalty on the JSON string being
+/// written only (keys, quotes and a list of AU codes are repetition by design).
+fn reply_options(max_tokens: usize, sampling: &SamplingParams) -> GenerateOptions {
+    GenerateOptions {
+        max_tokens,
+        sampling: sampling.clone(),
+        penalty_scope: PenaltyScope::JsonString,
+    }
+}
+
 pub struct LlmPolicy {
     chat: Chat,
     vocab: Arc<ConstraintVocab>,
@@ -81,10 +101,7 @@ impl LlmPolicy {
 impl Policy for LlmPolicy {
     fn reply(&mut self, turn: &Turn<'_>, schema: &Value, max_tokens: usize) -> Result<Reply> {
         let mut constraint = JsonConstraint::new(&self.vocab, schema)?;
-        let opts = GenerateOptions {
-            max_tokens,
-            sampling: self.sampling.clone(),
-        };
+        let opts = reply_options(max_tokens, &self.sampling);
         let g = self.chat.send_constrained(
             Message::user(turn.text),
             &opts,
@@ -171,10 +188,7 @@ impl Policy for VisionPolicy {
         }
         session.append_text(&format!("{}<|im_end|>\n<|im_start|>assistant\n", turn.text))?;
         let mut constraint = JsonConstraint::new(&self.vocab, schema)?;
-        let opts = GenerateOptions {
-            max_tokens,
-            sampling: self.sampling.clone(),
-        };
+        let opts = reply_options(max_tokens, &self.sampling);
         let g = session.generate_constrained(&opts, &mut constraint, &mut |_| true)?;
         session.append_text("<|im_end|>\n")?;
         Ok(Reply {

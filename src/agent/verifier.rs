@@ -408,7 +408,7 @@ mod tests {
         // the two few-shot answers of prompts/agent_system.md
         let c = check(
             &["AU6", "AU12"],
-            "The cheeks rise (AU6) and the lip corners pull up (AU12): a smile.",
+            "Cheek Raiser (AU6) with Lip Corner Puller (AU12): a smile.",
         );
         assert!(c.passed, "{}", c.detail);
         assert_eq!(
@@ -417,7 +417,7 @@ mod tests {
         );
         let c = check(
             &["AU4", "AU7"],
-            "The brows lower (AU4) and the lids tighten (AU7) from frame 10 to 14.",
+            "Brow Lowerer (AU4) and Lid Tightener (AU7) from frame 10 to 14: anger.",
         );
         assert!(c.passed, "{}", c.detail);
         let c = check(

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use actfer::agent::tools::ClipMotion;
 use actfer::agent::trace::InputInfo;
 use actfer::agent::{
-    run, system_prompt, Limits, LlmPolicy, Policy, StopReason, Toolbox, Trace, VisionPolicy,
+    default_sampling, run, system_prompt, Limits, LlmPolicy, Policy, StopReason, Toolbox, Trace,
+    VisionPolicy,
 };
 use actfer::evidence::AppearanceModels;
 use actfer::llm::vision::{is_vision_spec, VisionModel};
@@ -56,6 +57,9 @@ pub struct AskArgs {
     pub temperature: f64,
     #[arg(long, default_value_t = SamplingParams::default().seed)]
     pub seed: u64,
+    /// Repetition penalty on the string being written (a thought, the answer's text); 1 is off.
+    #[arg(long, default_value_t = default_sampling().repeat_penalty)]
+    pub repeat_penalty: f32,
     /// Frame rate of a folder of frames.
     #[arg(long)]
     pub fps: Option<f64>,
@@ -114,6 +118,7 @@ pub fn run_ask(a: AskArgs) -> anyhow::Result<()> {
     let sampling = SamplingParams {
         temperature: a.temperature,
         seed: a.seed,
+        repeat_penalty: a.repeat_penalty,
         ..Default::default()
     };
     let mut policy: Box<dyn Policy> = if is_vision_spec(&a.model) {

@@ -4,9 +4,9 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use actfer::agent::eval::{evaluate_agent, EvalOptions, QUESTION};
-use actfer::agent::{system_prompt, Limits, LlmPolicy};
+use actfer::agent::{default_sampling, system_prompt, Limits, LlmPolicy};
 use actfer::evidence::AppearanceModels;
-use actfer::llm::{SamplingParams, TextModel, DEFAULT_MODEL};
+use actfer::llm::{TextModel, DEFAULT_MODEL};
 use actfer::models::ModelStore;
 use actfer::synth::labels::Labels;
 use actfer::Error;
@@ -55,10 +55,7 @@ pub fn run(a: AgentArgs) -> anyhow::Result<()> {
     let mut policy = LlmPolicy::new(
         TextModel::load_spec(&a.model)?,
         system_prompt(),
-        SamplingParams {
-            temperature: 0.0,
-            ..Default::default()
-        },
+        default_sampling(),
     )?;
     let options = EvalOptions {
         question: a.question.clone(),
@@ -97,10 +94,11 @@ pub fn run(a: AgentArgs) -> anyhow::Result<()> {
     }
     let (g, t) = (&report.agent, &report.tools);
     let mut s = format!(
-        "{} expression clips from {}; agent: {}, greedy; flow {}\n\n",
+        "{} expression clips from {}; agent: {}, greedy, repetition penalty {} on strings; flow {}\n\n",
         report.samples,
         a.data.display(),
         report.model,
+        default_sampling().repeat_penalty,
         a.method
     );
     let _ = writeln!(s, "{:<24} {:>10} {:>10}", "", "agent", "tool-only");

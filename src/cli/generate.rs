@@ -53,6 +53,7 @@ impl SamplingArgs {
                 seed: self.seed,
                 ..SamplingParams::default()
             },
+            ..Default::default()
         }
     }
 }

@@ -46,7 +46,7 @@ use std::path::{Path, PathBuf};
 use candle_core::Device;
 
 pub use model::{CausalLm, GgufModel, SUPPORTED_ARCHITECTURES};
-pub use sampling::{Sampler, SamplingParams};
+pub use sampling::{PenaltyScope, Sampler, SamplingParams};
 pub use session::{Chat, GenerateOptions, Generation, Session, StopReason};
 pub use template::{ChatTemplate, Message};
 pub use tokenizer::{TextStream, Tokenizer};

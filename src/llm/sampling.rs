@@ -68,6 +68,18 @@ impl SamplingParams {
     }
 }
 
+/// Which tokens the repetition penalty reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PenaltyScope {
+    /// The last `repeat_last_n` tokens of the conversation, the prompt included.
+    #[default]
+    Recent,
+    /// Only the tokens of the JSON string being written (a thought, an answer's text), so the
+    /// JSON around it (keys, quotes, codes listed one after another) is never penalised.
+    JsonString,
+}
+
 /// Draws tokens with fixed settings and its own random state.
 #[derive(Debug)]
 pub struct Sampler {

@@ -9,8 +9,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::constrain::strings::OpenString;
 use super::constrain::JsonConstraint;
-use super::sampling::{Sampler, SamplingParams};
+use super::sampling::{PenaltyScope, Sampler, SamplingParams};
 use super::template::Message;
 use super::tokenizer::{TextStream, Tokenizer};
 use super::TextModel;
@@ -24,6 +25,7 @@ pub const PREFILL_CHUNK: usize = 256;
 pub struct GenerateOptions {
     pub max_tokens: usize,
     pub sampling: SamplingParams,
+    pub penalty_scope: PenaltyScope,
 }
 
 impl Default for GenerateOptions {
@@ -31,6 +33,7 @@ impl Default for GenerateOptions {
         GenerateOptions {
             max_tokens: 256,
             sampling: SamplingParams::default(),
+            penalty_scope: PenaltyScope::Recent,
         }
     }
 }
@@ -247,6 +250,7 @@ pub(crate) fn decode(
     let mut tokens = Vec::new();
     let mut text = String::new();
     let mut history = model.history();
+    let mut open_string = OpenString::default();
     let stop = loop {
         if tokens.len() >= opts.max_tokens {
             break StopReason::MaxTokens;
@@ -254,7 +258,11 @@ pub(crate) fn decode(
         if let Some(c) = constraint.as_deref_mut() {
             c.mask(&mut logits)?;
         }
-        let next = sampler.sample(&mut logits, &history)?;
+        let penalised = match opts.penalty_scope {
+            PenaltyScope::Recent => &history[..],
+            PenaltyScope::JsonString => open_string.tokens(),
+        };
+        let next = sampler.sample(&mut logits, penalised)?;
         if model.tokenizer().end_of_generation().contains(&next) {
             break StopReason::EndOfGeneration;
         }
@@ -264,6 +272,7 @@ pub(crate) fn decode(
         tokens.push(next);
         history.push(next);
         let piece = stream.push(model.tokenizer(), next);
+        open_string.push(next, &piece);
         text.push_str(&piece);
         let go_on = piece.is_empty() || on_text(&piece);
         model.push(next);

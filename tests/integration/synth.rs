@@ -2,8 +2,6 @@
 //! truth that is right: warping frame t+1 back by the ground-truth flow gives frame t within
 //! the added noise, for every nuisance setting.
 
-use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::OnceLock;
 
 use actfer::eval::flow::{read_flo, Flow};
@@ -21,6 +19,8 @@ use actfer::synth::rng::Rng;
 use actfer::synth::spec::Switches;
 use actfer::synth::warp_backward;
 use candle_core::Device;
+
+use crate::common::files;
 
 fn looks() -> &'static Vec<Look> {
     static LOOKS: OnceLock<Vec<Look>> = OnceLock::new();
@@ -46,24 +46,6 @@ fn settings(seed: u64, clips: usize) -> Settings {
         switches: Switches::ALL,
         sheets: true,
     }
-}
-
-/// Every file under `dir`, relative path -> bytes.
-fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
 }
 
 #[test]

@@ -104,7 +104,8 @@ pub fn filled(value: u8) -> RgbImage {
     image
 }
 
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+/// The largest difference between two logit vectors.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter()
         .zip(b)
         .map(|(x, y)| (x - y).abs())

@@ -14,7 +14,7 @@ use actfer::llm::SamplingParams;
 use actfer::media::{read_image, write_image};
 use serde_json::{json, Value};
 
-use super::vision::{filled, tiny_config, write_model};
+use super::vision::{filled, max_abs_diff, tiny_config, write_model};
 use crate::au::models;
 use crate::common::testdata;
 
@@ -86,13 +86,6 @@ fn byte_model(dir: &Path) -> VisionModel {
     write_model(dir, &byte_config());
     write_byte_tokenizer(dir);
     VisionModel::load_dir(dir).unwrap()
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 #[test]

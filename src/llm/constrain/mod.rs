@@ -39,6 +39,7 @@
 
 pub mod number;
 pub mod schema;
+pub mod strings;
 pub mod unique;
 pub mod validate;
 
