@@ -50,10 +50,8 @@ pub trait Policy {
     }
 }
 
-/// A language model in a chat whose replies are generated under the step schema, so they
-/// always parse; the KV cache carries over, so each step pays only for its new tokens.
 /// The agent's default sampling: greedy, with a repetition penalty that (by
-/// [`reply_options`]) reads only the string being written, so a small model does not write one
+/// the policies' reply options) reads only the string being written, so a small model does not write one
 /// phrase over and over in a thought or an answer's text.
 pub fn default_sampling() -> SamplingParams {
     SamplingParams {
@@ -72,6 +70,8 @@ fn reply_options(max_tokens: usize, sampling: &SamplingParams) -> GenerateOption
     }
 }
 
+/// A language model in a chat whose replies are generated under the step schema, so they
+/// always parse; the KV cache carries over, so each step pays only for its new tokens.
 pub struct LlmPolicy {
     chat: Chat,
     vocab: Arc<ConstraintVocab>,
