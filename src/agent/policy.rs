@@ -50,9 +50,9 @@ pub trait Policy {
     }
 }
 
-/// The agent's default sampling: greedy, with a repetition penalty that (by
-/// the policies' reply options) reads only the string being written, so a small model does not write one
-/// phrase over and over in a thought or an answer's text.
+/// The agent's default sampling: greedy, with a repetition penalty that the policies apply
+/// only to the string being written, so a small model does not write one phrase over and over
+/// in a thought or an answer's text.
 pub fn default_sampling() -> SamplingParams {
     SamplingParams {
         repeat_penalty: 1.3,
