@@ -371,6 +371,82 @@ fn chat_reuses_the_kv_cache() {
     );
 }
 
+/// A new conversation under the same system prompt prefills only what follows the prompt,
+/// and answers as a fresh chat does.
+#[test]
+fn a_restarted_chat_reuses_the_system_prompt() {
+    let opts = GenerateOptions {
+        max_tokens: 12,
+        sampling: SamplingParams::greedy(),
+        ..Default::default()
+    };
+    let system = "You name emotions. Answer with one word, the emotion, and nothing else. \
+                  Emotions are happiness, surprise, anger, disgust, sadness, fear and contempt.";
+    let mut chat = Chat::new(model()).unwrap();
+    chat.push(Message::system(system));
+    let first = chat
+        .send(Message::user("A wide smile."), &opts, &mut |_| true)
+        .unwrap();
+    chat.restart(1);
+    let question = Message::user("Brows lowered, lips pressed.");
+    let second = chat.send(question.clone(), &opts, &mut |_| true).unwrap();
+    // the system prompt ran once: the second conversation prefilled its user turn only
+    assert!(
+        second.prompt_tokens < 20 && first.prompt_tokens > second.prompt_tokens + 30,
+        "first {} second {}",
+        first.prompt_tokens,
+        second.prompt_tokens
+    );
+    let mut fresh = Chat::new(model()).unwrap();
+    fresh.push(Message::system(system));
+    let again = fresh.send(question, &opts, &mut |_| true).unwrap();
+    assert!(again.prompt_tokens > second.prompt_tokens + 30);
+    assert_eq!(
+        again.tokens, second.tokens,
+        "{:?} vs {:?}",
+        again.text, second.text
+    );
+}
+
+/// A system prompt's keys and values written by one chat load into the next (a new process
+/// in `actfer ask`), and the answer is the one the prompt run afresh gives.
+#[test]
+fn the_prompt_cache_loads_a_system_prompt_that_answers_the_same() {
+    use actfer::llm::prompt_cache::PromptCache;
+    let opts = GenerateOptions {
+        max_tokens: 12,
+        sampling: SamplingParams::greedy(),
+        ..Default::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cache = PromptCache::new(dir.path());
+    let system = "You name emotions. Answer with one word.";
+    let question = Message::user("Brows lowered, lips pressed.");
+    let mut answers = Vec::new();
+    for (i, cached) in [(0, false), (1, true), (2, false)] {
+        let mut chat = Chat::new(model()).unwrap();
+        chat.push(Message::system(system));
+        if i < 2 {
+            assert_eq!(chat.prefill_cached(&cache).unwrap(), cached, "chat {i}");
+        }
+        let g = chat.send(question.clone(), &opts, &mut |_| true).unwrap();
+        answers.push((g.prompt_tokens, g.tokens));
+    }
+    let file = cache.file(&model().path);
+    assert!(std::fs::metadata(&file).unwrap().len() > 100_000);
+    // the loaded prompt was not run again: both cached chats prefilled only the question
+    assert_eq!(answers[0].0, answers[1].0);
+    assert!(answers[2].0 > answers[1].0 + 10);
+    assert_eq!(answers[0].1, answers[2].1);
+    assert_eq!(answers[1].1, answers[2].1);
+    // a damaged file is a miss, and is written again
+    std::fs::write(&file, b"ACTFERKV").unwrap();
+    let mut chat = Chat::new(model()).unwrap();
+    chat.push(Message::system(system));
+    assert!(!chat.prefill_cached(&cache).unwrap());
+    assert!(std::fs::metadata(&file).unwrap().len() > 100_000);
+}
+
 #[test]
 fn generation_streams_the_text_it_returns_and_stops() {
     let mut session = Session::new(model());
@@ -734,6 +810,59 @@ fn the_mask_forbids_what_would_break_the_schema() {
     assert!(!allowed(&mut c, "\""), "AU6 twice");
     assert!(allowed(&mut c, "1"), "AU61 is new");
     assert!(!c.is_complete());
+}
+
+/// The final answer's emotion and AUs agree token by token: after "happiness" the AU list has
+/// to start with AU6 or AU12, and with AUs that fit no emotion only neutral, with none, is
+/// open.
+#[test]
+fn the_answer_schema_ties_the_emotion_to_its_aus() {
+    use actfer::agent::tools::{step_schema, FINAL_ANSWER};
+    use actfer::llm::constrain::{ConstraintVocab, JsonConstraint};
+    use std::sync::Arc;
+    let model = fast_model();
+    let tok = &model.tokenizer;
+    let vocab = Arc::new(ConstraintVocab::new(tok).unwrap());
+    // whether the constraint lets the model write `text`, token by token
+    let writes = |shown: &[&str], text: &str| {
+        let shown: Vec<String> = shown.iter().map(|s| s.to_string()).collect();
+        let schema = step_schema(&[FINAL_ANSWER], &shown, None, &[]);
+        let mut c = JsonConstraint::new(&vocab, &schema).unwrap();
+        let head = r#"{"thought":"t","tool":"final_answer","args":"#;
+        for t in tok.encode(&format!("{head}{text}"), false, false).unwrap() {
+            if !c.allowed().unwrap().is_allowed(t) {
+                return false;
+            }
+            c.accept(t).unwrap();
+        }
+        true
+    };
+    let smile = ["AU12", "AU15", "AU23"];
+    assert!(writes(
+        &smile,
+        r#"{"emotion":"happiness","aus":["AU12","AU15"],"#
+    ));
+    assert!(!writes(&smile, r#"{"emotion":"happiness","aus":["AU15","#));
+    assert!(!writes(&smile, r#"{"emotion":"happiness","aus":[]"#));
+    assert!(!writes(&smile, r#"{"emotion":"neutral""#));
+    // AU15 alone is a third of sadness: no emotion fits these
+    let pressed = ["AU15", "AU23", "AU24"];
+    assert!(!writes(&pressed, r#"{"emotion":"sadness""#));
+    assert!(!writes(&pressed, r#"{"emotion":"neutral","aus":["AU"#));
+    assert!(writes(
+        &pressed,
+        r#"{"emotion":"neutral","aus":[],"text":"still"}}"#
+    ));
+    // surprise needs two of AU1, AU2, AU5, AU26 first
+    let raised = ["AU1", "AU2", "AU25"];
+    assert!(writes(
+        &raised,
+        r#"{"emotion":"surprise","aus":["AU2","AU1","AU25"]"#
+    ));
+    assert!(!writes(
+        &raised,
+        r#"{"emotion":"surprise","aus":["AU2","AU25""#
+    ));
 }
 
 /// A model that only wants to write digits still ends its number: after 16 digits the mask

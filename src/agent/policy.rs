@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::error::Result;
 use crate::llm::constrain::{ConstraintVocab, JsonConstraint};
+use crate::llm::prompt_cache::PromptCache;
 use crate::llm::vision::{VisionModel, VisionSession};
 use crate::llm::{Chat, GenerateOptions, Message, PenaltyScope, SamplingParams, TextModel};
 use crate::media::read_image;
@@ -77,6 +78,8 @@ pub struct LlmPolicy {
     vocab: Arc<ConstraintVocab>,
     sampling: SamplingParams,
     name: String,
+    /// Where the system prompt's keys and values are kept, until the first reply looks there.
+    prompt_cache: Option<PromptCache>,
 }
 
 impl LlmPolicy {
@@ -94,12 +97,23 @@ impl LlmPolicy {
             vocab,
             sampling,
             name,
+            prompt_cache: None,
         })
+    }
+
+    /// Loads the system prompt's keys and values from `cache` at the first reply (or computes
+    /// and writes them there), so a new process does not run the prompt again.
+    pub fn with_prompt_cache(mut self, cache: PromptCache) -> Self {
+        self.prompt_cache = Some(cache);
+        self
     }
 }
 
 impl Policy for LlmPolicy {
     fn reply(&mut self, turn: &Turn<'_>, schema: &Value, max_tokens: usize) -> Result<Reply> {
+        if let Some(cache) = self.prompt_cache.take() {
+            self.chat.prefill_cached(&cache)?;
+        }
         let mut constraint = JsonConstraint::new(&self.vocab, schema)?;
         let opts = reply_options(max_tokens, &self.sampling);
         let g = self.chat.send_constrained(

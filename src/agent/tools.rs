@@ -80,9 +80,8 @@ pub struct ClipChoices {
 
 /// The JSON Schema of one step: `{"thought", "tool", "args"}`, one variant per tool in
 /// `tools`, each with its own arguments. The final answer's AUs are limited to `shown` (the
-/// AUs the observations so far showed present), so a claim always has a step to cite, and its
-/// emotion to the labels that those AUs can fit ([`Emotion::compatible_with`]; every label
-/// when none can).
+/// AUs the observations so far showed present), so a claim always has a step to cite, and
+/// each emotion to an AU list that fits it (at least half of its prototype AUs, first).
 /// `clip`: on a clip, what the motion tools may read (au_evidence's motion source, and
 /// optical_flow between spotted frames); `None` for an image. `used`: the calls made so far;
 /// the tools are deterministic, so a call made before is not offered again (a zoom region, an
@@ -120,18 +119,6 @@ pub fn step_schema(
     if tools.is_empty() {
         tools.push(FINAL_ANSWER);
     }
-    let numbers: Vec<u8> = shown
-        .iter()
-        .filter_map(|c| c.trim_start_matches("AU").parse().ok())
-        .collect();
-    let mut emotions: Vec<&str> = Emotion::ALL
-        .iter()
-        .filter(|e| e.compatible_with(crate::facs::au::mask(&numbers)))
-        .map(|e| e.name())
-        .collect();
-    if emotions.is_empty() {
-        emotions = Emotion::ALL.iter().map(|e| e.name()).collect();
-    }
     let args = |tool: &str| match tool {
         "zoom" => json!({
             "type": "object",
@@ -166,26 +153,7 @@ pub fn step_schema(
                 "additionalProperties": false
             })
         }
-        FINAL_ANSWER => {
-            let aus = if shown.is_empty() {
-                json!({"type": "array", "maxItems": 0})
-            } else {
-                // maxItems no larger than the choices: after the last unused AU no comma may
-                // follow (a comma there would leave only repeats, which uniqueItems forbids)
-                json!({"type": "array", "items": {"type": "string", "enum": shown},
-                       "maxItems": shown.len().min(6), "uniqueItems": true})
-            };
-            json!({
-                "type": "object",
-                "properties": {
-                    "emotion": {"type": "string", "enum": emotions},
-                    "aus": aus,
-                    "text": {"type": "string", "maxLength": 240}
-                },
-                "required": ["emotion", "aus", "text"],
-                "additionalProperties": false
-            })
-        }
+        FINAL_ANSWER => answer_args(shown),
         _ => json!({"type": "object", "properties": {}, "additionalProperties": false}),
     };
     let variants: Vec<Value> = TOOLS
@@ -209,6 +177,55 @@ pub fn step_schema(
         "title": "one agent step: a thought and a tool call",
         "anyOf": variants
     })
+}
+
+/// The final answer's arguments: one branch per emotion that some of the `shown` AUs can fit
+/// ([`Emotion::compatible_with`]), whose AU list must start with enough of that emotion's
+/// prototype AUs to fit it, then any other shown AU. So the emotion and the AUs of an answer
+/// always agree: "happiness" has to cite AU6 or AU12. When no emotion fits any of them,
+/// the answer is neutral with no AUs.
+fn answer_args(shown: &[String]) -> Value {
+    let number = |code: &String| crate::facs::au::AuCode::parse(code).ok().map(|c| c.number);
+    let text = json!({"type": "string", "maxLength": 240});
+    let branch = |emotion: Emotion, aus: Value| {
+        json!({
+            "type": "object",
+            "properties": {"emotion": {"const": emotion.name()}, "aus": aus, "text": text},
+            "required": ["emotion", "aus", "text"],
+            "additionalProperties": false
+        })
+    };
+    let mut branches: Vec<Value> = Vec::new();
+    for emotion in Emotion::ALL {
+        let proto = emotion.prototype();
+        let fitting: Vec<&String> = shown
+            .iter()
+            .filter(|c| number(c).is_some_and(|n| proto.contains(&n)))
+            .collect();
+        // the fewest prototype AUs that fit the emotion (the rule: at least half of them)
+        let need = proto.len().div_ceil(2);
+        if proto.is_empty() || fitting.len() < need {
+            continue;
+        }
+        // maxItems no larger than the choices: after the last unused AU no comma may follow
+        // (a comma there would leave only repeats, which uniqueItems forbids)
+        let aus = json!({
+            "type": "array",
+            "prefixItems": vec![json!({"type": "string", "enum": fitting}); need],
+            "items": {"type": "string", "enum": shown},
+            "minItems": need,
+            "maxItems": shown.len().min(6).max(need),
+            "uniqueItems": true
+        });
+        branches.push(branch(emotion, aus));
+    }
+    if branches.is_empty() {
+        branches.push(branch(
+            Emotion::Neutral,
+            json!({"type": "array", "maxItems": 0}),
+        ));
+    }
+    json!({"anyOf": branches})
 }
 
 /// Where the reference schema lives (`prompts/tools.schema.json`, relative to the repository).
@@ -604,7 +621,17 @@ mod reference_tests {
             json!(["appearance", "motion"])
         );
         assert_eq!(args("optical_flow")["properties"]["onset"]["minimum"], 0);
-        let aus = args(FINAL_ANSWER)["properties"]["aus"]["items"]["enum"].clone();
-        assert_eq!(aus.as_array().unwrap().len(), AUS.len());
+        // with every AU shown, every emotion but neutral fits some of them
+        let answers = args(FINAL_ANSWER)["anyOf"].as_array().unwrap().clone();
+        let emotions: Vec<&str> = answers
+            .iter()
+            .map(|b| b["properties"]["emotion"]["const"].as_str().unwrap())
+            .collect();
+        assert_eq!(emotions.len(), Emotion::ALL.len() - 1);
+        assert!(!emotions.contains(&"neutral"));
+        for b in &answers {
+            let aus = b["properties"]["aus"]["items"]["enum"].as_array().unwrap();
+            assert_eq!(aus.len(), AUS.len());
+        }
     }
 }

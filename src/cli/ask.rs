@@ -11,6 +11,7 @@ use actfer::agent::{
     VisionPolicy,
 };
 use actfer::evidence::AppearanceModels;
+use actfer::llm::prompt_cache::{PromptCache, PROMPT_CACHE};
 use actfer::llm::vision::{is_vision_spec, VisionModel};
 use actfer::llm::{SamplingParams, TextModel, DEFAULT_MODEL};
 use actfer::media::{Media, MediaKind, OpenOptions};
@@ -63,6 +64,10 @@ pub struct AskArgs {
     /// Frame rate of a folder of frames.
     #[arg(long)]
     pub fps: Option<f64>,
+    /// Run the system prompt through the model every time, instead of loading its keys and
+    /// values from `$ACTFER_HOME/prompt-cache` (written by the first question; text models).
+    #[arg(long)]
+    pub no_prompt_cache: bool,
     /// Motion on clips (spot_expressions, au_evidence from motion).
     #[command(flatten)]
     pub motion: super::spot::MotionArgs,
@@ -126,7 +131,11 @@ pub fn run_ask(a: AskArgs) -> anyhow::Result<()> {
         Box::new(VisionPolicy::new(model, system_prompt(), sampling)?.named(a.model.as_str()))
     } else {
         let model = TextModel::load_spec(&a.model)?;
-        Box::new(LlmPolicy::new(model, system_prompt(), sampling)?)
+        let mut policy = LlmPolicy::new(model, system_prompt(), sampling)?;
+        if !a.no_prompt_cache {
+            policy = policy.with_prompt_cache(PromptCache::new(store.home().join(PROMPT_CACHE)));
+        }
+        Box::new(policy)
     };
     let input = InputInfo {
         path: a.input.display().to_string(),

@@ -233,6 +233,33 @@ impl Gemma3 {
         }
     }
 
+    /// Keeps the first `len` cached positions (no more than are cached); `false` past them.
+    pub fn truncate(&mut self, len: usize) -> bool {
+        if len == 0 {
+            self.clear();
+            return true;
+        }
+        let cached = self.layers[0]
+            .cache
+            .as_ref()
+            .map_or(0, |(k, _)| k.dim(2).unwrap_or(0));
+        if len > cached {
+            return false;
+        }
+        for layer in &mut self.layers {
+            if let Some((k, v)) = layer.cache.take() {
+                match (k.narrow(2, 0, len), v.narrow(2, 0, len)) {
+                    (Ok(k), Ok(v)) => layer.cache = Some((k, v)),
+                    _ => {
+                        self.clear();
+                        return false;
+                    }
+                }
+            }
+        }
+        true
+    }
+
     /// Runs `tokens` at positions `pos..pos + tokens.len()` after the cached ones and returns
     /// the logits of the last, [vocab]. `pos == 0` starts over.
     pub fn forward(&mut self, tokens: &[u32], pos: usize) -> Result<Tensor> {

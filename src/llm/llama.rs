@@ -343,6 +343,46 @@ impl Llama {
         self.cached = 0;
     }
 
+    /// Keeps the first `len` cached positions (no more than are cached); `false` past them.
+    pub fn truncate(&mut self, len: usize) -> bool {
+        if len > self.cached {
+            return false;
+        }
+        let kvw = self.cfg.kv_heads * self.cfg.head_dim;
+        for l in &mut self.layers {
+            l.keys.truncate(len * kvw);
+            l.values.truncate(len * kvw);
+        }
+        self.cached = len;
+        true
+    }
+
+    /// The KV cache: each layer's keys, then its values.
+    pub fn export_kv(&self) -> Vec<f32> {
+        let mut kv = Vec::new();
+        for l in &self.layers {
+            kv.extend_from_slice(&l.keys);
+            kv.extend_from_slice(&l.values);
+        }
+        kv
+    }
+
+    /// Replaces the KV cache with an [`export_kv`](Self::export_kv) of `len` positions;
+    /// `false` (the cache cleared) when its size does not fit this model.
+    pub fn import_kv(&mut self, kv: &[f32], len: usize) -> bool {
+        self.clear();
+        let n = len * self.cfg.kv_heads * self.cfg.head_dim;
+        if kv.len() != 2 * n * self.layers.len() {
+            return false;
+        }
+        for (l, chunk) in self.layers.iter_mut().zip(kv.chunks_exact(2 * n)) {
+            l.keys.extend_from_slice(&chunk[..n]);
+            l.values.extend_from_slice(&chunk[n..]);
+        }
+        self.cached = len;
+        true
+    }
+
     /// Runs `tokens` at positions `pos..pos + tokens.len()` and returns the logits of the last.
     /// `pos` must be the number of cached positions (0 starts over).
     pub fn forward(&mut self, tokens: &[u32], pos: usize) -> Result<Vec<f32>> {

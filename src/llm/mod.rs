@@ -24,6 +24,7 @@
 //! - [`constrain`]: generation under a JSON Schema (llguidance masks the logits)
 //! - [`quantize`]: rewriting a GGUF in a faster quantization (Q4_1 -> Q8_0)
 //! - [`session`]: [`Session`] (tokens, KV cache reuse, generation) and [`Chat`] (messages)
+//! - [`prompt_cache`]: a system prompt's keys and values on disk, for the next process
 //! - [`vision`]: Qwen3-VL (image + text) from safetensors, greedy decoding
 
 pub mod constrain;
@@ -32,6 +33,7 @@ pub mod gguf;
 pub mod llama;
 pub mod model;
 pub mod numerics;
+pub mod prompt_cache;
 pub mod q8;
 pub mod quantize;
 pub mod sampling;

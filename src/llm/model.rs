@@ -23,6 +23,22 @@ pub trait CausalLm {
     fn forward(&mut self, tokens: &[u32], pos: usize) -> Result<Vec<f32>>;
     /// Forgets the KV cache.
     fn clear(&mut self);
+    /// Keeps the first `len` cached positions and forgets the rest, so a conversation that
+    /// shares a prefix with the cached one goes on from there; `false` when the backend cannot
+    /// (the caller then starts over).
+    fn truncate(&mut self, _len: usize) -> bool {
+        false
+    }
+    /// The KV cache as one array ([`super::prompt_cache`]); `None` when the backend cannot
+    /// give it.
+    fn export_kv(&self) -> Option<Vec<f32>> {
+        None
+    }
+    /// Replaces the KV cache with `kv`, an [`export_kv`](Self::export_kv) of `len` positions;
+    /// `false` (the cache cleared) when it does not fit this model.
+    fn import_kv(&mut self, _kv: &[f32], _len: usize) -> bool {
+        false
+    }
     /// The longest sequence the model handles.
     fn context_length(&self) -> usize;
 }
@@ -103,6 +119,27 @@ impl CausalLm for GgufModel {
         match &mut self.family {
             Family::Llama(m) => m.clear(),
             Family::Gemma3(m) => m.clear(),
+        }
+    }
+
+    fn truncate(&mut self, len: usize) -> bool {
+        match &mut self.family {
+            Family::Llama(m) => m.truncate(len),
+            Family::Gemma3(m) => m.truncate(len),
+        }
+    }
+
+    fn export_kv(&self) -> Option<Vec<f32>> {
+        match &self.family {
+            Family::Llama(m) => Some(m.export_kv()),
+            Family::Gemma3(_) => None,
+        }
+    }
+
+    fn import_kv(&mut self, kv: &[f32], len: usize) -> bool {
+        match &mut self.family {
+            Family::Llama(m) => m.import_kv(kv, len),
+            Family::Gemma3(_) => false,
         }
     }
 

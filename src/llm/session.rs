@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::constrain::strings::OpenString;
 use super::constrain::JsonConstraint;
+use super::prompt_cache::PromptCache;
 use super::sampling::{PenaltyScope, Sampler, SamplingParams};
 use super::template::Message;
 use super::tokenizer::{TextStream, Tokenizer};
@@ -134,6 +135,54 @@ impl Session {
         self.cached.clear();
         self.pending.clear();
         self.last_logits = None;
+    }
+
+    /// Makes `text` the whole conversation (BOS first when the model wants one), keeping the
+    /// cached positions it shares with the conversation so far: a new conversation under the
+    /// same system prompt prefills only what follows the prompt. At least the last token runs
+    /// again, for the logits after it.
+    pub fn replace_text(&mut self, text: &str) -> Result<()> {
+        let ids = self.model.tokenizer.encode(text, true, true)?;
+        let shared = self
+            .cached
+            .iter()
+            .zip(&ids)
+            .take_while(|(a, b)| a == b)
+            .count()
+            .min(ids.len().saturating_sub(1));
+        self.pending.clear();
+        self.last_logits = None;
+        if shared > 0 && self.model.lm.truncate(shared) {
+            self.cached.truncate(shared);
+        } else {
+            self.model.lm.clear();
+            self.cached.clear();
+        }
+        self.pending.extend_from_slice(&ids[self.cached.len()..]);
+        Ok(())
+    }
+
+    /// Makes `text` the whole conversation and runs it, its keys and values loaded from
+    /// `cache` when a file there holds them, else computed and written there (a failure to
+    /// write is reported on stderr and costs nothing else). `true` on a load.
+    pub fn prefill_cached(&mut self, text: &str, cache: &PromptCache) -> Result<bool> {
+        let ids = self.model.tokenizer.encode(text, true, true)?;
+        if let Some(kv) = cache.load(&self.model.path, &ids) {
+            if self.model.lm.import_kv(&kv, ids.len()) {
+                self.cached = ids;
+                self.pending.clear();
+                self.last_logits = None;
+                return Ok(true);
+            }
+        }
+        self.replace_text(text)?;
+        self.logits()?;
+        if let Some(kv) = self.model.lm.export_kv() {
+            if let Err(e) = cache.store(&self.model.path, &self.cached, &kv) {
+                eprintln!("warning: {e}; the prompt will be run again next time");
+            }
+        }
+        Ok(false)
     }
 
     pub fn append_tokens(&mut self, tokens: &[u32]) {
@@ -341,10 +390,32 @@ impl Chat {
     }
 
     /// Keeps the first `keep` messages (a system prompt) and drops the rest, to start a new
-    /// conversation; the next answer runs the kept messages through the model again.
+    /// conversation; the next answer reuses the cached tokens of the kept messages
+    /// ([`Session::replace_text`]).
     pub fn restart(&mut self, keep: usize) {
         self.messages.truncate(keep);
         self.rendered.clear();
+    }
+
+    /// Runs the messages so far (a system prompt) through the model, their keys and values
+    /// loaded from `cache` when it holds them ([`Session::prefill_cached`]); the next answer
+    /// goes on from there. `true` on a load.
+    pub fn prefill_cached(&mut self, cache: &PromptCache) -> Result<bool> {
+        let text = self.render(false)?;
+        self.rendered.clear();
+        self.session.prefill_cached(&text, cache)
+    }
+
+    /// The messages as the template writes them, with the assistant's opening when
+    /// `generation_prompt`.
+    fn render(&self, generation_prompt: bool) -> Result<String> {
+        let template = self
+            .session
+            .model
+            .template
+            .as_ref()
+            .expect("checked in Chat::new");
+        template.render(&self.messages, generation_prompt)
     }
 
     /// Adds a message without answering it (a system prompt, a tool's observation).
@@ -382,19 +453,10 @@ impl Chat {
         on_text: &mut dyn FnMut(&str) -> bool,
     ) -> Result<Generation> {
         self.messages.push(message);
-        let template = self
-            .session
-            .model
-            .template
-            .as_ref()
-            .expect("checked in Chat::new");
-        let full = template.render(&self.messages, true)?;
+        let full = self.render(true)?;
         match full.strip_prefix(self.rendered.as_str()) {
             Some(new) if !self.rendered.is_empty() => self.session.append_text(new)?,
-            _ => {
-                self.session.reset();
-                self.session.append_text(&full)?;
-            }
+            _ => self.session.replace_text(&full)?,
         }
         let generation = self.session.generate_inner(opts, constraint, on_text)?;
         self.rendered = full + &generation.text;

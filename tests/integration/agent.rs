@@ -216,11 +216,11 @@ fn the_verifier_flags_claims_without_evidence() {
 /// recorded.
 #[test]
 fn a_rejected_answer_is_sent_back_for_revision() {
-    // happiness claimed without its AUs: the schema allows it (AU12 was shown), the
-    // verifier does not
-    const BARE: &str = r#"{"thought": "happy", "tool": "final_answer", "args": {"emotion": "happiness", "aus": [], "text": ""}}"#;
+    // the text cites an AU the answer does not claim: the schema cannot see it, the verifier
+    // does
+    const LOOSE: &str = r#"{"thought": "happy", "tool": "final_answer", "args": {"emotion": "happiness", "aus": ["AU12"], "text": "Brow Lowerer (AU4) and a smile"}}"#;
     let dir = tempfile::tempdir().unwrap();
-    let mut script = Script::new(&[AU_EVIDENCE, BARE, SMILE]);
+    let mut script = Script::new(&[AU_EVIDENCE, LOOSE, SMILE]);
     let trace = run_script(
         "single_face.jpg",
         &mut script,
@@ -232,7 +232,7 @@ fn a_rejected_answer_is_sent_back_for_revision() {
     let rejected = &trace.steps[1].observation;
     assert!(rejected.error);
     assert!(
-        rejected.text.contains("emotion_fits_aus"),
+        rejected.text.contains("text_matches_aus"),
         "{}",
         rejected.text
     );
@@ -251,7 +251,7 @@ fn a_rejected_answer_is_sent_back_for_revision() {
 
     let trace = run_script(
         "single_face.jpg",
-        &mut Script::new(&[AU_EVIDENCE, BARE, SMILE]),
+        &mut Script::new(&[AU_EVIDENCE, LOOSE, SMILE]),
         &Limits {
             revisions: 0,
             ..Default::default()
@@ -259,13 +259,13 @@ fn a_rejected_answer_is_sent_back_for_revision() {
         dir.path(),
     );
     assert_eq!(trace.steps.len(), 2);
-    assert!(trace.answer.as_ref().unwrap().aus.is_empty());
-    let fits = trace
+    assert!(trace.answer.as_ref().unwrap().text.contains("AU4"));
+    let text = trace
         .verifier
         .iter()
-        .find(|c| c.name == "emotion_fits_aus")
+        .find(|c| c.name == "text_matches_aus")
         .unwrap();
-    assert!(!fits.passed);
+    assert!(!text.passed);
 }
 
 /// A run of a script that calls au_evidence at every step, under `limits`.
@@ -333,14 +333,20 @@ fn tools_refuse_what_is_outside_the_input() {
         &[],
     );
     for variant in schema["anyOf"].as_array().unwrap() {
-        let props = variant["properties"]["args"]["properties"]
-            .as_object()
-            .unwrap();
-        for (name, p) in props {
-            assert!(
-                p.get("enum").is_some() || p["items"].get("enum").is_some() || name == "text",
-                "{name} is free text: {p}"
-            );
+        let args = &variant["properties"]["args"];
+        // the final answer's arguments are one branch per emotion
+        let branches = match args.get("anyOf") {
+            Some(b) => b.as_array().unwrap().clone(),
+            None => vec![args.clone()],
+        };
+        for branch in &branches {
+            for (name, p) in branch["properties"].as_object().unwrap() {
+                let enumerated = |p: &Value| p.get("enum").is_some() || p.get("const").is_some();
+                assert!(
+                    enumerated(p) || enumerated(&p["items"]) || name == "text",
+                    "{name} is free text: {p}"
+                );
+            }
         }
     }
     assert!(zoom_regions().contains(&"r_mouth_corner"));
