@@ -47,12 +47,12 @@ impl PromptCache {
     pub fn load(&self, model: &Path, tokens: &[u32]) -> Option<Vec<f32>> {
         let bytes = std::fs::read(self.file(model)).ok()?;
         let (identity, stored, kv) = parse(&bytes)?;
-        (identity == self.identity(model)? && stored == tokens).then_some(kv)
+        (identity == identity_of(model)? && stored == tokens).then_some(kv)
     }
 
     /// Writes the cache `kv` of `tokens` for `model`.
     pub fn store(&self, model: &Path, tokens: &[u32], kv: &[f32]) -> Result<()> {
-        let identity = self.identity(model).ok_or_else(|| {
+        let identity = identity_of(model).ok_or_else(|| {
             Error::Internal(format!("{}: cannot read the model file", model.display()))
         })?;
         std::fs::create_dir_all(&self.dir)
@@ -81,22 +81,22 @@ impl PromptCache {
             Error::io(format!("writing the prompt cache {}", path.display()), e)
         })
     }
+}
 
-    /// What made a cache: the model file and this program, by path, size and time.
-    fn identity(&self, model: &Path) -> Option<String> {
-        let stamp = |p: &Path| -> Option<String> {
-            let m = std::fs::metadata(p).ok()?;
-            let t = m
-                .modified()
-                .ok()?
-                .duration_since(std::time::UNIX_EPOCH)
-                .ok()?;
-            Some(format!("{} {} {}", p.display(), m.len(), t.as_nanos()))
-        };
-        let model = std::fs::canonicalize(model).ok()?;
-        let exe = std::env::current_exe().ok()?;
-        Some(format!("{}\n{}", stamp(&model)?, stamp(&exe)?))
-    }
+/// What made a cache: the model file and this program, by path, size and time.
+fn identity_of(model: &Path) -> Option<String> {
+    let stamp = |p: &Path| -> Option<String> {
+        let m = std::fs::metadata(p).ok()?;
+        let t = m
+            .modified()
+            .ok()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?;
+        Some(format!("{} {} {}", p.display(), m.len(), t.as_nanos()))
+    };
+    let model = std::fs::canonicalize(model).ok()?;
+    let exe = std::env::current_exe().ok()?;
+    Some(format!("{}\n{}", stamp(&model)?, stamp(&exe)?))
 }
 
 /// The identity, tokens and cache of a file's bytes; `None` when they are not one whole file.

@@ -143,10 +143,16 @@ impl Session {
     /// again, for the logits after it.
     pub fn replace_text(&mut self, text: &str) -> Result<()> {
         let ids = self.model.tokenizer.encode(text, true, true)?;
+        self.replace_tokens(&ids);
+        Ok(())
+    }
+
+    /// [`replace_text`](Self::replace_text) on tokens.
+    fn replace_tokens(&mut self, ids: &[u32]) {
         let shared = self
             .cached
             .iter()
-            .zip(&ids)
+            .zip(ids)
             .take_while(|(a, b)| a == b)
             .count()
             .min(ids.len().saturating_sub(1));
@@ -159,7 +165,6 @@ impl Session {
             self.cached.clear();
         }
         self.pending.extend_from_slice(&ids[self.cached.len()..]);
-        Ok(())
     }
 
     /// Makes `text` the whole conversation and runs it, its keys and values loaded from
@@ -175,7 +180,7 @@ impl Session {
                 return Ok(true);
             }
         }
-        self.replace_text(text)?;
+        self.replace_tokens(&ids);
         self.logits()?;
         if let Some(kv) = self.model.lm.export_kv() {
             if let Err(e) = cache.store(&self.model.path, &self.cached, &kv) {
