@@ -42,6 +42,7 @@ pub fn verify(answer: &Answer, steps: &[Step]) -> Vec<Check> {
                 .as_ref()
                 .is_ok_and(|e| e.compatible_with(mask(&numbers))),
             detail: match &emotion {
+                Ok(e) if e.prototype().is_empty() => format!("{} fits no claimed AU", e.name()),
                 Ok(e) => format!(
                     "{} needs at least half of its prototype ({}) among the claimed AUs",
                     e.name(),
