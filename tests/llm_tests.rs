@@ -813,11 +813,11 @@ fn the_mask_forbids_what_would_break_the_schema() {
 }
 
 /// The final answer's emotion and AUs agree token by token: after "happiness" the AU list has
-/// to start with AU6 or AU12, and with AUs that fit no emotion only neutral, with none, is
-/// open.
+/// to start with AU6 or AU12, a part of a prototype takes no other telling AU, and with AUs
+/// that fit no emotion only neutral, with none, is open.
 #[test]
 fn the_answer_schema_ties_the_emotion_to_its_aus() {
-    use actfer::agent::tools::{step_schema, FINAL_ANSWER};
+    use actfer::agent::tools::{step_schema, AnswerChoices, FINAL_ANSWER};
     use actfer::llm::constrain::{ConstraintVocab, JsonConstraint};
     use std::sync::Arc;
     let model = fast_model();
@@ -825,8 +825,11 @@ fn the_answer_schema_ties_the_emotion_to_its_aus() {
     let vocab = Arc::new(ConstraintVocab::new(tok).unwrap());
     // whether the constraint lets the model write `text`, token by token
     let writes = |shown: &[&str], text: &str| {
-        let shown: Vec<String> = shown.iter().map(|s| s.to_string()).collect();
-        let schema = step_schema(&[FINAL_ANSWER], &shown, None, &[]);
+        let answer = AnswerChoices {
+            aus: shown.iter().map(|s| s.to_string()).collect(),
+            emotions: vec![],
+        };
+        let schema = step_schema(&[FINAL_ANSWER], &answer, None, &[]);
         let mut c = JsonConstraint::new(&vocab, &schema).unwrap();
         let head = r#"{"thought":"t","tool":"final_answer","args":"#;
         for t in tok.encode(&format!("{head}{text}"), false, false).unwrap() {
@@ -845,23 +848,38 @@ fn the_answer_schema_ties_the_emotion_to_its_aus() {
     assert!(!writes(&smile, r#"{"emotion":"happiness","aus":["AU15","#));
     assert!(!writes(&smile, r#"{"emotion":"happiness","aus":[]"#));
     assert!(!writes(&smile, r#"{"emotion":"neutral""#));
-    // AU15 alone is a third of sadness: no emotion fits these
+    // AU15 is part of sadness (and of disgust): alone it fits, beside AU24 it does not
     let pressed = ["AU15", "AU23", "AU24"];
-    assert!(!writes(&pressed, r#"{"emotion":"sadness""#));
-    assert!(!writes(&pressed, r#"{"emotion":"neutral","aus":["AU"#));
     assert!(writes(
         &pressed,
+        r#"{"emotion":"sadness","aus":["AU15"],"text":"t"}}"#
+    ));
+    assert!(!writes(
+        &pressed,
+        r#"{"emotion":"sadness","aus":["AU15","AU24""#
+    ));
+    assert!(!writes(&pressed, r#"{"emotion":"neutral""#));
+    // AUs of no prototype: only neutral, with none
+    let pushed = ["AU17", "AU24"];
+    assert!(!writes(&pushed, r#"{"emotion":"sadness""#));
+    assert!(!writes(&pushed, r#"{"emotion":"neutral","aus":["AU"#));
+    assert!(writes(
+        &pushed,
         r#"{"emotion":"neutral","aus":[],"text":"still"}}"#
     ));
-    // surprise needs two of AU1, AU2, AU5, AU26 first
-    let raised = ["AU1", "AU2", "AU25"];
+    // surprise with another AU needs two of AU1, AU2, AU5, AU26 first; lips apart go with it
+    let raised = ["AU1", "AU2", "AU12", "AU25"];
     assert!(writes(
         &raised,
-        r#"{"emotion":"surprise","aus":["AU2","AU1","AU25"]"#
+        r#"{"emotion":"surprise","aus":["AU2","AU1","AU12"]"#
     ));
     assert!(!writes(
         &raised,
-        r#"{"emotion":"surprise","aus":["AU2","AU25""#
+        r#"{"emotion":"surprise","aus":["AU2","AU12""#
+    ));
+    assert!(writes(
+        &raised,
+        r#"{"emotion":"surprise","aus":["AU2","AU25"]"#
     ));
 }
 

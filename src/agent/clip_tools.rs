@@ -5,15 +5,15 @@
 
 use serde_json::{json, Value};
 
-use super::tools::{au_data, au_list, refusal, Toolbox};
+use super::tools::{au_data, au_list, prototypes, refusal, Toolbox};
 use super::trace::Observation;
 use crate::error::Result;
 use crate::flow::method::Timed;
 use crate::flow::{colour_map_with_scale, FlowMethod};
 use crate::media::{write_image, Media};
 use crate::motion::clip::{
-    analyze_intervals, analyze_pair, fetch_frames, spot_clip, ClipOptions, IntervalAnalysis,
-    Spotted,
+    analyze_intervals, analyze_pair, fetch_frames, spot_clip, strongest, ClipOptions,
+    IntervalAnalysis, Spotted,
 };
 use crate::motion::plot::plot_spotting;
 use crate::motion::regions::RegionMotion;
@@ -190,9 +190,15 @@ impl Toolbox<'_> {
             ));
             all.extend(present);
         }
+        // the emotions ranked by the main expression's AUs (weak ones included)
+        let main = strongest(intervals).expect("some intervals");
         Ok(Observation {
             text: format!("motion: {}", parts.join("; ")),
-            data: json!({"source": "motion", "aus": au_data(&all)}),
+            data: json!({
+                "source": "motion",
+                "aus": au_data(&all),
+                "prototypes": prototypes(&main.expression.inference),
+            }),
             ..Default::default()
         })
     }
@@ -293,6 +299,7 @@ impl Toolbox<'_> {
                 "direction_deg": r.direction_deg,
             })).collect::<Vec<_>>(),
             "aus": au_data(&present),
+            "prototypes": prototypes(&iv.expression.inference),
         });
         let mut artifacts = Vec::new();
         if let Some(dir) = &self.artifacts {

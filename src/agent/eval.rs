@@ -266,18 +266,7 @@ pub fn tool_only(
         .map(|a| a.au)
         .filter(|&n| n != BLINK_AU)
         .collect();
-    let evidence = |iv: &IntervalAnalysis| -> f32 {
-        iv.expression
-            .aus
-            .iter()
-            .filter(|a| a.present())
-            .map(|a| a.intensity)
-            .sum()
-    };
-    let strongest = intervals
-        .iter()
-        .max_by(|a, b| evidence(a).total_cmp(&evidence(b)));
-    let emotion = strongest.map_or(Emotion::Neutral, |iv| {
+    let emotion = crate::motion::clip::strongest(&intervals).map_or(Emotion::Neutral, |iv| {
         iv.expression
             .inference
             .emotions

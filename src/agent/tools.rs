@@ -14,7 +14,8 @@ use crate::evidence::{AppearanceModels, FaceAppearance};
 use crate::face::regions::{Level, REGIONS};
 use crate::face::zoom::{zoom_region, DEFAULT_ZOOM_WIDTH};
 use crate::facs::au::AUS;
-use crate::facs::emotion::Emotion;
+use crate::facs::emotion::{Emotion, ACCOMPANYING};
+use crate::facs::inference::Inference;
 use crate::media::RgbImage;
 
 pub use super::clip_tools::ClipMotion;
@@ -78,10 +79,36 @@ pub struct ClipChoices {
     pub methods: Vec<String>,
 }
 
+/// What a final answer may say.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AnswerChoices {
+    /// The AUs the observations so far showed present (`AU12`), so a claim always has a step
+    /// to cite.
+    pub aus: Vec<String>,
+    /// The emotions it may name, each only where `aus` can fit it; empty: every emotion
+    /// that `aus` can fit.
+    pub emotions: Vec<Emotion>,
+}
+
+/// The emotions that some of `aus` can fit ([`Emotion::compatible_with`]): those with a
+/// prototype AU among them (a part of the prototype fits), neutral never.
+pub fn fitting_emotions(aus: &[String]) -> Vec<Emotion> {
+    let numbers: Vec<u8> = aus.iter().filter_map(|c| au_number(c)).collect();
+    Emotion::ALL
+        .into_iter()
+        .filter(|e| e.prototype().iter().any(|n| numbers.contains(n)))
+        .collect()
+}
+
+/// The AU number of a code (`AU12` -> 12).
+fn au_number(code: &str) -> Option<u8> {
+    crate::facs::au::AuCode::parse(code).ok().map(|c| c.number)
+}
+
 /// The JSON Schema of one step: `{"thought", "tool", "args"}`, one variant per tool in
-/// `tools`, each with its own arguments. The final answer's AUs are limited to `shown` (the
-/// AUs the observations so far showed present), so a claim always has a step to cite, and
-/// each emotion to an AU list that fits it (at least half of its prototype AUs, first).
+/// `tools`, each with its own arguments. The final answer keeps to `answer`: its AUs among
+/// the shown ones, its emotion among the allowed ones, each emotion with an AU list that fits
+/// it by the compatibility rule ([`answer_args`]).
 /// `clip`: on a clip, what the motion tools may read (au_evidence's motion source, and
 /// optical_flow between spotted frames); `None` for an image. `used`: the calls made so far;
 /// the tools are deterministic, so a call made before is not offered again (a zoom region, an
@@ -89,7 +116,7 @@ pub struct ClipChoices {
 /// is.
 pub fn step_schema(
     tools: &[&str],
-    shown: &[String],
+    answer: &AnswerChoices,
     clip: Option<&ClipChoices>,
     used: &[ToolCall],
 ) -> Value {
@@ -153,7 +180,7 @@ pub fn step_schema(
                 "additionalProperties": false
             })
         }
-        FINAL_ANSWER => answer_args(shown),
+        FINAL_ANSWER => answer_args(answer),
         _ => json!({"type": "object", "properties": {}, "additionalProperties": false}),
     };
     let variants: Vec<Value> = TOOLS
@@ -179,13 +206,14 @@ pub fn step_schema(
     })
 }
 
-/// The final answer's arguments: one branch per emotion that some of the `shown` AUs can fit
-/// ([`Emotion::compatible_with`]), whose AU list must start with enough of that emotion's
-/// prototype AUs to fit it, then any other shown AU. So the emotion and the AUs of an answer
-/// always agree: "happiness" has to cite AU6 or AU12. When no emotion fits any of them,
-/// the answer is neutral with no AUs.
-fn answer_args(shown: &[String]) -> Value {
-    let number = |code: &String| crate::facs::au::AuCode::parse(code).ok().map(|c| c.number);
+/// The final answer's arguments: for each allowed emotion that some of the shown AUs can fit
+/// ([`fitting_emotions`]), the AU lists that fit it by the compatibility rule: lists that
+/// start with half of its prototype AUs, then any shown AU; and lists of its prototype AUs
+/// only (with the AUs that go with any expression, [`ACCOMPANYING`]). So the emotion and the
+/// AUs of an answer always agree: "happiness" has to cite AU6 or AU12, and "disgust" with
+/// AU9 alone cannot add AU12. When no allowed emotion fits, the answer is neutral with no AUs.
+fn answer_args(answer: &AnswerChoices) -> Value {
+    let shown = &answer.aus;
     let text = json!({"type": "string", "maxLength": 240});
     let branch = |emotion: Emotion, aus: Value| {
         json!({
@@ -195,29 +223,53 @@ fn answer_args(shown: &[String]) -> Value {
             "additionalProperties": false
         })
     };
-    let mut branches: Vec<Value> = Vec::new();
-    for emotion in Emotion::ALL {
-        let proto = emotion.prototype();
-        let fitting: Vec<&String> = shown
-            .iter()
-            .filter(|c| number(c).is_some_and(|n| proto.contains(&n)))
-            .collect();
-        // the fewest prototype AUs that fit the emotion (the rule: at least half of them)
-        let need = proto.len().div_ceil(2);
-        if proto.is_empty() || fitting.len() < need {
-            continue;
-        }
-        // maxItems no larger than the choices: after the last unused AU no comma may follow
-        // (a comma there would leave only repeats, which uniqueItems forbids)
-        let aus = json!({
+    // `first` AUs from `head`, then any of `rest`; maxItems no larger than the choices:
+    // after the last unused AU no comma may follow (a comma there would leave only repeats,
+    // which uniqueItems forbids)
+    let list = |head: &[&String], first: usize, rest: &[&String]| {
+        json!({
             "type": "array",
-            "prefixItems": vec![json!({"type": "string", "enum": fitting}); need],
-            "items": {"type": "string", "enum": shown},
-            "minItems": need,
-            "maxItems": shown.len().min(6).max(need),
+            "prefixItems": vec![json!({"type": "string", "enum": head}); first],
+            "items": {"type": "string", "enum": rest},
+            "minItems": first,
+            "maxItems": rest.len().min(6).max(first),
             "uniqueItems": true
-        });
-        branches.push(branch(emotion, aus));
+        })
+    };
+    let fit = fitting_emotions(shown);
+    let allowed: Vec<Emotion> = if answer.emotions.is_empty() {
+        fit
+    } else {
+        answer
+            .emotions
+            .iter()
+            .copied()
+            .filter(|e| fit.contains(e))
+            .collect()
+    };
+    let all: Vec<&String> = shown.iter().collect();
+    let mut branches: Vec<Value> = Vec::new();
+    for emotion in allowed {
+        let proto = emotion.prototype();
+        let among = |set: &[u8]| -> Vec<&String> {
+            shown
+                .iter()
+                .filter(|c| au_number(c).is_some_and(|n| set.contains(&n)))
+                .collect()
+        };
+        let fitting = among(proto);
+        // half of the prototype, then anything shown
+        let need = proto.len().div_ceil(2);
+        if fitting.len() >= need {
+            branches.push(branch(emotion, list(&fitting, need, &all)));
+        }
+        // part of the prototype, nothing else that tells emotions apart (where half of it
+        // is one AU, the lists above hold these already)
+        if need > 1 {
+            let mut part = fitting.clone();
+            part.extend(among(ACCOMPANYING));
+            branches.push(branch(emotion, list(&fitting, 1, &part)));
+        }
     }
     if branches.is_empty() {
         branches.push(branch(
@@ -246,7 +298,11 @@ pub fn reference_schema() -> Value {
             .map(|m| m.to_string())
             .collect(),
     };
-    let mut schema = step_schema(&tools, &all_aus(), Some(&clip), &[]);
+    let answer = AnswerChoices {
+        aus: all_aus(),
+        emotions: vec![],
+    };
+    let mut schema = step_schema(&tools, &answer, Some(&clip), &[]);
     let frame = json!({"type": "integer", "minimum": 0});
     for v in schema["anyOf"].as_array_mut().into_iter().flatten() {
         if v["properties"]["tool"]["const"] == "optical_flow" {
@@ -511,7 +567,11 @@ impl<'a> Toolbox<'a> {
         };
         Observation {
             text,
-            data: json!({"source": "appearance", "aus": au_data(&present)}),
+            data: json!({
+                "source": "appearance",
+                "aus": au_data(&present),
+                "prototypes": prototypes(&self.subject().inference),
+            }),
             ..Default::default()
         }
     }
@@ -526,12 +586,7 @@ impl<'a> Toolbox<'a> {
             .map(|(e, p)| (e.name().to_string(), *p))
             .collect();
         fer.sort_by(|a, b| b.1.total_cmp(&a.1));
-        let proto: Vec<(String, f32)> = s
-            .inference
-            .emotions
-            .iter()
-            .map(|e| (e.emotion.name().to_string(), e.probability))
-            .collect();
+        let proto = prototypes(&s.inference);
         let top = |v: &[(String, f32)]| {
             v.iter()
                 .take(3)
@@ -561,6 +616,16 @@ pub(super) fn au_list(aus: &[&crate::facs::evidence::AuEvidence]) -> String {
         .map(|a| format!("{} {} {:.2}", a.code(), a.name, a.intensity))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The prototype inference as observation data: `(emotion, probability)`, most probable
+/// first. The final answer's emotions are ranked by it (see `run::answer_choices`).
+pub(super) fn prototypes(inference: &Inference) -> Vec<(String, f32)> {
+    inference
+        .emotions
+        .iter()
+        .map(|e| (e.emotion.name().to_string(), e.probability))
+        .collect()
 }
 
 /// AUs as observation data: the fields the answer's evidence is checked against.
@@ -627,11 +692,21 @@ mod reference_tests {
             .iter()
             .map(|b| b["properties"]["emotion"]["const"].as_str().unwrap())
             .collect();
-        assert_eq!(emotions.len(), Emotion::ALL.len() - 1);
+        let mut named = emotions.clone();
+        named.dedup();
+        assert_eq!(named.len(), Emotion::ALL.len() - 1);
         assert!(!emotions.contains(&"neutral"));
+        // each emotion: half of its prototype then any AU, or a part of its prototype
         for b in &answers {
-            let aus = b["properties"]["aus"]["items"]["enum"].as_array().unwrap();
-            assert_eq!(aus.len(), AUS.len());
+            let aus = &b["properties"]["aus"];
+            let e = Emotion::parse(b["properties"]["emotion"]["const"].as_str().unwrap());
+            let proto = e.unwrap().prototype();
+            let items = aus["items"]["enum"].as_array().unwrap().len();
+            if aus["minItems"] == 1 && proto.len() > 2 {
+                assert_eq!(items, proto.len() + ACCOMPANYING.len());
+            } else {
+                assert_eq!(items, AUS.len());
+            }
         }
     }
 }

@@ -44,7 +44,8 @@ pub fn verify(answer: &Answer, steps: &[Step]) -> Vec<Check> {
             detail: match &emotion {
                 Ok(e) if e.prototype().is_empty() => format!("{} fits no claimed AU", e.name()),
                 Ok(e) => format!(
-                    "{} needs at least half of its prototype ({}) among the claimed AUs",
+                    "{} needs at least half of its prototype ({}) among the claimed AUs, or \
+                     only AUs of it",
                     e.name(),
                     e.prototype()
                         .iter()

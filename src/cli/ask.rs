@@ -53,6 +53,10 @@ pub struct AskArgs {
     /// Answers the verifier may send back to the model for revision.
     #[arg(long, default_value_t = Limits::default().revisions)]
     pub revisions: usize,
+    /// How many emotions the answer may choose from: those the prototype inference over the
+    /// shown AUs ranks highest, among the ones the AUs fit (0: every one they fit).
+    #[arg(long, default_value_t = Limits::default().emotions)]
+    pub emotions: usize,
     /// 0 is greedy.
     #[arg(long, default_value_t = 0.0)]
     pub temperature: f64,
@@ -150,6 +154,7 @@ pub fn run_ask(a: AskArgs) -> anyhow::Result<()> {
         max_tokens: a.max_tokens,
         max_seconds: a.timeout,
         revisions: a.revisions,
+        emotions: a.emotions,
         ..Default::default()
     };
     let trace = run(&a.question, input, &mut toolbox, policy.as_mut(), &limits)?;

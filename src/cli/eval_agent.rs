@@ -30,6 +30,10 @@ pub struct AgentArgs {
     /// Steps per run, the final answer included.
     #[arg(long, default_value_t = Limits::default().max_steps)]
     pub max_steps: usize,
+    /// How many emotions an answer may choose from: those the prototype inference over the
+    /// shown AUs ranks highest, among the ones the AUs fit (0: every one they fit).
+    #[arg(long, default_value_t = Limits::default().emotions)]
+    pub emotions: usize,
     /// Evaluate only the first N expression clips.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -61,6 +65,7 @@ pub fn run(a: AgentArgs) -> anyhow::Result<()> {
         question: a.question.clone(),
         limits: Limits {
             max_steps: a.max_steps,
+            emotions: a.emotions,
             ..Default::default()
         },
         method: a.method.clone(),

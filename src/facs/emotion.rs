@@ -2,17 +2,29 @@
 //! prototype table (DESIGN.md, SynthME): happiness 6+12; surprise 1+2+5+26; anger 4+5+7+23;
 //! disgust 9+15+16; sadness 1+4+15; fear 1+2+4+5+7+20+26; contempt R12+R14; neutral: none.
 //!
-//! Compatibility rule ([`Emotion::compatible_with`], used by the reward `r_consistency`):
-//! an emotion is compatible with a set of AUs when the AUs cover at least half of the
-//! emotion's prototype AUs (sides ignored): `2 |P ∩ proto(e)| >= |proto(e)|`. Neutral is
-//! compatible with no AUs only (an empty set). Extra AUs outside the prototype do not count
-//! against it: micro-expressions are often partial and mixed.
+//! Compatibility rule ([`Emotion::compatible_with`], used by the reward `r_consistency`, the
+//! agent's verifier and its answer schema): an emotion is compatible with a set of AUs `P`
+//! (sides ignored) when
+//! - the AUs cover at least half of the emotion's prototype AUs,
+//!   `2 |P ∩ proto(e)| >= |proto(e)|`; extra AUs outside the prototype do not count against
+//!   it, since expressions are often mixed; or
+//! - the AUs are part of the prototype: at least one of its AUs and none outside it, leaving
+//!   out the AUs that go with any expression ([`ACCOMPANYING`]). Micro-expressions are often
+//!   partial: AU9 alone is a partial disgust, AU4 alone a partial anger, sadness or fear.
+//!
+//! Neutral is compatible with no AUs only (an empty set).
 
 use std::fmt;
 
 use serde::Serialize;
 
 use super::au::mask;
+
+/// AUs that go with many expressions without telling them apart: AU25 (lips part, which
+/// follows any jaw drop) and the eye closures AU43/AU45 (blinks are the commonest
+/// distractor). The compatibility rule's "part of the prototype" and the prototype inference
+/// ([`super::inference`]) leave them out.
+pub const ACCOMPANYING: &[u8] = &[25, 43, 45];
 
 /// The label set: the seven basic emotions of the prototype table and neutral.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -134,7 +146,8 @@ impl Emotion {
             return au_numbers == 0;
         }
         let covered = (mask(proto) & au_numbers).count_ones() as usize;
-        2 * covered >= proto.len()
+        let telling = au_numbers & !mask(ACCOMPANYING);
+        2 * covered >= proto.len() || (covered > 0 && telling & !mask(proto) == 0)
     }
 }
 
@@ -205,9 +218,19 @@ mod tests {
         // Happiness {6,12}: one of the two is half.
         assert!(Emotion::Happiness.compatible_with(mask(&[12])));
         assert!(!Emotion::Happiness.compatible_with(mask(&[1, 2])));
-        // Fear has 7 prototype AUs: 4 are needed (2*3 = 6 < 7).
-        assert!(!Emotion::Fear.compatible_with(mask(&[1, 2, 4])));
-        assert!(Emotion::Fear.compatible_with(mask(&[1, 2, 4, 20, 25])));
+        // Fear has 7 prototype AUs: 4 are half (2*3 = 6 < 7), or fewer with nothing else.
+        assert!(!Emotion::Fear.compatible_with(mask(&[1, 2, 4, 12])));
+        assert!(Emotion::Fear.compatible_with(mask(&[1, 2, 4, 20, 12])));
+        // Part of a prototype: AU9 alone is a partial disgust, and lips apart or a blink
+        // beside it change nothing; AU12 beside it does.
+        assert!(Emotion::Disgust.compatible_with(mask(&[9])));
+        assert!(Emotion::Disgust.compatible_with(mask(&[9, 25, 45])));
+        assert!(!Emotion::Disgust.compatible_with(mask(&[9, 12])));
+        assert!(Emotion::Fear.compatible_with(mask(&[1, 2, 4])));
+        for e in [Emotion::Anger, Emotion::Sadness, Emotion::Fear] {
+            assert!(e.compatible_with(mask(&[4])), "{e}");
+        }
+        assert!(!Emotion::Happiness.compatible_with(mask(&[25])));
         // Surprise {1,2,5,26}: two of four are half.
         assert!(Emotion::Surprise.compatible_with(mask(&[1, 2])));
         assert!(!Emotion::Sadness.compatible_with(0));

@@ -11,9 +11,9 @@
 //!
 //! so missing prototype AUs and extra AUs both lower it. Extra AUs weigh half
 //! ([`EXTRA_WEIGHT`]): real expressions often carry AUs outside the textbook prototype (anger
-//! with AU17 or AU24), so a missing prototype AU says more than an extra one. AUs that accompany many expressions
-//! without telling them apart are left out of the sums: AU25 (lips part, which follows any
-//! jaw drop) and the eye closures AU43/AU45 (blinks are the commonest distractor). Contempt is
+//! with AU17 or AU24), so a missing prototype AU says more than an extra one. AUs that
+//! accompany many expressions without telling them apart ([`ACCOMPANYING`]: lips part, eye
+//! closures) are left out of the sums. Contempt is
 //! the one-sided R12+R14: its AU12 and AU14 count by their asymmetry `|right - left|`, and
 //! the symmetric part of AU12/AU14 counts as extra. Neutral matches `(1 - max_a I_a)^2`: a face
 //! is neutral while no AU is clearly present, and the square makes that fall fast once one AU
@@ -25,7 +25,7 @@
 
 use serde::Serialize;
 
-use super::emotion::{Emotion, MeClass};
+use super::emotion::{Emotion, MeClass, ACCOMPANYING};
 use super::evidence::AuEvidence;
 
 /// Softmax temperature over matches: a match 0.1 higher weighs e (2.7) times more.
@@ -33,9 +33,6 @@ pub const TEMPERATURE: f32 = 0.1;
 
 /// Weight of AUs outside a prototype in its match (see the module docs).
 pub const EXTRA_WEIGHT: f32 = 0.5;
-
-/// AUs left out of the match (see the module docs).
-const UNINFORMATIVE: &[u8] = &[25, 43, 45];
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct EmotionScore {
@@ -82,7 +79,7 @@ impl Inference {
 pub fn matches(evidence: &[AuEvidence]) -> Vec<(Emotion, f32)> {
     let informative: Vec<&AuEvidence> = evidence
         .iter()
-        .filter(|e| !UNINFORMATIVE.contains(&e.au))
+        .filter(|e| !ACCOMPANYING.contains(&e.au))
         .collect();
     let strongest = informative.iter().map(|e| e.intensity).fold(0.0, f32::max);
     Emotion::ALL

@@ -165,6 +165,26 @@ pub struct IntervalAnalysis {
     pub expression: Expression,
 }
 
+impl IntervalAnalysis {
+    /// The summed intensity of its present AUs.
+    pub fn au_evidence(&self) -> f32 {
+        self.expression
+            .aus
+            .iter()
+            .filter(|a| a.present())
+            .map(|a| a.intensity)
+            .sum()
+    }
+}
+
+/// The interval with the most AU evidence ([`IntervalAnalysis::au_evidence`]): the clip's
+/// main expression.
+pub fn strongest(intervals: &[IntervalAnalysis]) -> Option<&IntervalAnalysis> {
+    intervals
+        .iter()
+        .max_by(|a, b| a.au_evidence().total_cmp(&b.au_evidence()))
+}
+
 /// Decodes the frames at `indices` in one pass over the clip.
 pub fn fetch_frames(media: &Media, indices: &[usize]) -> Result<BTreeMap<usize, RgbImage>> {
     let mut wanted: Vec<usize> = indices.to_vec();

@@ -2,7 +2,9 @@
 //! language model) drives the real tools, so the answer's citations, the verifier, the budgets
 //! and the refusals are checked on known steps; `actfer ask` runs the default model end to end.
 
-use actfer::agent::tools::{step_schema, zoom_regions, ClipChoices, ClipMotion, TOOLS};
+use actfer::agent::tools::{
+    step_schema, zoom_regions, AnswerChoices, ClipChoices, ClipMotion, TOOLS,
+};
 use actfer::agent::trace::{InputInfo, FILE};
 use actfer::agent::verifier::verify;
 use actfer::agent::{run, Limits, Policy, Reply, StopReason, Toolbox, Trace, Turn};
@@ -325,7 +327,10 @@ fn tools_refuse_what_is_outside_the_input() {
     // the model cannot even write a path: every tool argument is an enumerated value
     let schema = step_schema(
         &TOOLS.iter().map(|t| t.0).collect::<Vec<_>>(),
-        &["AU12".into()],
+        &AnswerChoices {
+            aus: vec!["AU12".into()],
+            emotions: vec![],
+        },
         Some(&ClipChoices {
             spots: vec![(3, 9)],
             methods: vec!["dis".into()],
@@ -366,7 +371,7 @@ fn the_schema_does_not_offer_a_call_again() {
         call("classify_expression", serde_json::json!({})),
     ];
     let all: Vec<&str> = TOOLS.iter().map(|t| t.0).collect();
-    let schema = step_schema(&all, &[], None, &used);
+    let schema = step_schema(&all, &AnswerChoices::default(), None, &used);
     let offered: Vec<&str> = schema["anyOf"]
         .as_array()
         .unwrap()
@@ -387,7 +392,12 @@ fn the_schema_does_not_offer_a_call_again() {
     assert_eq!(regions.len(), zoom_regions().len() - 1);
     assert!(!regions.contains(&"r_mouth_corner"));
     // on a clip, au_evidence stays for its motion source
-    let schema = step_schema(&all, &[], Some(&ClipChoices::default()), &used);
+    let schema = step_schema(
+        &all,
+        &AnswerChoices::default(),
+        Some(&ClipChoices::default()),
+        &used,
+    );
     assert!(
         schema.to_string().contains(r#""enum":["motion"]"#),
         "{schema}"
@@ -410,16 +420,21 @@ fn on_a_clip_motion_tools_spot_and_read_the_expressions() {
     let mut script = Script::new(&[
         r#"{"thought": "when", "tool": "spot_expressions", "args": {}}"#,
         r#"{"thought": "what moved", "tool": "au_evidence", "args": {"source": "motion"}}"#,
-        r#"{"thought": "done", "tool": "final_answer", "args": {"emotion": "neutral", "aus": [], "text": ""}}"#,
+        // the motion shows AU15 (with AU17, AU23, AU24, AU25): a part of sadness
+        r#"{"thought": "done", "tool": "final_answer", "args": {"emotion": "sadness", "aus": ["AU15"], "text": ""}}"#,
     ]);
     let mut info = input("single_face.mp4");
     info.frames = 72;
+    let every_emotion = Limits {
+        emotions: 0,
+        ..Default::default()
+    };
     let trace = run(
         "What happens?",
         info,
         &mut toolbox,
         &mut script,
-        &Limits::default(),
+        &every_emotion,
     )
     .unwrap();
     assert!(
