@@ -813,8 +813,8 @@ fn the_mask_forbids_what_would_break_the_schema() {
 }
 
 /// The final answer's emotion and AUs agree token by token: after "happiness" the AU list has
-/// to start with AU6 or AU12, a part of a prototype takes no other telling AU, and with AUs
-/// that fit no emotion only neutral, with none, is open.
+/// to start with the AU6 and AU12 shown, a part of a prototype takes no other telling AU, and
+/// with AUs that fit no emotion only neutral, with none, is open.
 #[test]
 fn the_answer_schema_ties_the_emotion_to_its_aus() {
     use actfer::agent::tools::{step_schema, AnswerChoices, FINAL_ANSWER};
@@ -867,7 +867,7 @@ fn the_answer_schema_ties_the_emotion_to_its_aus() {
         &pushed,
         r#"{"emotion":"neutral","aus":[],"text":"still"}}"#
     ));
-    // surprise with another AU needs two of AU1, AU2, AU5, AU26 first; lips apart go with it
+    // surprise claims the AU1 and AU2 shown first, then any other AU
     let raised = ["AU1", "AU2", "AU12", "AU25"];
     assert!(writes(
         &raised,
@@ -877,9 +877,15 @@ fn the_answer_schema_ties_the_emotion_to_its_aus() {
         &raised,
         r#"{"emotion":"surprise","aus":["AU2","AU12""#
     ));
+    assert!(!writes(&raised, r#"{"emotion":"surprise","aus":["AU2"]"#));
+    // AU1 alone of sadness's three is a part of it: lips apart may join, AU2 may not
     assert!(writes(
         &raised,
-        r#"{"emotion":"surprise","aus":["AU2","AU25"]"#
+        r#"{"emotion":"sadness","aus":["AU1","AU25"]"#
+    ));
+    assert!(!writes(
+        &raised,
+        r#"{"emotion":"sadness","aus":["AU1","AU2""#
     ));
 }
 

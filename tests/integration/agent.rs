@@ -91,7 +91,8 @@ fn run_steps(steps: &[&'static str], dir: &std::path::Path) -> Trace {
 
 const AU_EVIDENCE: &str =
     r#"{"thought": "which AUs", "tool": "au_evidence", "args": {"source": "appearance"}}"#;
-const SMILE: &str = r#"{"thought": "a smile", "tool": "final_answer", "args": {"emotion": "happiness", "aus": ["AU12"], "text": ""}}"#;
+/// single_face.jpg shows AU12, AU25 and R6: happiness claims its AU12 and AU6.
+const SMILE: &str = r#"{"thought": "a smile", "tool": "final_answer", "args": {"emotion": "happiness", "aus": ["AU12", "AU6"], "text": ""}}"#;
 const ZOOM_MOUTH: &str =
     r#"{"thought": "the mouth", "tool": "zoom", "args": {"region": "r_mouth_corner"}}"#;
 
@@ -102,7 +103,7 @@ fn answers_cite_the_steps_that_showed_each_au() {
         r#"{"thought": "find the face", "tool": "detect_face", "args": {}}"#,
         AU_EVIDENCE,
         ZOOM_MOUTH,
-        r#"{"thought": "a smile", "tool": "final_answer", "args": {"emotion": "happiness", "aus": ["AU12"], "text": "lip corners up"}}"#,
+        r#"{"thought": "a smile", "tool": "final_answer", "args": {"emotion": "happiness", "aus": ["AU12", "AU6"], "text": "lip corners up"}}"#,
     ]);
     let trace = run_script(
         "single_face.jpg",
@@ -220,7 +221,7 @@ fn the_verifier_flags_claims_without_evidence() {
 fn a_rejected_answer_is_sent_back_for_revision() {
     // the text cites an AU the answer does not claim: the schema cannot see it, the verifier
     // does
-    const LOOSE: &str = r#"{"thought": "happy", "tool": "final_answer", "args": {"emotion": "happiness", "aus": ["AU12"], "text": "Brow Lowerer (AU4) and a smile"}}"#;
+    const LOOSE: &str = r#"{"thought": "happy", "tool": "final_answer", "args": {"emotion": "happiness", "aus": ["AU12", "AU6"], "text": "Brow Lowerer (AU4) and a smile"}}"#;
     let dir = tempfile::tempdir().unwrap();
     let mut script = Script::new(&[AU_EVIDENCE, LOOSE, SMILE]);
     let trace = run_script(
