@@ -813,8 +813,9 @@ fn the_mask_forbids_what_would_break_the_schema() {
 }
 
 /// The final answer's emotion and AUs agree token by token: after "happiness" the AU list has
-/// to start with the AU6 and AU12 shown, a part of a prototype takes no other telling AU, and
-/// with AUs that fit no emotion only neutral, with none, is open.
+/// to start with the AU6 and AU12 shown, a part of a prototype takes no other telling AU, the
+/// text opens by citing one of those prototype AUs, and with AUs that fit no emotion only
+/// neutral, with none, is open.
 #[test]
 fn the_answer_schema_ties_the_emotion_to_its_aus() {
     use actfer::agent::tools::{step_schema, AnswerChoices, FINAL_ANSWER};
@@ -852,13 +853,22 @@ fn the_answer_schema_ties_the_emotion_to_its_aus() {
     let pressed = ["AU15", "AU23", "AU24"];
     assert!(writes(
         &pressed,
-        r#"{"emotion":"sadness","aus":["AU15"],"text":"t"}}"#
+        r#"{"emotion":"sadness","aus":["AU15"],"text":"Lip Corner Depressor (AU15), down"}}"#
     ));
     assert!(!writes(
         &pressed,
         r#"{"emotion":"sadness","aus":["AU15","AU24""#
     ));
     assert!(!writes(&pressed, r#"{"emotion":"neutral""#));
+    // the text opens by citing, by its name, a prototype AU that the answer claims
+    assert!(!writes(
+        &pressed,
+        r#"{"emotion":"sadness","aus":["AU15"],"text":"The"#
+    ));
+    assert!(!writes(
+        &pressed,
+        r#"{"emotion":"sadness","aus":["AU15"],"text":"Lip Pressor (AU24)"#
+    ));
     // AUs of no prototype: only neutral, with none
     let pushed = ["AU17", "AU24"];
     assert!(!writes(&pushed, r#"{"emotion":"sadness""#));

@@ -215,8 +215,11 @@ pub fn step_schema(
 /// allowed emotion fits, the answer is neutral with no AUs.
 fn answer_args(answer: &AnswerChoices) -> Value {
     let shown = &answer.aus;
-    let text = json!({"type": "string", "maxLength": 240});
-    let branch = |emotion: Emotion, aus: Value| {
+    let branch = |emotion: Emotion, aus: Value, opening: &[&String]| {
+        let mut text = json!({"type": "string", "maxLength": 240});
+        if !opening.is_empty() {
+            text["pattern"] = json!(opening_citation(opening));
+        }
         json!({
             "type": "object",
             "properties": {"emotion": {"const": emotion.name()}, "aus": aus, "text": text},
@@ -266,15 +269,32 @@ fn answer_args(answer: &AnswerChoices) -> Value {
         } else {
             fitting.iter().copied().chain(among(ACCOMPANYING)).collect()
         };
-        branches.push(branch(emotion, list(&fitting, fitting.len(), &rest)));
+        let aus = list(&fitting, fitting.len(), &rest);
+        branches.push(branch(emotion, aus, &fitting));
     }
     if branches.is_empty() {
         branches.push(branch(
             Emotion::Neutral,
             json!({"type": "array", "maxItems": 0}),
+            &[],
         ));
     }
     json!({"anyOf": branches})
+}
+
+/// A pattern for an answer text that opens by citing one of `codes` as the prompt teaches,
+/// by its catalogue name: `Brow Lowerer (AU4)...`. The codes are ones the answer claims
+/// whatever else it lists (its emotion's prototype AUs shown), so the opening citation is
+/// always true.
+fn opening_citation(codes: &[&String]) -> String {
+    let cited: Vec<String> = codes
+        .iter()
+        .filter_map(|c| {
+            let name = crate::facs::au::info(au_number(c)?)?.name;
+            Some(format!("{} \\({c}\\)", regex::escape(name)))
+        })
+        .collect();
+    format!("^(?:{})[^\\n]*$", cited.join("|"))
 }
 
 /// Where the reference schema lives (`prompts/tools.schema.json`, relative to the repository).
