@@ -227,18 +227,24 @@ fn answer_args(answer: &AnswerChoices) -> Value {
             "additionalProperties": false
         })
     };
-    // `first` AUs from `head`, then any of `rest`; maxItems no larger than the choices:
-    // after the last unused AU no comma may follow (a comma there would leave only repeats,
-    // which uniqueItems forbids)
-    let list = |head: &[&String], first: usize, rest: &[&String]| {
+    // every AU of `head` first (in any order), then any of `rest`; maxItems no larger than
+    // the choices: after the last unused AU no comma may follow (a comma there would leave
+    // only repeats, which uniqueItems forbids)
+    let list = |head: &[&String], rest: &[&String]| {
         json!({
             "type": "array",
-            "prefixItems": vec![json!({"type": "string", "enum": head}); first],
+            "prefixItems": vec![json!({"type": "string", "enum": head}); head.len()],
             "items": {"type": "string", "enum": rest},
-            "minItems": first,
-            "maxItems": rest.len().min(6).max(first),
+            "minItems": head.len(),
+            "maxItems": rest.len().min(6).max(head.len()),
             "uniqueItems": true
         })
+    };
+    let among = |set: &[u8]| -> Vec<&String> {
+        shown
+            .iter()
+            .filter(|c| au_number(c).is_some_and(|n| set.contains(&n)))
+            .collect()
     };
     let fit = fitting_emotions(shown);
     let allowed: Vec<Emotion> = if answer.emotions.is_empty() {
@@ -255,12 +261,6 @@ fn answer_args(answer: &AnswerChoices) -> Value {
     let mut branches: Vec<Value> = Vec::new();
     for emotion in allowed {
         let proto = emotion.prototype();
-        let among = |set: &[u8]| -> Vec<&String> {
-            shown
-                .iter()
-                .filter(|c| au_number(c).is_some_and(|n| set.contains(&n)))
-                .collect()
-        };
         // every shown AU of the prototype first; then, where those are half of it, any
         // other shown AU, else (a part of the prototype) only AUs that go with any expression
         let fitting = among(proto);
@@ -269,8 +269,7 @@ fn answer_args(answer: &AnswerChoices) -> Value {
         } else {
             fitting.iter().copied().chain(among(ACCOMPANYING)).collect()
         };
-        let aus = list(&fitting, fitting.len(), &rest);
-        branches.push(branch(emotion, aus, &fitting));
+        branches.push(branch(emotion, list(&fitting, &rest), &fitting));
     }
     if branches.is_empty() {
         branches.push(branch(
