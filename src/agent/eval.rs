@@ -16,8 +16,9 @@ use serde::Serialize;
 
 use super::policy::Policy;
 use super::run::{run, Limits};
-use super::tools::{ClipMotion, Toolbox};
+use super::tools::{ClipMotion, Toolbox, FINAL_ANSWER};
 use super::trace::{InputInfo, StopReason, Trace};
+use super::words::{check_first_answer, Problem, TraceWords, Vocabulary, WordsTally};
 use crate::error::{Error, Result};
 use crate::evidence::AppearanceModels;
 use crate::facs::Emotion;
@@ -69,6 +70,10 @@ pub struct RunInfo {
     pub zoomed: bool,
     pub stop: StopReason,
     pub verifier_passed: bool,
+    /// The first final answer passed every verifier check (no revision was needed).
+    pub first_passed: bool,
+    /// The words checks of the thoughts and text as first written ([`check_first_answer`]).
+    pub words: TraceWords,
     pub seconds: f64,
 }
 
@@ -93,6 +98,13 @@ pub struct AgentReport {
     pub zoom_rate: f64,
     /// Share of answers that passed every verifier check.
     pub verified_rate: f64,
+    /// Share of runs whose first final answer passed every check.
+    pub first_pass_rate: f64,
+    /// The words checks over the thoughts, and over the answer texts, as first written.
+    pub thought_words: WordsTally,
+    pub text_words: WordsTally,
+    /// Different thoughts per trace, on average.
+    pub distinct_thoughts: f64,
     /// Per sample: the agent's prediction, the tool-only one, and the run.
     pub agent_samples: Vec<Sample>,
     pub tool_samples: Vec<Sample>,
@@ -124,19 +136,12 @@ pub fn evaluate_agent(
     let mut agent_samples = Vec::new();
     let mut tool_samples = Vec::new();
     let mut runs = Vec::new();
+    let vocab = Vocabulary::shared()?;
     let (mut agent_seconds, mut tool_seconds) = (0.0, 0.0);
     for (done, clip) in clips.iter().enumerate() {
         let event = &clip.events[0];
         let path = root.join(&clip.files.frames);
-        let open = || {
-            Media::open(
-                &path,
-                &OpenOptions {
-                    fps: Some(clip.fps as f64),
-                    max_frames: None,
-                },
-            )
-        };
+        let open = || open_clip(&path, clip.fps);
         let mut clip_options = options.clip.clone();
         clip_options.spotting.fps = clip.fps;
         let gold = |aus: Vec<u8>, emotion: String, class: String| Sample {
@@ -181,7 +186,7 @@ pub fn evaluate_agent(
         }
         let seconds = start.elapsed().as_secs_f64();
         agent_seconds += seconds;
-        runs.push(run_info(&trace, seconds));
+        runs.push(run_info(&trace, seconds, &vocab));
         let (aus, emotion) = match &trace.answer {
             Some(a) => (
                 a.aus
@@ -225,10 +230,29 @@ pub fn evaluate_agent(
         mean_steps: runs.iter().map(|r| r.steps as f64).sum::<f64>() / n,
         zoom_rate: share(&|r| r.zoomed),
         verified_rate: share(&|r| r.verifier_passed),
+        first_pass_rate: share(&|r| r.first_passed),
+        thought_words: tally(&runs, |w| w.thoughts.iter().collect()),
+        text_words: tally(&runs, |w| w.text.iter().collect()),
+        distinct_thoughts: runs
+            .iter()
+            .map(|r| r.words.distinct_thoughts as f64)
+            .sum::<f64>()
+            / n,
         agent_samples,
         tool_samples,
         runs,
     })
+}
+
+/// A SynthME clip's frames, at its frame rate.
+pub fn open_clip(path: &Path, fps: f32) -> Result<Media> {
+    Media::open(
+        path,
+        &OpenOptions {
+            fps: Some(fps as f64),
+            max_frames: None,
+        },
+    )
 }
 
 /// What the tool-only pipeline says of a clip.
@@ -283,7 +307,17 @@ pub fn tool_only(
     })
 }
 
-fn run_info(trace: &Trace, seconds: f64) -> RunInfo {
+/// The words checks of every run's texts that `pick` chooses, tallied.
+fn tally(runs: &[RunInfo], pick: impl Fn(&TraceWords) -> Vec<&Vec<Problem>>) -> WordsTally {
+    let mut t = WordsTally::default();
+    for r in runs {
+        pick(&r.words).into_iter().for_each(|p| t.add(p));
+    }
+    t
+}
+
+fn run_info(trace: &Trace, seconds: f64, vocab: &Vocabulary) -> RunInfo {
+    let first = trace.steps.iter().find(|s| s.tool.name == FINAL_ANSWER);
     RunInfo {
         parsed: trace.answer.is_some(),
         steps: trace.steps.len(),
@@ -293,6 +327,9 @@ fn run_info(trace: &Trace, seconds: f64) -> RunInfo {
             .any(|s| s.tool.name == "zoom" && !s.observation.error),
         stop: trace.stop,
         verifier_passed: trace.answer.is_some() && trace.verifier.iter().all(|c| c.passed),
+        first_passed: first.is_some_and(|s| !s.observation.error)
+            && trace.verifier.iter().all(|c| c.passed),
+        words: check_first_answer(trace, vocab),
         seconds,
     }
 }

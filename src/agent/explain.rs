@@ -14,15 +14,23 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::eval::tool_only;
+use super::words::{self, Evidence, Problem, Vocabulary};
 use crate::error::{Error, Result};
 use crate::evidence::AppearanceModels;
+use crate::facs::emotion::{Emotion, MeClass};
+use crate::facs::evidence::AuEvidence;
 use crate::flow::FlowMethod;
 use crate::llm::{Chat, GenerateOptions, Message, SamplingParams, TextModel};
 use crate::media::{Media, OpenOptions};
-use crate::motion::clip::ClipOptions;
+use crate::motion::clip::{ClipOptions, IntervalAnalysis};
+use crate::motion::spotting::Spot;
 
 /// The system prompt of the explanations.
 pub const SYSTEM: &str = include_str!("../../prompts/explain_system.md");
+
+/// The trained reasoner's explain prompt (prompts/explain_system_trained.md), as it was
+/// trained with.
+pub const TRAINED_SYSTEM: &str = include_str!("../../prompts/explain_system_trained.md");
 
 /// One clip to explain.
 #[derive(Debug, Clone)]
@@ -47,6 +55,11 @@ pub struct Explained {
     pub emotion: String,
     pub me_class: String,
     pub explanation: String,
+    /// What the words checks found wrong with the explanation ([`super::words`]): another
+    /// emotion named, something outside the catalogue, an AU or frame the evidence did not
+    /// give, a non-word. Empty when it reads soundly.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub words: Vec<Problem>,
 }
 
 /// One result line.
@@ -253,33 +266,21 @@ pub fn explain_clip(
     let mut options = options.clone();
     options.spotting.fps = info.fps.unwrap_or(crate::media::DEFAULT_FOLDER_FPS) as f32;
     let found = tool_only(&media, models, method, &options)?;
+    let vocab = Vocabulary::shared()?;
     let mut intervals = Vec::new();
     for (spot, iv) in found.spots.iter().zip(&found.intervals) {
-        let present: Vec<_> = iv
-            .expression
-            .aus
-            .iter()
-            .filter(|a| a.present() && a.au != crate::motion::au::BLINK_AU)
-            .collect();
+        let present = moved_aus(iv);
         let emotion = iv.expression.inference.top();
         let me_class = iv.expression.inference.top_me();
-        let evidence = format!(
-            "A {:?} expression from frame {} to {} (apex {}). AUs that moved: {}. The AUs \
-             match {} best ({} class). Explain it.",
-            spot.kind,
-            spot.onset,
-            spot.offset,
-            spot.apex,
-            if present.is_empty() {
-                "none clearly".to_string()
-            } else {
-                super::tools::au_list(&present)
-            },
-            emotion.name(),
-            me_class.name()
-        );
+        let evidence = evidence_text(spot, &present, emotion, me_class);
         let aus = present.iter().map(|a| (a.code(), a.intensity)).collect();
         let explanation = explainer.explain(&evidence)?;
+        let mut given = Evidence {
+            emotion: Some(emotion),
+            ..Default::default()
+        };
+        given.add_text(&evidence);
+        let words = words::check(&explanation, &given, &vocab);
         intervals.push(Explained {
             onset: spot.onset,
             apex: spot.apex,
@@ -289,6 +290,7 @@ pub fn explain_clip(
             emotion: emotion.name().to_string(),
             me_class: me_class.name().to_string(),
             explanation,
+            words,
         });
     }
     Ok(ClipResult {
@@ -300,6 +302,40 @@ pub fn explain_clip(
         model: explainer.name().to_string(),
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// The AUs an interval's motion shows present, blinks left out: what an explanation is about.
+pub fn moved_aus(iv: &IntervalAnalysis) -> Vec<&AuEvidence> {
+    iv.expression
+        .aus
+        .iter()
+        .filter(|a| a.present() && a.au != crate::motion::au::BLINK_AU)
+        .collect()
+}
+
+/// The message the explainer reads about one spotted expression: when, the AUs that moved with
+/// their intensities, and the emotion and ME class they match best.
+pub fn evidence_text(
+    spot: &Spot,
+    present: &[&AuEvidence],
+    emotion: Emotion,
+    me_class: MeClass,
+) -> String {
+    format!(
+        "A {:?} expression from frame {} to {} (apex {}). AUs that moved: {}. The AUs match {} \
+         best ({} class). Explain it.",
+        spot.kind,
+        spot.onset,
+        spot.offset,
+        spot.apex,
+        if present.is_empty() {
+            "none clearly".to_string()
+        } else {
+            super::tools::au_list(present)
+        },
+        emotion.name(),
+        me_class.name()
+    )
 }
 
 /// Appends `result` as one line to `out` and flushes it.

@@ -6,7 +6,8 @@
 //!   [`clip_tools`]: the tools that read a clip's motion
 //! - [`policy`]: who picks the steps ([`policy::LlmPolicy`]: the model under that schema)
 //! - [`mod@run`]: the loop with its budgets and stop reasons
-//! - [`verifier`]: checks of the answer against the evidence
+//! - [`verifier`]: checks of the answer against the evidence; [`words`]: what the model
+//!   writes, read against the catalogue and the evidence
 //! - [`trace`]: the trace document (`actfer.trace/1`)
 //! - [`eval`]: the agent scored on SynthME next to the tool-only pipeline
 //! - [`explain`]: ME explanations for clips and datasets, resumable JSON lines
@@ -16,9 +17,12 @@ pub mod eval;
 pub mod explain;
 pub mod policy;
 pub mod run;
+pub mod teacher;
+pub mod trajectories;
 pub mod tools;
 pub mod trace;
 pub mod verifier;
+pub mod words;
 
 pub use policy::{default_sampling, LlmPolicy, Policy, Reply, Turn, VisionPolicy};
 pub use run::{run, system_prompt, Limits};

@@ -30,6 +30,14 @@ pub fn system_prompt() -> String {
         .replace("{regions}", &super::tools::zoom_regions().join(", "))
 }
 
+/// The trained reasoner's system prompt (prompts/agent_system_trained.md): short, as it was
+/// trained with; the tools and their arguments reach it through the step schema.
+pub fn trained_system_prompt() -> String {
+    include_str!("../../prompts/agent_system_trained.md")
+        .trim()
+        .to_string()
+}
+
 /// Budgets of one run.
 #[derive(Debug, Clone)]
 pub struct Limits {

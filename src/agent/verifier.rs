@@ -1,8 +1,11 @@
 //! Checks of an answer against the run's evidence: every claimed AU shown present by a cited
-//! step, the emotion compatible with the claimed AUs, evidence gathered before answering, and
-//! the text citing only claimed AUs, each for a face part where it acts.
+//! step, the emotion compatible with the claimed AUs, evidence gathered before answering, the
+//! text citing only claimed AUs, each for a face part where it acts, and the text's words
+//! ([`super::words`]: no other emotion, nothing outside the catalogue, only AUs and frames
+//! the observations showed, no non-words).
 
 use super::trace::{Answer, Check, Step};
+use super::words::{self, Evidence, Problem, Vocabulary};
 use crate::facs::au::{info, mask, AuCode};
 use crate::facs::catalogue::{face_parts, FacePart};
 use crate::facs::emotion::Emotion;
@@ -62,7 +65,35 @@ pub fn verify(answer: &Answer, steps: &[Step]) -> Vec<Check> {
             detail: format!("{looked} evidence step(s) before the answer"),
         },
         text_matches_aus(answer),
+        text_words(answer, steps),
     ]
+}
+
+/// The words checks ([`super::words`]) on the answer's text, against every observation of the
+/// run and the answer's emotion.
+pub fn text_words(answer: &Answer, steps: &[Step]) -> Check {
+    let check = |passed, detail| Check {
+        name: "text_words".into(),
+        passed,
+        detail,
+    };
+    let vocab = match Vocabulary::shared() {
+        Ok(v) => v,
+        Err(e) => return check(false, format!("the words were not checked: {e}")),
+    };
+    let evidence = Evidence::from_steps("", steps, Emotion::parse(&answer.emotion.label).ok());
+    let problems = words::check(&answer.text, &evidence, &vocab);
+    if problems.is_empty() {
+        check(
+            true,
+            "the text names no other emotion, nothing outside the catalogue, only what the \
+             observations showed, and no non-words"
+                .into(),
+        )
+    } else {
+        let said: Vec<String> = problems.iter().map(Problem::describe).collect();
+        check(false, said.join("; "))
+    }
 }
 
 /// Words that name a face part, and the parts they name. Where each AU acts comes from the
@@ -524,7 +555,7 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_text_passes_and_the_check_comes_fourth() {
+    fn an_empty_text_passes_and_the_words_check_comes_last() {
         let c = check(&["AU4"], "  ");
         assert!(c.passed);
         assert_eq!(c.detail, "the text is empty");
@@ -539,7 +570,8 @@ mod tests {
                 "aus_have_evidence",
                 "emotion_fits_aus",
                 "evidence_before_answer",
-                "text_matches_aus"
+                "text_matches_aus",
+                "text_words"
             ]
         );
     }

@@ -138,13 +138,36 @@ pub fn run(a: AgentArgs) -> anyhow::Result<()> {
     );
     row("parse rate", report.parse_rate, None);
     row("verifier passed", report.verified_rate, None);
+    row("verifier first answer", report.first_pass_rate, None);
     row("mean steps", report.mean_steps, None);
+    row("distinct thoughts", report.distinct_thoughts, None);
     row("zoom rate", report.zoom_rate, None);
     row(
         "seconds per sample",
         g.seconds_per_sample,
         Some(t.seconds_per_sample),
     );
+    // the words checks, as first written: how many thoughts and texts had each problem
+    let _ = writeln!(
+        s,
+        "\n{:<24} {:>10} {:>10}",
+        "words (first answer)", "thoughts", "texts"
+    );
+    let (th, tx) = (&report.thought_words, &report.text_words);
+    for (name, x, y) in [
+        ("checked", th.texts, tx.texts),
+        ("other emotion", th.other_emotion, tx.other_emotion),
+        (
+            "outside the catalogue",
+            th.outside_catalogue,
+            tx.outside_catalogue,
+        ),
+        ("unsupported citation", th.unsupported, tx.unsupported),
+        ("non-words", th.non_words, tx.non_words),
+        ("any problem", th.failed, tx.failed),
+    ] {
+        let _ = writeln!(s, "{name:<24} {x:>10} {y:>10}");
+    }
     print!("{s}");
     Ok(())
 }

@@ -16,6 +16,18 @@ pub enum TrainCommand {
     /// The AU motion patterns, fitted to a SynthME folder's expressions (onset -> apex
     /// motion and the labelled AUs), written as JSON (the committed weights/au_motion.json).
     Motion(TrainMotionArgs),
+    /// The reasoner (the agent's language model): `data` writes training conversations from
+    /// SynthME train/val clips through the real tools.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Training conversations (JSON lines): each SynthME train/val expression clip, and its
+    /// apex frame as an image, through the real tools with the teacher policy; kept when the
+    /// answer is the gold emotion and passes the verifier and the words checks.
+    Data(super::train_policy_data::PolicyDataArgs),
 }
 
 #[derive(Debug, Args)]
@@ -49,6 +61,7 @@ impl TrainCommand {
         match self {
             TrainCommand::Flow(a) => a.json,
             TrainCommand::Motion(a) => a.json,
+            TrainCommand::Policy(PolicyCommand::Data(a)) => a.json,
         }
     }
 }
@@ -125,6 +138,7 @@ fn parse_initial_flow(s: &str) -> Result<InitialFlow, String> {
 pub fn run(cmd: TrainCommand) -> anyhow::Result<()> {
     match cmd {
         TrainCommand::Motion(a) => train_motion(a),
+        TrainCommand::Policy(PolicyCommand::Data(a)) => super::train_policy_data::run(a),
         TrainCommand::Flow(a) => {
             let mut config = match &a.net {
                 Some(path) => {

