@@ -18,13 +18,13 @@ pub mod explain;
 pub mod policy;
 pub mod run;
 pub mod teacher;
-pub mod trajectories;
 pub mod tools;
 pub mod trace;
+pub mod trajectories;
 pub mod verifier;
 pub mod words;
 
 pub use policy::{default_sampling, LlmPolicy, Policy, Reply, Turn, VisionPolicy};
-pub use run::{run, system_prompt, Limits};
+pub use run::{run, system_prompt, system_prompt_for, Limits};
 pub use tools::Toolbox;
 pub use trace::{StopReason, Trace};

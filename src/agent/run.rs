@@ -38,6 +38,16 @@ pub fn trained_system_prompt() -> String {
         .to_string()
 }
 
+/// The system prompt for a model: the short one it was trained with for the trained reasoner
+/// ([`crate::llm::REASONER_MODEL`]), the full one (tools, regions, examples) for any other.
+pub fn system_prompt_for(model: &str) -> String {
+    if model == crate::llm::REASONER_MODEL {
+        trained_system_prompt()
+    } else {
+        system_prompt()
+    }
+}
+
 /// Budgets of one run.
 #[derive(Debug, Clone)]
 pub struct Limits {

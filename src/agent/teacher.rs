@@ -112,7 +112,8 @@ impl Teacher {
     }
 
     fn pick<'a>(&mut self, options: &[&'a str]) -> &'a str {
-        *self.rng.pick(options)
+        let chosen: &&str = self.rng.pick(options);
+        chosen
     }
 
     /// Reads an observation: spotted expressions and the AUs it showed.

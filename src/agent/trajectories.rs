@@ -32,7 +32,7 @@ pub const QUESTIONS: &str = include_str!("../../prompts/train_questions.txt");
 /// One training conversation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Conversation {
-    /// `<clip id>/clip`, `<clip id>/apex` or `<clip id>/explain`.
+    /// `<split>/<clip id>/clip`, `.../apex` or `.../explain`.
     pub id: String,
     /// `train` or `val`.
     pub split: String,
@@ -187,7 +187,11 @@ pub fn trajectories(
                 None => {
                     report.kept += 1;
                     keep(&Conversation {
-                        id: format!("{}/{}", clip.id, if image { "apex" } else { "clip" }),
+                        id: format!(
+                            "{split}/{}/{}",
+                            clip.id,
+                            if image { "apex" } else { "clip" }
+                        ),
                         split: split.clone(),
                         messages: teacher.conversation().to_vec(),
                         gold_emotion: gold.emotion.name().to_string(),
@@ -220,7 +224,7 @@ pub fn trajectories(
                 if words::check(&text, &given, &vocab).is_empty() {
                     report.explanations += 1;
                     keep(&Conversation {
-                        id: format!("{}/explain", clip.id),
+                        id: format!("{split}/{}/explain", clip.id),
                         split: split.clone(),
                         messages: vec![
                             Message::system(TRAINED_SYSTEM.trim()),

@@ -20,6 +20,7 @@ mod reward;
 mod spot;
 mod synth;
 mod train;
+mod train_policy;
 mod train_policy_data;
 
 use clap::{Parser, Subcommand};

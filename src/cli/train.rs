@@ -17,7 +17,8 @@ pub enum TrainCommand {
     /// motion and the labelled AUs), written as JSON (the committed weights/au_motion.json).
     Motion(TrainMotionArgs),
     /// The reasoner (the agent's language model): `data` writes training conversations from
-    /// SynthME train/val clips through the real tools.
+    /// SynthME train/val clips through the real tools, `sft` fine-tunes LoRA adapters on them,
+    /// `merge` writes the adapted model as a GGUF.
     #[command(subcommand)]
     Policy(PolicyCommand),
 }
@@ -28,6 +29,8 @@ pub enum PolicyCommand {
     /// apex frame as an image, through the real tools with the teacher policy; kept when the
     /// answer is the gold emotion and passes the verifier and the words checks.
     Data(super::train_policy_data::PolicyDataArgs),
+    #[command(flatten)]
+    Lora(super::train_policy::LoraCommand),
 }
 
 #[derive(Debug, Args)]
@@ -62,6 +65,7 @@ impl TrainCommand {
             TrainCommand::Flow(a) => a.json,
             TrainCommand::Motion(a) => a.json,
             TrainCommand::Policy(PolicyCommand::Data(a)) => a.json,
+            TrainCommand::Policy(PolicyCommand::Lora(c)) => c.wants_json(),
         }
     }
 }
@@ -139,6 +143,7 @@ pub fn run(cmd: TrainCommand) -> anyhow::Result<()> {
     match cmd {
         TrainCommand::Motion(a) => train_motion(a),
         TrainCommand::Policy(PolicyCommand::Data(a)) => super::train_policy_data::run(a),
+        TrainCommand::Policy(PolicyCommand::Lora(c)) => super::train_policy::run(c),
         TrainCommand::Flow(a) => {
             let mut config = match &a.net {
                 Some(path) => {

@@ -21,7 +21,8 @@ pub struct PolicyDataArgs {
     /// Where the conversations go, one JSON object a line (overwritten).
     #[arg(long)]
     pub out: PathBuf,
-    /// Seed of the question and phrasing choices.
+    /// Seed of the question and phrasing choices; the k-th --data folder (from 0) uses
+    /// SEED + k.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Clips only: no image question on each clip's apex frame.
@@ -41,7 +42,7 @@ pub struct PolicyDataArgs {
 pub fn run(a: PolicyDataArgs) -> anyhow::Result<()> {
     let store = ModelStore::from_env()?;
     let models = AppearanceModels::load(&store, &Device::Cpu)?;
-    let options = DataOptions {
+    let mut options = DataOptions {
         seed: a.seed,
         images: !a.no_images,
         method: a.method.clone(),
@@ -53,7 +54,8 @@ pub fn run(a: PolicyDataArgs) -> anyhow::Result<()> {
     let io = |e| Error::io(tmp.display().to_string(), e);
     let mut file = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io)?);
     let mut total = DataReport::default();
-    for dir in &a.data {
+    for (k, dir) in a.data.iter().enumerate() {
+        options.seed = a.seed + k as u64;
         let labels = Labels::read(dir)?;
         let bar = actfer::progress::bar(labels.clips.len() as u64, "clips");
         let report = trajectories(

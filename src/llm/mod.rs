@@ -31,6 +31,7 @@ pub mod constrain;
 pub mod gemma3;
 pub mod gguf;
 pub mod llama;
+pub mod lora;
 pub mod model;
 pub mod numerics;
 pub mod prompt_cache;
@@ -64,10 +65,35 @@ pub const DEFAULT_MODEL: &str = "smollm2-135m-instruct";
 /// it for [`DEFAULT_MODEL`] when present; `DEFAULT_MODEL:q4_1` names the shipped file.
 pub const DEFAULT_MODEL_Q8_0: &str = "SmolLM2-135M-Instruct.Q8_0.gguf";
 
+/// The trained reasoner, the agent's default: [`DEFAULT_MODEL`] with the committed LoRA
+/// adapter ([`REASONER_ADAPTER`]) merged in by set-up as Q8_0 (`actfer train policy merge`;
+/// weights/REASONER.md is its card).
+pub const REASONER_MODEL: &str = "actfer-reasoner";
+
+/// The merged reasoner's file in the model store's `models/` folder.
+pub const REASONER_FILE: &str = "actfer-reasoner.Q8_0.gguf";
+
+/// The committed adapter, relative to the repository.
+pub const REASONER_ADAPTER: &str = "weights/reasoner.safetensors";
+
 /// Where a model name leads: the store's resolution, with [`DEFAULT_MODEL`] going to its Q8_0
-/// copy when set-up wrote one.
+/// copy when set-up wrote one, and [`REASONER_MODEL`] to the merged reasoner.
 pub fn resolve(spec: &str) -> Result<PathBuf> {
     let store = ModelStore::from_env()?;
+    if spec == REASONER_MODEL {
+        let path = store.home().join("models").join(REASONER_FILE);
+        if !path.is_file() {
+            return Err(crate::Error::BadModel {
+                name: REASONER_MODEL.into(),
+                path,
+                reason: format!(
+                    "missing; tools/setup writes it from {REASONER_ADAPTER} (or pass --adapter none \
+                     for the base model)"
+                ),
+            });
+        }
+        return Ok(path);
+    }
     if let Some(base) = spec.strip_suffix(":q4_1") {
         if base == DEFAULT_MODEL {
             return store.require(DEFAULT_MODEL);

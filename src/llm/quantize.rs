@@ -60,32 +60,20 @@ fn file_type(dtype: GgmlDType) -> Option<u32> {
 pub fn requantize(src: &Path, dst: &Path, dtype: GgmlDType) -> Result<RequantizeReport> {
     let mut file = GgufFile::open(src)?;
     let device = Device::Cpu;
-    let mut names: Vec<String> = file.content.tensor_infos.keys().cloned().collect();
-    names.sort_by_key(|n| file.content.tensor_infos[n].offset);
-    let mut tensors: Vec<(String, QTensor)> = Vec::with_capacity(names.len());
     let mut converted = 0;
-    for name in &names {
-        let info = &file.content.tensor_infos[name];
-        let q = info
-            .read(&mut file.reader, file.content.tensor_data_offset, &device)
-            .map_err(|e| Error::bad_input(src, format!("tensor {name}: {e}")))?;
+    let tensors = map_tensors(&mut file, |_, q| {
         let quantized = !matches!(q.dtype(), GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16);
         let row = q.shape().dims().last().copied().unwrap_or(0);
         let fits = row % dtype.block_size() == 0;
         if quantized && q.shape().rank() == 2 && q.dtype() != dtype && fits {
             let values = q.dequantize(&device)?;
-            tensors.push((name.clone(), QTensor::quantize(&values, dtype)?));
             converted += 1;
+            Ok(QTensor::quantize(&values, dtype)?)
         } else {
-            tensors.push((name.clone(), q));
+            Ok(q)
         }
-    }
-    let mut metadata: Vec<(String, Value)> = file
-        .content
-        .metadata
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    })?;
+    let mut metadata = sorted_metadata(&file);
     if let Some(code) = file_type(dtype) {
         for (k, v) in metadata.iter_mut() {
             if k == "general.file_type" {
@@ -93,7 +81,55 @@ pub fn requantize(src: &Path, dst: &Path, dtype: GgmlDType) -> Result<Requantize
             }
         }
     }
+    let bytes_out = write_gguf(dst, &metadata, &tensors)?;
+    Ok(RequantizeReport {
+        tensors: tensors.len(),
+        converted,
+        bytes_in: file.size,
+        bytes_out,
+    })
+}
+
+/// Every tensor of `file` in the order of its data, each passed through `f` (name, tensor)
+/// as it is read: the tensors of a rewritten GGUF.
+pub(crate) fn map_tensors(
+    file: &mut GgufFile,
+    mut f: impl FnMut(&str, QTensor) -> Result<QTensor>,
+) -> Result<Vec<(String, QTensor)>> {
+    let device = Device::Cpu;
+    let mut names: Vec<String> = file.content.tensor_infos.keys().cloned().collect();
+    names.sort_by_key(|n| file.content.tensor_infos[n].offset);
+    let mut tensors = Vec::with_capacity(names.len());
+    for name in names {
+        let info = &file.content.tensor_infos[&name];
+        let q = info
+            .read(&mut file.reader, file.content.tensor_data_offset, &device)
+            .map_err(|e| Error::bad_input(&file.path, format!("tensor {name}: {e}")))?;
+        let q = f(&name, q)?;
+        tensors.push((name, q));
+    }
+    Ok(tensors)
+}
+
+/// Every metadata entry of `file`, sorted by key.
+pub(crate) fn sorted_metadata(file: &GgufFile) -> Vec<(String, Value)> {
+    let mut metadata: Vec<(String, Value)> = file
+        .content
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     metadata.sort_by(|a, b| a.0.cmp(&b.0));
+    metadata
+}
+
+/// Writes a GGUF of `metadata` and `tensors` to `dst`, beside it first and renamed into place
+/// (an interrupted run leaves no half file); returns its size in bytes.
+pub(crate) fn write_gguf(
+    dst: &Path,
+    metadata: &[(String, Value)],
+    tensors: &[(String, QTensor)],
+) -> Result<u64> {
     let tmp = dst.with_extension("gguf.part");
     let out = std::fs::File::create(&tmp).map_err(|e| Error::io(tmp.display().to_string(), e))?;
     let mut out = std::io::BufWriter::new(out);
@@ -105,15 +141,9 @@ pub fn requantize(src: &Path, dst: &Path, dtype: GgmlDType) -> Result<Requantize
         .map_err(|e| Error::io(tmp.display().to_string(), e))?;
     drop(out);
     std::fs::rename(&tmp, dst).map_err(|e| Error::io(dst.display().to_string(), e))?;
-    let bytes_out = std::fs::metadata(dst)
+    Ok(std::fs::metadata(dst)
         .map_err(|e| Error::io(dst.display().to_string(), e))?
-        .len();
-    Ok(RequantizeReport {
-        tensors: tensors.len(),
-        converted,
-        bytes_in: file.size,
-        bytes_out,
-    })
+        .len())
 }
 
 /// The same values in Q8_0 when `q` is Q4_0 or Q5_0, `q` itself otherwise.

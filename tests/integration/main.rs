@@ -21,6 +21,7 @@ mod mesh;
 mod models;
 mod motion;
 mod mtcnn;
+mod policy;
 mod python_reward;
 mod reasoner;
 mod report;

@@ -13,6 +13,12 @@
 //! quantizes to Q8_0 with NEON code that could round a tie the other way). The reference
 //! logits of tests/data/qwen_reference.json hold for the files as long as their sha256 does,
 //! which the tests check.
+//!
+//! [`write_tiny_chat_model`] writes the same networks with a tokenizer of their own instead (a
+//! byte-level BPE of the 256 bytes, a few merges and ChatML's special tokens, with SmolLM2's
+//! chat template), so a test needs no downloaded model: the library's unit tests include this
+//! file too (the LoRA trainer's tests, `src/llm/lora`).
+#![allow(dead_code)] // each includer uses part of it
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -120,14 +126,99 @@ impl Writer {
 /// `matrices` (one of [`MATRIX_TYPES`]) to `out`, with the tokenizer metadata of the GGUF at
 /// `tokenizer_from`.
 pub fn write_tiny_model(arch: &str, matrices: GgmlDType, tokenizer_from: &Path, out: &Path) {
-    assert!(ARCHITECTURES.contains(&arch), "no tiny model for {arch}");
     let mut f = std::fs::File::open(tokenizer_from).unwrap();
     let source = gguf_file::Content::read(&mut f).unwrap();
-    let mut metadata: BTreeMap<String, Value> = source
+    let metadata: BTreeMap<String, Value> = source
         .metadata
         .into_iter()
         .filter(|(k, _)| k.starts_with("tokenizer.ggml."))
         .collect();
+    write_with_tokenizer(arch, matrices, metadata, out);
+}
+
+/// SmolLM2-135M-Instruct's chat template (ChatML with a default system prompt), as its GGUF
+/// stores it.
+pub const CHATML_TEMPLATE: &str = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+
+/// The merges of the tiny chat tokenizer (GPT-2 byte alphabet: `Ġ` is a space).
+const CHAT_MERGES: [(&str, &str); 8] = [
+    ("Ġ", "t"),
+    ("h", "e"),
+    ("i", "n"),
+    ("Ġ", "a"),
+    ("e", "r"),
+    ("Ġt", "he"),
+    ("o", "n"),
+    ("a", "n"),
+];
+
+/// GPT-2's byte alphabet: printable Latin-1 bytes stand for themselves, the others take the
+/// chars from U+0100 on, in byte order.
+fn byte_alphabet() -> Vec<char> {
+    let mut next = 256u32;
+    (0..=255u8)
+        .map(|b| {
+            if matches!(b, 0x21..=0x7e | 0xa1..=0xac | 0xae..=0xff) {
+                char::from(b)
+            } else {
+                next += 1;
+                char::from_u32(next - 1).unwrap()
+            }
+        })
+        .collect()
+}
+
+/// The tiny chat tokenizer's metadata: `<|endoftext|>`, `<|im_start|>` and `<|im_end|>` (ids
+/// 0, 1, 2 as in SmolLM2; control tokens), the 256 bytes, the merges' results; BOS 1, EOS 2,
+/// no BOS added; [`CHATML_TEMPLATE`].
+pub fn chat_tokenizer_metadata() -> BTreeMap<String, Value> {
+    let mut tokens: Vec<String> = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+        .map(String::from)
+        .to_vec();
+    let mut types = vec![3i32; 3];
+    for c in byte_alphabet() {
+        tokens.push(c.to_string());
+        types.push(1);
+    }
+    for (a, b) in CHAT_MERGES {
+        tokens.push(format!("{a}{b}"));
+        types.push(1);
+    }
+    let strings = |v: Vec<String>| Value::Array(v.into_iter().map(Value::String).collect());
+    let merges = CHAT_MERGES.map(|(a, b)| format!("{a} {b}")).to_vec();
+    BTreeMap::from([
+        ("tokenizer.ggml.model".into(), Value::String("gpt2".into())),
+        ("tokenizer.ggml.pre".into(), Value::String("smollm".into())),
+        ("tokenizer.ggml.tokens".into(), strings(tokens)),
+        (
+            "tokenizer.ggml.token_type".into(),
+            Value::Array(types.into_iter().map(Value::I32).collect()),
+        ),
+        ("tokenizer.ggml.merges".into(), strings(merges)),
+        ("tokenizer.ggml.bos_token_id".into(), Value::U32(1)),
+        ("tokenizer.ggml.eos_token_id".into(), Value::U32(2)),
+        ("tokenizer.ggml.add_bos_token".into(), Value::Bool(false)),
+        (
+            "tokenizer.chat_template".into(),
+            Value::String(CHATML_TEMPLATE.into()),
+        ),
+    ])
+}
+
+/// Writes the tiny model of `arch` with the tiny chat tokenizer ([`chat_tokenizer_metadata`])
+/// to `out`: a self-contained chat model, 267 tokens of vocabulary.
+pub fn write_tiny_chat_model(arch: &str, matrices: GgmlDType, out: &Path) {
+    write_with_tokenizer(arch, matrices, chat_tokenizer_metadata(), out);
+}
+
+/// Writes the tiny model of `arch` with `metadata` (the tokenizer's keys) to `out`.
+fn write_with_tokenizer(
+    arch: &str,
+    matrices: GgmlDType,
+    mut metadata: BTreeMap<String, Value>,
+    out: &Path,
+) {
+    assert!(ARCHITECTURES.contains(&arch), "no tiny model for {arch}");
     let vocab = match &metadata["tokenizer.ggml.tokens"] {
         Value::Array(tokens) => tokens.len(),
         other => panic!("tokenizer.ggml.tokens is {other:?}"),
