@@ -1,4 +1,6 @@
-//! `actfer ask` speed on a 2-second clip (single_face.mp4, 72 frames) with the default model,
+//! `actfer ask` speed on a 2-second clip (single_face.mp4, 72 frames) with the default model
+//! (the trained reasoner; `ACTFER_BENCH_MODEL=smollm2-135m-instruct` for the base model with
+//! its full prompt),
 //! split into perception (the tools without optical flow: faces, spotting, crops), optical
 //! flow, and the language model; once with the system prompt run through the model and once
 //! with it loaded from the prompt cache (as every `actfer ask` after the first does), against
@@ -15,11 +17,11 @@ use std::time::Instant;
 use actfer::agent::eval::tool_only;
 use actfer::agent::tools::ClipMotion;
 use actfer::agent::trace::{InputInfo, Trace};
-use actfer::agent::{default_sampling, run, system_prompt, Limits, LlmPolicy, Toolbox};
+use actfer::agent::{run, sampling_for, system_prompt_for, Limits, LlmPolicy, Toolbox};
 use actfer::evidence::AppearanceModels;
 use actfer::flow::Classical;
 use actfer::llm::prompt_cache::PromptCache;
-use actfer::llm::{TextModel, DEFAULT_MODEL};
+use actfer::llm::{TextModel, REASONER_MODEL};
 use actfer::media::{Media, OpenOptions};
 use actfer::models::ModelStore;
 use actfer::motion::clip::ClipOptions;
@@ -41,7 +43,11 @@ fn main() -> anyhow::Result<()> {
     };
     let dis = || Box::new(Classical::parse("dis").expect("dis"));
     let frames = open()?.0.info().frames;
-    println!("{} ({frames} frames), {n} runs each", clip.display());
+    let spec = std::env::var("ACTFER_BENCH_MODEL").unwrap_or_else(|_| REASONER_MODEL.into());
+    println!(
+        "{} ({frames} frames), {spec}, {n} runs each",
+        clip.display()
+    );
 
     // one question, as `actfer ask` asks it: a fresh model and conversation, the system
     // prompt run through the model or (`cache`) loaded from the prompt cache
@@ -50,8 +56,8 @@ fn main() -> anyhow::Result<()> {
         let frame = media.frames()?.next().expect("a frame")?.image;
         let mut toolbox =
             Toolbox::new(&models, frame, None).with_clip(ClipMotion::new(media, dis(), options));
-        let model = TextModel::load_spec(DEFAULT_MODEL)?;
-        let mut policy = LlmPolicy::new(model, system_prompt(), default_sampling())?;
+        let model = TextModel::load_spec(&spec)?;
+        let mut policy = LlmPolicy::new(model, system_prompt_for(&spec), sampling_for(&spec))?;
         if let Some(cache) = cache {
             policy = policy.with_prompt_cache(cache.clone());
         }

@@ -10,9 +10,9 @@ use std::path::PathBuf;
 
 use actfer::agent::tools::ClipMotion;
 use actfer::agent::trace::InputInfo;
-use actfer::agent::{default_sampling, run, system_prompt, Limits, LlmPolicy, Toolbox};
+use actfer::agent::{run, sampling_for, system_prompt_for, Limits, LlmPolicy, Toolbox};
 use actfer::evidence::AppearanceModels;
-use actfer::llm::{TextModel, DEFAULT_MODEL};
+use actfer::llm::{TextModel, REASONER_MODEL};
 use actfer::media::{Media, MediaKind, OpenOptions};
 use actfer::models::ModelStore;
 use actfer::motion::clip::ClipOptions;
@@ -47,8 +47,8 @@ fn main() -> anyhow::Result<()> {
     }
 
     // The language model picks the tools under the step schema.
-    let model = TextModel::load_spec(DEFAULT_MODEL)?;
-    let mut policy = LlmPolicy::new(model, system_prompt(), default_sampling())?;
+    let model = TextModel::load_spec(REASONER_MODEL)?;
+    let mut policy = LlmPolicy::new(model, system_prompt_for(REASONER_MODEL), default_sampling())?;
     let input = InputInfo {
         path: path.display().to_string(),
         kind: format!("{:?}", info.kind).to_lowercase(),

@@ -6,9 +6,11 @@
 
 use std::path::PathBuf;
 
-use actfer::agent::explain::{append, clips_of, done_ids, explain_clip, Explainer};
+use actfer::agent::explain::{
+    append, clips_of, done_ids, explain_clip, explain_system_for, Explainer,
+};
 use actfer::evidence::AppearanceModels;
-use actfer::llm::{TextModel, DEFAULT_MODEL};
+use actfer::llm::{TextModel, REASONER_MODEL};
 use actfer::models::ModelStore;
 use actfer::motion::clip::ClipOptions;
 use candle_core::Device;
@@ -20,7 +22,11 @@ fn main() -> anyhow::Result<()> {
 
     let store = ModelStore::from_env()?;
     let models = AppearanceModels::load(&store, &Device::Cpu)?;
-    let mut explainer = Explainer::new(TextModel::load_spec(DEFAULT_MODEL)?)?;
+    let mut explainer = Explainer::new(
+        TextModel::load_spec(REASONER_MODEL)?,
+        explain_system_for(REASONER_MODEL),
+        actfer::agent::sampling_for(REASONER_MODEL).repeat_penalty,
+    )?;
     let method = actfer::flow::method::by_name("dis")?;
 
     let done = done_ids(&out)?;

@@ -32,6 +32,16 @@ pub const SYSTEM: &str = include_str!("../../prompts/explain_system.md");
 /// trained with.
 pub const TRAINED_SYSTEM: &str = include_str!("../../prompts/explain_system_trained.md");
 
+/// The explain prompt for a model: the trained one for the reasoner, [`SYSTEM`] (with its
+/// example) for any other.
+pub fn explain_system_for(model: &str) -> &'static str {
+    if model == crate::llm::REASONER_MODEL {
+        TRAINED_SYSTEM
+    } else {
+        SYSTEM
+    }
+}
+
 /// One clip to explain.
 #[derive(Debug, Clone)]
 pub struct ClipRef {
@@ -200,17 +210,21 @@ pub struct Explainer {
     name: String,
     /// Tokens per explanation.
     pub max_tokens: usize,
+    repeat_penalty: f32,
 }
 
 impl Explainer {
-    pub fn new(model: TextModel) -> Result<Self> {
+    /// `repeat_penalty`: 1.3 keeps the base model from looping; the trained reasoner writes
+    /// its trained phrasings with none (1).
+    pub fn new(model: TextModel, system: &str, repeat_penalty: f32) -> Result<Self> {
         let name = file_name(&model.path);
         let mut chat = Chat::new(model)?;
-        chat.push(Message::system(SYSTEM.trim()));
+        chat.push(Message::system(system.trim()));
         Ok(Explainer {
             chat,
             name,
-            max_tokens: 96,
+            max_tokens: 128,
+            repeat_penalty,
         })
     }
 
@@ -225,7 +239,7 @@ impl Explainer {
             max_tokens: self.max_tokens,
             // a small model loops on a phrase without a penalty
             sampling: SamplingParams {
-                repeat_penalty: 1.3,
+                repeat_penalty: self.repeat_penalty,
                 repeat_last_n: 64,
                 ..SamplingParams::greedy()
             },

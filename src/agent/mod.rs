@@ -24,7 +24,7 @@ pub mod trajectories;
 pub mod verifier;
 pub mod words;
 
-pub use policy::{default_sampling, LlmPolicy, Policy, Reply, Turn, VisionPolicy};
+pub use policy::{default_sampling, sampling_for, LlmPolicy, Policy, Reply, Turn, VisionPolicy};
 pub use run::{run, system_prompt, system_prompt_for, Limits};
 pub use tools::Toolbox;
 pub use trace::{StopReason, Trace};

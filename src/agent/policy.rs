@@ -61,6 +61,18 @@ pub fn default_sampling() -> SamplingParams {
     }
 }
 
+/// The sampling for a model: greedy without a repetition penalty for the trained reasoner
+/// ([`crate::llm::REASONER_MODEL`]), which writes its trained phrasings (the penalty pushed it
+/// off them: "The movement is strong at 0.92; see if there's anything else in sight."), and
+/// [`default_sampling`] for any other model.
+pub fn sampling_for(model: &str) -> SamplingParams {
+    if model == crate::llm::REASONER_MODEL {
+        SamplingParams::greedy()
+    } else {
+        default_sampling()
+    }
+}
+
 /// How a policy generates one reply: within `max_tokens`, the penalty on the JSON string being
 /// written only (keys, quotes and a list of AU codes are repetition by design).
 fn reply_options(max_tokens: usize, sampling: &SamplingParams) -> GenerateOptions {

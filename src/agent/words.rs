@@ -1,7 +1,8 @@
 //! The words checks: what the model writes (a thought, an answer's text, an explanation) read
 //! against the catalogue and the evidence, as a person would. A text passes when it
 //!
-//! - names no emotion other than the answer's ([`Emotion::parse`]'s spellings);
+//! - names no emotion other than the answer's ([`Emotion::parse`]'s spellings; a smile or a
+//!   laugh is happiness);
 //! - names no AU, AU name or region outside the tables (`AU99`, "Lipscorner Raiser",
 //!   `r_lip_wing`);
 //! - cites only AUs and frames that the observations before it showed;
@@ -218,13 +219,25 @@ impl Problem {
     }
 }
 
+/// The emotion a word names: a label's spelling ([`Emotion::parse`]), or a smile or a laugh,
+/// which read as happiness.
+fn emotion_named(word: &str) -> Option<Emotion> {
+    let w = word.to_ascii_lowercase();
+    match w.as_str() {
+        "smile" | "smiles" | "smiling" | "smiled" | "laugh" | "laughs" | "laughing" => {
+            Some(Emotion::Happiness)
+        }
+        _ => Emotion::parse(&w).ok(),
+    }
+}
+
 /// Everything wrong with `text`, in reading order within each kind.
 pub fn check(text: &str, evidence: &Evidence, vocab: &Vocabulary) -> Vec<Problem> {
     let mut out = Vec::new();
     // emotions
     if let Some(answer) = evidence.emotion {
         for (w, _) in words(text) {
-            if Emotion::parse(w).is_ok_and(|e| e != answer) {
+            if emotion_named(w).is_some_and(|e| e != answer) {
                 out.push(Problem::OtherEmotion {
                     word: w.to_string(),
                 });
@@ -567,7 +580,8 @@ mod tests {
     fn vocab() -> Vocabulary {
         Vocabulary::from_words(
             "the brow brows lower from to frame and a with smile raise lip corner pull down \
-             in german literature refers specifically which was used by is of strong slight"
+             in german literature refers specifically which was used by is of strong slight \
+             expression"
                 .split(' '),
         )
     }
@@ -585,13 +599,20 @@ mod tests {
         let text = "Lip Corner Depressor (AU15) pulls the lip corners down from frame 10 to 14, \
                     with the brows lowered (AU4): sadness.";
         assert_eq!(check(text, &evidence(&[4, 15], &[10, 14]), &vocab()), []);
+        // the base model's thought on a sadness clip
+        assert_eq!(
+            check("The expression is a smile.", &evidence(&[], &[]), &vocab()),
+            [Problem::OtherEmotion {
+                word: "smile".into()
+            }]
+        );
     }
 
     #[test]
     fn each_kind_of_problem_is_found() {
         let ev = evidence(&[15], &[13, 44]);
         let p = check(
-            "Lip Correction with Lipscorner Raiser (AU15) from frame 38 to 47, a smile: happy",
+            "Lip Correction with Lipscorner Raiser (AU15) from frame 38 to 47: happy",
             &ev,
             &vocab(),
         );

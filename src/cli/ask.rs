@@ -7,13 +7,13 @@ use std::path::PathBuf;
 use actfer::agent::tools::ClipMotion;
 use actfer::agent::trace::InputInfo;
 use actfer::agent::{
-    default_sampling, run, system_prompt, Limits, LlmPolicy, Policy, StopReason, Toolbox, Trace,
-    VisionPolicy,
+    run, sampling_for, system_prompt, system_prompt_for, Limits, LlmPolicy, Policy, StopReason,
+    Toolbox, Trace, VisionPolicy,
 };
 use actfer::evidence::AppearanceModels;
 use actfer::llm::prompt_cache::{PromptCache, PROMPT_CACHE};
 use actfer::llm::vision::{is_vision_spec, VisionModel};
-use actfer::llm::{SamplingParams, TextModel, DEFAULT_MODEL};
+use actfer::llm::{SamplingParams, TextModel};
 use actfer::media::{Media, MediaKind, OpenOptions};
 use actfer::models::ModelStore;
 use actfer::Error;
@@ -26,11 +26,8 @@ pub struct AskArgs {
     pub input: PathBuf,
     /// The question, e.g. "What does this face express?".
     pub question: String,
-    /// Model: a GGUF file, a default model name, or a Hugging Face `owner/repo:file.gguf`; or a
-    /// Qwen3-VL model (a folder of its Hugging Face files, or a repo id such as
-    /// `Qwen/Qwen3-VL-2B-Instruct`), which also sees the crops and flow maps as images.
-    #[arg(long, default_value = DEFAULT_MODEL)]
-    pub model: String,
+    #[command(flatten)]
+    pub model: super::model_choice::ModelChoice,
     /// Where the trace (trace.json) and its crops go; default: INPUT's name + `.trace` in the
     /// current folder.
     #[arg(long)]
@@ -63,8 +60,9 @@ pub struct AskArgs {
     #[arg(long, default_value_t = SamplingParams::default().seed)]
     pub seed: u64,
     /// Repetition penalty on the string being written (a thought, the answer's text); 1 is off.
-    #[arg(long, default_value_t = default_sampling().repeat_penalty)]
-    pub repeat_penalty: f32,
+    /// Default: 1 for the trained reasoner, 1.3 for other models.
+    #[arg(long)]
+    pub repeat_penalty: Option<f32>,
     /// Frame rate of a folder of frames.
     #[arg(long)]
     pub fps: Option<f64>,
@@ -127,15 +125,18 @@ pub fn run_ask(a: AskArgs) -> anyhow::Result<()> {
     let sampling = SamplingParams {
         temperature: a.temperature,
         seed: a.seed,
-        repeat_penalty: a.repeat_penalty,
+        repeat_penalty: a
+            .repeat_penalty
+            .unwrap_or(sampling_for(a.model.spec()).repeat_penalty),
         ..Default::default()
     };
-    let mut policy: Box<dyn Policy> = if is_vision_spec(&a.model) {
-        let model = VisionModel::load_spec(&a.model)?;
-        Box::new(VisionPolicy::new(model, system_prompt(), sampling)?.named(a.model.as_str()))
+    let spec = a.model.spec();
+    let mut policy: Box<dyn Policy> = if is_vision_spec(spec) {
+        let model = VisionModel::load_spec(spec)?;
+        Box::new(VisionPolicy::new(model, system_prompt(), sampling)?.named(spec))
     } else {
-        let model = TextModel::load_spec(&a.model)?;
-        let mut policy = LlmPolicy::new(model, system_prompt(), sampling)?;
+        let model = TextModel::load_spec(spec)?;
+        let mut policy = LlmPolicy::new(model, system_prompt_for(spec), sampling)?;
         if !a.no_prompt_cache {
             policy = policy.with_prompt_cache(PromptCache::new(store.home().join(PROMPT_CACHE)));
         }

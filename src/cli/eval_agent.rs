@@ -4,9 +4,9 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use actfer::agent::eval::{evaluate_agent, EvalOptions, QUESTION};
-use actfer::agent::{default_sampling, system_prompt, Limits, LlmPolicy};
+use actfer::agent::{sampling_for, system_prompt_for, Limits, LlmPolicy};
 use actfer::evidence::AppearanceModels;
-use actfer::llm::{TextModel, DEFAULT_MODEL};
+use actfer::llm::TextModel;
 use actfer::models::ModelStore;
 use actfer::synth::labels::Labels;
 use actfer::Error;
@@ -18,9 +18,8 @@ pub struct AgentArgs {
     /// A SynthME folder (`actfer synth`), e.g. of the test split.
     #[arg(long)]
     pub data: PathBuf,
-    /// Model: a GGUF file, a default model name, or a Hugging Face `owner/repo:file.gguf`.
-    #[arg(long, default_value = DEFAULT_MODEL)]
-    pub model: String,
+    #[command(flatten)]
+    pub model: super::model_choice::ModelChoice,
     /// The question asked of every clip.
     #[arg(long, default_value = QUESTION)]
     pub question: String,
@@ -57,9 +56,9 @@ pub fn run(a: AgentArgs) -> anyhow::Result<()> {
     let store = ModelStore::from_env()?;
     let models = AppearanceModels::load(&store, &Device::Cpu)?;
     let mut policy = LlmPolicy::new(
-        TextModel::load_spec(&a.model)?,
-        system_prompt(),
-        default_sampling(),
+        TextModel::load_spec(a.model.spec())?,
+        system_prompt_for(a.model.spec()),
+        sampling_for(a.model.spec()),
     )?;
     let options = EvalOptions {
         question: a.question.clone(),
@@ -103,7 +102,7 @@ pub fn run(a: AgentArgs) -> anyhow::Result<()> {
         report.samples,
         a.data.display(),
         report.model,
-        default_sampling().repeat_penalty,
+        sampling_for(a.model.spec()).repeat_penalty,
         a.method
     );
     let _ = writeln!(s, "{:<24} {:>10} {:>10}", "", "agent", "tool-only");

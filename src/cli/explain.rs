@@ -3,9 +3,13 @@
 
 use std::path::PathBuf;
 
-use actfer::agent::explain::{append, clips_of, done_ids, explain_clip, Explainer};
+use actfer::agent::explain::{
+    append, clips_of, done_ids, explain_clip, explain_system_for, Explainer,
+};
+use actfer::agent::sampling_for;
+use actfer::agent::words::WordsTally;
 use actfer::evidence::AppearanceModels;
-use actfer::llm::{TextModel, DEFAULT_MODEL};
+use actfer::llm::TextModel;
 use actfer::models::ModelStore;
 use actfer::Error;
 use candle_core::Device;
@@ -18,14 +22,13 @@ pub struct ExplainArgs {
     /// Results, one JSON line per clip; clips already in it are not done again.
     #[arg(long, default_value = "results.jsonl")]
     pub out: PathBuf,
-    /// Model: a GGUF file, a default model name, or a Hugging Face `owner/repo:file.gguf`.
-    #[arg(long, default_value = DEFAULT_MODEL)]
-    pub model: String,
+    #[command(flatten)]
+    pub model: super::model_choice::ModelChoice,
     /// Explain at most this many clips in this run.
     #[arg(long)]
     pub limit: Option<usize>,
     /// Tokens per explanation.
-    #[arg(long, default_value_t = 96)]
+    #[arg(long, default_value_t = 128)]
     pub max_tokens: usize,
     #[command(flatten)]
     pub motion: super::spot::MotionArgs,
@@ -56,16 +59,25 @@ pub fn run(a: ExplainArgs) -> anyhow::Result<()> {
     }
     let store = ModelStore::from_env()?;
     let models = AppearanceModels::load(&store, &Device::Cpu)?;
-    let mut explainer = Explainer::new(TextModel::load_spec(&a.model)?)?;
+    let spec = a.model.spec();
+    let mut explainer = Explainer::new(
+        TextModel::load_spec(spec)?,
+        explain_system_for(spec),
+        sampling_for(spec).repeat_penalty,
+    )?;
     explainer.max_tokens = a.max_tokens;
     let method = super::flow::method(&a.motion.method)?;
     // each clip's own frame rate replaces this one (explain_clip)
     let options = a.motion.options_at(actfer::media::DEFAULT_FOLDER_FPS)?;
     let bar = actfer::progress::bar(todo.len() as u64, "clips");
     let mut failed = 0;
+    let mut words = WordsTally::default();
     for clip in todo {
         match explain_clip(clip, &models, method.as_ref(), &options, &mut explainer) {
-            Ok(result) => append(&a.out, &result)?,
+            Ok(result) => {
+                result.intervals.iter().for_each(|i| words.add(&i.words));
+                append(&a.out, &result)?
+            }
             // one bad clip (unreadable, no face, one frame) does not stop the dataset
             Err(e) => {
                 tracing::warn!("{}: {e}", clip.path.display());
@@ -75,6 +87,18 @@ pub fn run(a: ExplainArgs) -> anyhow::Result<()> {
         bar.inc(1);
     }
     bar.finish_and_clear();
+    // what the words checks found in this run's explanations (each line's `words`)
+    eprintln!(
+        "{} explanation(s); {} with a words problem: {} naming another emotion, {} naming \
+         something outside the catalogue, {} citing an AU or frame not in the evidence, {} with \
+         a non-word",
+        words.texts,
+        words.failed,
+        words.other_emotion,
+        words.outside_catalogue,
+        words.unsupported,
+        words.non_words
+    );
     println!("{}", a.out.display());
     if failed > 0 {
         return Err(Error::Internal(format!(

@@ -13,6 +13,7 @@ mod facs;
 mod flow;
 mod generate;
 mod media;
+mod model_choice;
 mod models;
 mod quantize;
 mod report;

@@ -23,6 +23,8 @@
 //! - [`sampling`]: greedy, temperature, top-k, top-p, repetition penalty, seed
 //! - [`constrain`]: generation under a JSON Schema (llguidance masks the logits)
 //! - [`quantize`]: rewriting a GGUF in a faster quantization (Q4_1 -> Q8_0)
+//! - [`lora`]: LoRA fine-tuning of llama-shaped models on the CPU, and merging an adapter
+//!   into a new GGUF (the trained reasoner, [`REASONER_MODEL`])
 //! - [`session`]: [`Session`] (tokens, KV cache reuse, generation) and [`Chat`] (messages)
 //! - [`prompt_cache`]: a system prompt's keys and values on disk, for the next process
 //! - [`vision`]: Qwen3-VL (image + text) from safetensors, greedy decoding

@@ -166,3 +166,72 @@ fn the_words_checks_catch_what_the_untrained_model_wrote() {
         ["unsupported", "catalogue", "non-word"]
     );
 }
+
+/// The default model is the trained reasoner: on the demo's clip (SynthME seed 5, the test
+/// split's identity: sadness, AU1 + AU4 + AU15) it reads the motion before answering, its
+/// first answer passes every verifier check, and its thoughts and text pass the words checks.
+#[test]
+fn the_trained_reasoner_answers_the_demo_clip_with_sound_words() {
+    use actfer::agent::trace::{Trace, FILE};
+    use actfer::agent::words::check_first_answer;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("synthme");
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    succeeds(&[
+        "synth",
+        "--out",
+        &s(&data),
+        "--seed",
+        "5",
+        "--clips",
+        "1",
+        "--split",
+        "test",
+        "--size",
+        "256",
+        "--no-neutral",
+        "--flow",
+        "none",
+    ]);
+    let trace_dir = dir.path().join("ask");
+    succeeds(&[
+        "ask",
+        &s(&data.join("clips/clip_00000/frames")),
+        "What expression does this face show, and which action units?",
+        "--trace-dir",
+        &s(&trace_dir),
+        "--no-prompt-cache",
+    ]);
+    let trace = Trace::read(&trace_dir.join(FILE)).unwrap();
+    assert_eq!(trace.model, actfer::llm::REASONER_FILE);
+    let motion = trace.steps.iter().position(|s| {
+        s.tool.name == "optical_flow"
+            || (s.tool.name == "au_evidence" && s.tool.args["source"] == "motion")
+    });
+    let answer = trace
+        .steps
+        .iter()
+        .position(|s| s.tool.name == "final_answer");
+    assert!(motion.is_some() && motion < answer, "{:#?}", trace.steps);
+    let first = &trace.steps[answer.unwrap()];
+    assert!(
+        !first.observation.error,
+        "the first answer was sent back: {}",
+        first.observation.text
+    );
+    assert!(
+        trace.verifier.iter().all(|c| c.passed),
+        "{:#?}",
+        trace.verifier
+    );
+    let vocab = Vocabulary::shared().unwrap();
+    let words = check_first_answer(&trace, &vocab);
+    assert!(
+        words.thoughts.iter().all(Vec::is_empty),
+        "{:?}",
+        words.thoughts
+    );
+    assert_eq!(words.text.as_deref(), Some(&[][..]));
+    assert!(words.distinct_thoughts >= 2, "{:#?}", trace.steps);
+}
