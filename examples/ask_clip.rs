@@ -48,7 +48,11 @@ fn main() -> anyhow::Result<()> {
 
     // The language model picks the tools under the step schema.
     let model = TextModel::load_spec(REASONER_MODEL)?;
-    let mut policy = LlmPolicy::new(model, system_prompt_for(REASONER_MODEL), default_sampling())?;
+    let mut policy = LlmPolicy::new(
+        model,
+        system_prompt_for(REASONER_MODEL),
+        sampling_for(REASONER_MODEL),
+    )?;
     let input = InputInfo {
         path: path.display().to_string(),
         kind: format!("{:?}", info.kind).to_lowercase(),
