@@ -344,13 +344,23 @@ impl Teacher {
             ])
             .to_string()
         } else {
+            // the thought comes before the answer's emotion in the step, so it names none
+            // (the schema fixes the emotion after it; a named one could disagree)
             let codes: Vec<&str> = claimed.iter().map(|s| s.code.as_str()).collect();
             let verb = if codes.len() == 1 {
-                self.pick(&["fits", "points to", "reads as"])
+                self.pick(&[
+                    "is the AU the evidence showed; answer with it.",
+                    "moved clearly enough to claim; time to answer.",
+                    "is what moved; write the answer.",
+                ])
             } else {
-                self.pick(&["fit", "point to", "together read as"])
+                self.pick(&[
+                    "are the AUs the evidence showed; answer with them.",
+                    "moved clearly enough to claim; time to answer.",
+                    "are what moved; write the answer.",
+                ])
             };
-            format!("{} {verb} {}.", join(&codes), emotion.name())
+            format!("{} {verb}", join(&codes))
         };
         step(
             thought,

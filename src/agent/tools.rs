@@ -215,11 +215,12 @@ pub fn step_schema(
 /// allowed emotion fits, the answer is neutral with no AUs.
 fn answer_args(answer: &AnswerChoices) -> Value {
     let shown = &answer.aus;
-    let branch = |emotion: Emotion, aus: Value, opening: &[&String]| {
-        let mut text = json!({"type": "string", "maxLength": 240});
-        if !opening.is_empty() {
-            text["pattern"] = json!(opening_citation(opening));
-        }
+    let branch = |emotion: Emotion, aus: Value, opening: &[&String], cited: &[&String]| {
+        let text = json!({
+            "type": "string",
+            "maxLength": 240,
+            "pattern": text_pattern(opening, cited),
+        });
         json!({
             "type": "object",
             "properties": {"emotion": {"const": emotion.name()}, "aus": aus, "text": text},
@@ -269,31 +270,48 @@ fn answer_args(answer: &AnswerChoices) -> Value {
         } else {
             fitting.iter().copied().chain(among(ACCOMPANYING)).collect()
         };
-        branches.push(branch(emotion, list(&fitting, &rest), &fitting));
+        branches.push(branch(emotion, list(&fitting, &rest), &fitting, &rest));
     }
     if branches.is_empty() {
         branches.push(branch(
             Emotion::Neutral,
             json!({"type": "array", "maxItems": 0}),
             &[],
+            &[],
         ));
     }
     json!({"anyOf": branches})
 }
 
-/// A pattern for an answer text that opens by citing one of `codes` as the prompt teaches,
-/// by its catalogue name: `Brow Lowerer (AU4)...`. The codes are ones the answer claims
-/// whatever else it lists (its emotion's prototype AUs shown), so the opening citation is
-/// always true.
-fn opening_citation(codes: &[&String]) -> String {
-    let cited: Vec<String> = codes
+/// A pattern for an answer text: one line that opens by citing one of `opening` as the prompt
+/// teaches, by its catalogue name (`Brow Lowerer (AU4)...`), and whose brackets hold only
+/// codes of `cited` (`(AU7)`). The opening codes are ones the answer claims whatever else it
+/// lists (its emotion's prototype AUs shown), so the opening citation is always true; the
+/// others are the AUs its list may hold, so a text never cites an AU no observation showed or
+/// its emotion cannot go with. Without an opening (a neutral answer, no AUs) the text has no
+/// brackets at all: it cites nothing.
+fn text_pattern(opening: &[&String], cited: &[&String]) -> String {
+    let codes = |codes: &[&String]| -> Vec<String> {
+        codes.iter().map(|c| regex::escape(c)).collect()
+    };
+    let named: Vec<String> = opening
         .iter()
         .filter_map(|c| {
             let name = crate::facs::au::info(au_number(c)?)?.name;
-            Some(format!("{} \\({c}\\)", regex::escape(name)))
+            Some(format!("{} \\({}\\)", regex::escape(name), regex::escape(c)))
         })
         .collect();
-    format!("^(?:{})[^\\n]*$", cited.join("|"))
+    let rest = match cited.is_empty() {
+        true => "[^()\\n]*".to_string(),
+        false => format!(
+            "(?:[^()\\n]|\\((?:{})\\))*",
+            codes(cited).join("|")
+        ),
+    };
+    match named.is_empty() {
+        true => format!("^{rest}$"),
+        false => format!("^(?:{}){rest}$", named.join("|")),
+    }
 }
 
 /// Where the reference schema lives (`prompts/tools.schema.json`, relative to the repository).
@@ -665,6 +683,39 @@ pub(super) fn au_data(aus: &[&crate::facs::evidence::AuEvidence]) -> Value {
 #[cfg(test)]
 mod reference_tests {
     use super::*;
+
+    /// An answer's text cites the AUs its list may hold and nothing else; a neutral one cites
+    /// none.
+    #[test]
+    fn an_answer_text_cites_only_the_aus_its_branch_allows() {
+        let code = |s: &str| s.to_string();
+        let (au1, au4, au15) = (code("AU1"), code("AU4"), code("AU15"));
+        let re = |p: String| regex::Regex::new(&p).unwrap();
+        let sad = re(text_pattern(&[&au1, &au15], &[&au1, &au4, &au15]));
+        let good = "Inner Brow Raiser (AU1) raises the inner brows and Brow Lowerer (AU4) \
+                    lowers them from frame 3 to 9. The movement is slight and reads as sadness.";
+        assert!(sad.is_match(good));
+        // an AU the branch does not allow, an opening without a citation, a second line
+        assert!(!sad.is_match("Inner Brow Raiser (AU1) and Lip Pressor (AU24) moved."));
+        assert!(!sad.is_match("Brow Lowerer (AU4) lowers the brows."));
+        assert!(!sad.is_match("The brows moved (AU1)."));
+        assert!(!sad.is_match("Inner Brow Raiser (AU1) moved.\nThen more."));
+        let neutral = re(text_pattern(&[], &[]));
+        assert!(neutral.is_match("No action unit moved clearly, so the face reads as neutral."));
+        assert!(!neutral.is_match("Nothing moved but Lip Corner Puller (AU12)."));
+        // the schema's branches carry it
+        let answer = AnswerChoices {
+            aus: vec![au1.clone(), au4.clone(), au15.clone()],
+            emotions: vec![Emotion::Sadness],
+        };
+        let args = answer_args(&answer);
+        let branch = re(args["anyOf"][0]["properties"]["text"]["pattern"]
+            .as_str()
+            .unwrap()
+            .to_string());
+        assert!(branch.is_match(good));
+        assert!(!branch.is_match("Inner Brow Raiser (AU1) and Lip Pressor (AU24) moved."));
+    }
 
     /// `prompts/tools.schema.json` is the code's schema. After changing a tool, rewrite it with
     /// `ACTFER_WRITE_SCHEMA=1 cargo test --release --lib reference_schema`.
