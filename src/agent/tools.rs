@@ -284,34 +284,28 @@ fn answer_args(answer: &AnswerChoices) -> Value {
 }
 
 /// A pattern for an answer text: one line that opens by citing one of `opening` as the prompt
-/// teaches, by its catalogue name (`Brow Lowerer (AU4)...`), and whose brackets hold only
-/// codes of `cited` (`(AU7)`). The opening codes are ones the answer claims whatever else it
-/// lists (its emotion's prototype AUs shown), so the opening citation is always true; the
-/// others are the AUs its list may hold, so a text never cites an AU no observation showed or
-/// its emotion cannot go with. Without an opening (a neutral answer, no AUs) the text has no
-/// brackets at all: it cites nothing.
+/// teaches (`Brow Lowerer (AU4)...`), and whose brackets hold only codes of `cited`, each
+/// right after its own catalogue name (`Lid Tightener (AU7)`). The opening codes are ones the
+/// answer claims whatever else it lists (its emotion's prototype AUs shown), so the opening
+/// citation is always true; the others are the AUs its list may hold, so a text never cites an
+/// AU no observation showed or its emotion cannot go with, nor gives an AU another's name.
+/// Without an opening (a neutral answer, no AUs) the text has no brackets and no numbers: it
+/// cites nothing, no AU and no frame.
 fn text_pattern(opening: &[&String], cited: &[&String]) -> String {
-    let codes = |codes: &[&String]| -> Vec<String> {
-        codes.iter().map(|c| regex::escape(c)).collect()
+    let named = |codes: &[&String]| -> Vec<String> {
+        codes
+            .iter()
+            .filter_map(|c| {
+                let name = crate::facs::au::info(au_number(c)?)?.name;
+                Some(format!("{} \\({}\\)", regex::escape(name), regex::escape(c)))
+            })
+            .collect()
     };
-    let named: Vec<String> = opening
-        .iter()
-        .filter_map(|c| {
-            let name = crate::facs::au::info(au_number(c)?)?.name;
-            Some(format!("{} \\({}\\)", regex::escape(name), regex::escape(c)))
-        })
-        .collect();
-    let rest = match cited.is_empty() {
-        true => "[^()\\n]*".to_string(),
-        false => format!(
-            "(?:[^()\\n]|\\((?:{})\\))*",
-            codes(cited).join("|")
-        ),
-    };
-    match named.is_empty() {
-        true => format!("^{rest}$"),
-        false => format!("^(?:{}){rest}$", named.join("|")),
+    if opening.is_empty() {
+        return "^[A-Za-z ,.;:'-]*$".to_string();
     }
+    let rest = format!("(?:[^()\\n]|{})*", named(cited).join("|"));
+    format!("^(?:{}){rest}$", named(opening).join("|"))
 }
 
 /// Where the reference schema lives (`prompts/tools.schema.json`, relative to the repository).
@@ -699,10 +693,16 @@ mod reference_tests {
         assert!(!sad.is_match("Inner Brow Raiser (AU1) and Lip Pressor (AU24) moved."));
         assert!(!sad.is_match("Brow Lowerer (AU4) lowers the brows."));
         assert!(!sad.is_match("The brows moved (AU1)."));
+        // an AU under another's name
+        assert!(!sad.is_match("Inner Brow Raiser (AU1) with Lip Corner Depressor (AU4)."));
+        assert!(sad.is_match("Inner Brow Raiser (AU1) with Lip Corner Depressor (AU15)."));
         assert!(!sad.is_match("Inner Brow Raiser (AU1) moved.\nThen more."));
         let neutral = re(text_pattern(&[], &[]));
         assert!(neutral.is_match("No action unit moved clearly, so the face reads as neutral."));
         assert!(!neutral.is_match("Nothing moved but Lip Corner Puller (AU12)."));
+        assert!(!neutral.is_match("Nothing moved from frame 0 to 39."));
+        assert!(!neutral.is_match("Nothing moved from frame ¹ to ²."));
+        assert!(neutral.is_match("The face doesn't move; it reads as neutral."));
         // the schema's branches carry it
         let answer = AnswerChoices {
             aus: vec![au1.clone(), au4.clone(), au15.clone()],

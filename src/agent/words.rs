@@ -111,6 +111,18 @@ impl Vocabulary {
     /// plain inflection of a listed word.
     pub fn knows(&self, word: &str) -> bool {
         let w = word.to_ascii_lowercase();
+        // a contraction is a word when what it contracts is: `doesn't` (does not), `can't`,
+        // `face's`, `they're`, `we'll`
+        if let Some((stem, ending)) = w.split_once('\'') {
+            let known = |s: &str| !s.is_empty() && !s.contains('\'') && self.knows(s);
+            return match ending {
+                "t" => stem
+                    .strip_suffix('n')
+                    .is_some_and(|s| known(s) || known(stem)),
+                "s" | "re" | "ve" | "ll" | "d" | "m" => known(stem),
+                _ => false,
+            };
+        }
         let listed = |s: &str| self.english.contains(s) || self.catalogue.contains(s);
         listed(&w) || Emotion::parse(&w).is_ok() || base_forms(&w).iter().any(|b| listed(b))
     }
@@ -396,6 +408,10 @@ fn words(text: &str) -> Vec<(&str, usize)> {
         let start = i;
         while i < b.len() && b[i].is_ascii_alphabetic() {
             i += 1;
+            // a contraction's apostrophe stays inside the word (`doesn't`, `face's`)
+            if i + 1 < b.len() && b[i] == b'\'' && b[i + 1].is_ascii_alphabetic() {
+                i += 1;
+            }
         }
         let touches = |k: Option<&u8>| k.is_some_and(|c| c.is_ascii_digit() || *c == b'_');
         if !touches(start.checked_sub(1).and_then(|k| b.get(k))) && !touches(b.get(i)) {
@@ -581,7 +597,7 @@ mod tests {
         Vocabulary::from_words(
             "the brow brows lower from to frame and a with smile raise lip corner pull down \
              in german literature refers specifically which was used by is of strong slight \
-             expression"
+             expression does can face move"
                 .split(' '),
         )
     }
@@ -673,10 +689,15 @@ mod tests {
             "pulled",
             "smiling",
             "corners",
+            "doesn't",
+            "can't",
+            "face's",
         ] {
             assert!(v.knows(w), "{w}");
         }
-        for w in ["Sadismus", "Upcorpion", "Lipscorner", "brwo"] {
+        // a contraction is one word to the checks, and a word only when what it contracts is
+        assert_eq!(check("The face doesn't move.", &evidence(&[], &[]), &v), []);
+        for w in ["Sadismus", "Upcorpion", "Lipscorner", "brwo", "brwon't", "face'x", "'s"] {
             assert!(!v.knows(w), "{w}");
         }
     }
