@@ -8,7 +8,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use actfer::reward::{self, io, CalibrationState, OnProblem, RewardConfig};
+use actfer::agent::words::Vocabulary;
+use actfer::reward::{self, io, CalibrationState, Inputs, OnProblem, RewardConfig};
 
 const EMOTIONS: [(&str, &[&str]); 8] = [
     ("happiness", &["AU6", "AU12"]),
@@ -111,20 +112,17 @@ fn main() {
         std::fs::read(&rpath).unwrap(),
         std::fs::read(&lpath).unwrap(),
     );
+    // the words term's list, as the CLI loads it
+    let vocab = Vocabulary::shared().unwrap();
     let lib_s = best_of(3, || {
         let mut state = CalibrationState::default();
-        let labels = io::jsonl_lines(&ltext).map(|(k, l)| (k, io::parse_label(l)));
-        let rollouts = io::parse_rollouts(&rtext).into_iter();
-        let r = reward::run(
-            labels,
-            "l",
-            rollouts,
-            "r",
-            &cfg,
-            &mut state,
-            OnProblem::Skip,
-        )
-        .unwrap();
+        let inputs = Inputs {
+            labels: io::jsonl_lines(&ltext).map(|(k, l)| (k, io::parse_label(l))),
+            labels_source: "l".into(),
+            rollouts: io::parse_rollouts(&rtext).into_iter(),
+            rollouts_source: "r".into(),
+        };
+        let r = reward::run(inputs, &cfg, &mut state, Some(&vocab), OnProblem::Skip).unwrap();
         assert_eq!(r.scores.len(), n);
     });
 

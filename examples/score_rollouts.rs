@@ -7,6 +7,7 @@
 //! The rollouts are written inline; a trainer passes its own completions (R1-style
 //! `<think>...</think><answer>{...}</answer>` text, tool calls, or agent traces).
 
+use actfer::agent::words::Vocabulary;
 use actfer::reward::calibration::CalibrationState;
 use actfer::reward::config::RewardConfig;
 use actfer::reward::io::{label_from_value, rollout_from_value};
@@ -49,11 +50,14 @@ fn main() -> anyhow::Result<()> {
     }
     let cfg = RewardConfig::default();
     let mut state = CalibrationState::default();
-    let (scores, groups) = score_batch(items, &cfg, &mut state);
+    // the words term's English word list, from the model store
+    let vocab = Vocabulary::shared()?;
+    let (scores, groups) = score_batch(items, &cfg, &mut state, Some(&vocab));
     for s in &scores {
+        let t = &s.terms;
         println!(
-            "{}: format {} region {:.2} au {:.2} emotion {} -> total {:.3}, advantage {:+.3}",
-            s.id, s.terms.format, s.terms.region, s.terms.au, s.terms.emotion, s.total, s.advantage
+            "{}: format {} region {:.2} au {:.2} emotion {} words {:.2} -> total {:.3}, advantage {:+.3}",
+            s.id, t.format, t.region, t.au, t.emotion, t.words, s.total, s.advantage
         );
     }
     let g = &groups[0];

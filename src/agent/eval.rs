@@ -28,7 +28,7 @@ use crate::motion::au::BLINK_AU;
 use crate::motion::clip::{analyze_intervals, spot_clip, ClipOptions, IntervalAnalysis};
 use crate::motion::spotting::Spot;
 use crate::motion::synthme::{score, Sample, Scores};
-use crate::synth::labels::{Kind, Labels};
+use crate::synth::labels::{ClipLabel, Kind, Labels};
 
 /// The question every sample is asked.
 pub const QUESTION: &str = "What expression does this face show, and which action units?";
@@ -121,10 +121,7 @@ pub fn evaluate_agent(
     options: &EvalOptions,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<AgentReport> {
-    let clips: Vec<_> = labels
-        .clips
-        .iter()
-        .filter(|c| matches!(c.kind, Kind::Micro | Kind::Macro) && c.events.len() == 1)
+    let clips: Vec<_> = expression_clips(labels)
         .take(options.limit.unwrap_or(usize::MAX))
         .collect();
     if clips.is_empty() {
@@ -157,23 +154,15 @@ pub fn evaluate_agent(
 
         // the agent
         let start = Instant::now();
-        let media = open()?;
-        let frame = media
-            .frames()?
-            .next()
-            .ok_or_else(|| Error::bad_input(&path, "has no frame"))??;
-        let method = crate::flow::method::by_name(&options.method)?;
         let dir = options.traces.as_ref().map(|d| d.join(&clip.id));
-        let mut toolbox = Toolbox::new(models, frame.image, dir.clone())
-            .with_clip(ClipMotion::new(media, method, clip_options.clone()));
-        let input = InputInfo {
-            path: path.display().to_string(),
-            kind: "frames".into(),
-            fps: Some(clip.fps as f64),
-            frames: clip.frames,
-            frame: 0,
-            face_box: None,
-        };
+        let (mut toolbox, input) = clip_toolbox(
+            models,
+            &path,
+            clip,
+            &options.method,
+            clip_options.clone(),
+            dir.clone(),
+        )?;
         let trace = run(
             &options.question,
             input,
@@ -242,6 +231,37 @@ pub fn evaluate_agent(
         tool_samples,
         runs,
     })
+}
+
+/// The agent's tools over the SynthME clip `clip` (its frames at `path`): its first frame for
+/// appearance (as `actfer ask` reads a clip by default), the whole clip for motion with
+/// `method` and `options` (at the clip's frame rate); and the input its trace records.
+pub fn clip_toolbox<'a>(
+    models: &'a AppearanceModels,
+    path: &Path,
+    clip: &ClipLabel,
+    method: &str,
+    mut options: ClipOptions,
+    artifacts: Option<PathBuf>,
+) -> Result<(Toolbox<'a>, InputInfo)> {
+    let media = open_clip(path, clip.fps)?;
+    let frame = media
+        .frames()?
+        .next()
+        .ok_or_else(|| Error::bad_input(path, "has no frame"))??;
+    let method = crate::flow::method::by_name(method)?;
+    options.spotting.fps = clip.fps;
+    let toolbox = Toolbox::new(models, frame.image, artifacts)
+        .with_clip(ClipMotion::new(media, method, options));
+    let input = InputInfo {
+        path: path.display().to_string(),
+        kind: "frames".into(),
+        fps: Some(clip.fps as f64),
+        frames: clip.frames,
+        frame: 0,
+        face_box: None,
+    };
+    Ok((toolbox, input))
 }
 
 /// A SynthME clip's frames, at its frame rate.
@@ -316,8 +336,22 @@ fn tally(runs: &[RunInfo], pick: impl Fn(&TraceWords) -> Vec<&Vec<Problem>>) -> 
     t
 }
 
-fn run_info(trace: &Trace, seconds: f64, vocab: &Vocabulary) -> RunInfo {
+/// Whether a run's first final answer passed every verifier check (no revision was needed).
+pub fn first_passed(trace: &Trace) -> bool {
     let first = trace.steps.iter().find(|s| s.tool.name == FINAL_ANSWER);
+    first.is_some_and(|s| !s.observation.error) && trace.verifier.iter().all(|c| c.passed)
+}
+
+/// The expression clips of a SynthME folder (micro or macro, one event each): the samples the
+/// agent is evaluated and trained on.
+pub fn expression_clips(labels: &Labels) -> impl Iterator<Item = &ClipLabel> {
+    labels
+        .clips
+        .iter()
+        .filter(|c| matches!(c.kind, Kind::Micro | Kind::Macro) && c.events.len() == 1)
+}
+
+fn run_info(trace: &Trace, seconds: f64, vocab: &Vocabulary) -> RunInfo {
     RunInfo {
         parsed: trace.answer.is_some(),
         steps: trace.steps.len(),
@@ -327,8 +361,7 @@ fn run_info(trace: &Trace, seconds: f64, vocab: &Vocabulary) -> RunInfo {
             .any(|s| s.tool.name == "zoom" && !s.observation.error),
         stop: trace.stop,
         verifier_passed: trace.answer.is_some() && trace.verifier.iter().all(|c| c.passed),
-        first_passed: first.is_some_and(|s| !s.observation.error)
-            && trace.verifier.iter().all(|c| c.passed),
+        first_passed: first_passed(trace),
         words: check_first_answer(trace, vocab),
         seconds,
     }

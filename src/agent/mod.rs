@@ -11,10 +11,12 @@
 //! - [`trace`]: the trace document (`actfer.trace/1`)
 //! - [`eval`]: the agent scored on SynthME next to the tool-only pipeline
 //! - [`explain`]: ME explanations for clips and datasets, resumable JSON lines
+//! - [`grpo`]: UC-GRPO training of the reasoner's adapter on its own rollouts
 
 pub mod clip_tools;
 pub mod eval;
 pub mod explain;
+pub mod grpo;
 pub mod policy;
 pub mod run;
 pub mod teacher;

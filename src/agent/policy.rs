@@ -119,6 +119,18 @@ impl LlmPolicy {
         self.prompt_cache = Some(cache);
         self
     }
+
+    /// The conversation of the current run as the model read and wrote it: the system prompt,
+    /// then each message and the reply to it (what the policy update trains on).
+    pub fn messages(&self) -> &[Message] {
+        self.chat.messages()
+    }
+
+    /// Seeds the next replies' sampling. Every reply draws from the same seed, so a caller
+    /// that wants different draws (rollouts of one question) sets one before each reply.
+    pub fn set_seed(&mut self, seed: u64) {
+        self.sampling.seed = seed;
+    }
 }
 
 impl Policy for LlmPolicy {

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::eval::{open_clip, tool_only};
+use super::eval::{expression_clips, open_clip, tool_only};
 use super::explain::{evidence_text, moved_aus, TRAINED_SYSTEM};
 use super::run::{run, trained_system_prompt, Limits};
 use super::teacher::{explanation, Gold, Teacher};
@@ -24,10 +24,35 @@ use crate::facs::emotion::Emotion;
 use crate::llm::Message;
 use crate::motion::clip::ClipOptions;
 use crate::synth::identity::Split;
-use crate::synth::labels::{Kind, Labels};
+use crate::synth::labels::Labels;
 
 /// The questions users ask, one a line (prompts/train_questions.txt); each run draws one.
 pub const QUESTIONS: &str = include_str!("../../prompts/train_questions.txt");
+
+/// The questions of [`QUESTIONS`] (its non-blank lines that are not `#` comments).
+pub fn questions() -> Vec<&'static str> {
+    QUESTIONS
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect()
+}
+
+/// Refuses a SynthME folder `root` that holds test-split clips: the reasoner never trains on
+/// the clips it is evaluated on.
+pub fn refuse_test_split(root: &Path, labels: &Labels) -> Result<()> {
+    match labels.clips.iter().find(|c| c.split == Split::Test) {
+        Some(c) => Err(Error::bad_input(
+            root,
+            format!(
+                "holds test-split clips ({}); training data comes from the train and val \
+                 splits only (actfer synth --split train|val)",
+                c.id
+            ),
+        )),
+        None => Ok(()),
+    }
+}
 
 /// One training conversation.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -112,27 +137,11 @@ pub fn trajectories(
     mut keep: impl FnMut(&Conversation) -> Result<()>,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<DataReport> {
-    if let Some(c) = labels.clips.iter().find(|c| c.split == Split::Test) {
-        return Err(Error::bad_input(
-            root,
-            format!(
-                "holds test-split clips ({}); training data comes from the train and val \
-                 splits only (actfer synth --split train|val)",
-                c.id
-            ),
-        ));
-    }
-    let questions: Vec<&str> = QUESTIONS
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .collect();
+    refuse_test_split(root, labels)?;
+    let questions = questions();
     let vocab = Vocabulary::shared()?;
     let system = trained_system_prompt();
-    let clips: Vec<_> = labels
-        .clips
-        .iter()
-        .filter(|c| matches!(c.kind, Kind::Micro | Kind::Macro) && c.events.len() == 1)
+    let clips: Vec<_> = expression_clips(labels)
         .take(options.limit.unwrap_or(usize::MAX))
         .collect();
     // the loop's defaults: the answer names the emotion the tools rank first among those

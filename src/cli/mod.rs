@@ -23,6 +23,7 @@ mod synth;
 mod train;
 mod train_policy;
 mod train_policy_data;
+mod train_policy_grpo;
 
 use clap::{Parser, Subcommand};
 

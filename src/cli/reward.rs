@@ -2,9 +2,12 @@
 
 use std::io::{BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use actfer::reward::{self, io, CalibrationState, OnProblem, Report, RewardConfig};
+use actfer::agent::words::Vocabulary;
+use actfer::reward::{self, io, CalibrationState, Inputs, OnProblem, Report, RewardConfig};
 use actfer::Error;
+use anyhow::Context as _;
 use clap::Args;
 use serde::Deserialize;
 use serde_json::Value;
@@ -56,8 +59,15 @@ pub fn run(args: RewardArgs) -> anyhow::Result<()> {
         Some(p) => CalibrationState::load_or_default(p)?,
         None => CalibrationState::default(),
     };
+    let vocab = vocabulary(&cfg)?;
     if args.serve {
-        return serve(&cfg, &mut state, args.state.as_deref(), args.strict);
+        return serve(
+            &cfg,
+            &mut state,
+            vocab.as_deref(),
+            args.state.as_deref(),
+            args.strict,
+        );
     }
     let (rollouts_path, labels_path) = (
         args.rollouts.as_ref().expect("clap"),
@@ -70,13 +80,14 @@ pub fn run(args: RewardArgs) -> anyhow::Result<()> {
     } else {
         OnProblem::Skip
     };
-    let labels = io::jsonl_lines(&labels_text).map(|(n, l)| (n, io::parse_label(l)));
-    let rollouts = io::parse_rollouts(&rollouts_text).into_iter();
-    let (lsrc, rsrc) = (
-        labels_path.display().to_string(),
-        rollouts_path.display().to_string(),
-    );
-    let report = reward::run(labels, &lsrc, rollouts, &rsrc, &cfg, &mut state, on_problem).map_err(|p| {
+    let lsrc = labels_path.display().to_string();
+    let inputs = Inputs {
+        labels: io::jsonl_lines(&labels_text).map(|(n, l)| (n, io::parse_label(l))),
+        labels_source: lsrc.clone(),
+        rollouts: io::parse_rollouts(&rollouts_text).into_iter(),
+        rollouts_source: rollouts_path.display().to_string(),
+    };
+    let report = reward::run(inputs, &cfg, &mut state, vocab.as_deref(), on_problem).map_err(|p| {
         let path = if p.source == lsrc { labels_path } else { rollouts_path };
         Error::bad_input(path, format!("line {}: {} (--strict stops at the first problem; leave it out to skip and count)", p.line, p.reason))
     })?;
@@ -125,6 +136,17 @@ pub fn run(args: RewardArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The word list of the words term, unless its weight is 0.
+fn vocabulary(cfg: &RewardConfig) -> anyhow::Result<Option<Arc<Vocabulary>>> {
+    if cfg.weights.words == 0.0 {
+        return Ok(None);
+    }
+    let vocab = Vocabulary::shared().context(
+        "the words term reads the english-words list (set [weights] words = 0 in --config to score without it)",
+    )?;
+    Ok(Some(vocab))
 }
 
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
@@ -209,12 +231,13 @@ fn summary_table(report: &Report) -> String {
     }
     t.push('\n');
     type Get = fn(&reward::Means) -> f64;
-    let rows: [(&str, Get); 8] = [
+    let rows: [(&str, Get); 9] = [
         ("format", |m| m.format),
         ("region", |m| m.region),
         ("au", |m| m.au),
         ("consistency", |m| m.consistency),
         ("emotion", |m| m.emotion),
+        ("words", |m| m.words),
         ("utility", |m| m.utility),
         ("task", |m| m.task),
         ("total", |m| m.total),
@@ -250,6 +273,7 @@ struct Request {
 fn serve(
     cfg: &RewardConfig,
     state: &mut CalibrationState,
+    vocab: Option<&Vocabulary>,
     state_path: Option<&Path>,
     strict: bool,
 ) -> anyhow::Result<()> {
@@ -268,18 +292,22 @@ fn serve(
                 } else {
                     OnProblem::Skip
                 };
-                let labels = req
-                    .labels
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| (i + 1, io::label_from_value(v)));
-                let rollouts = req
-                    .rollouts
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| (i + 1, io::rollout_from_value(v, i + 1)));
+                let inputs = Inputs {
+                    labels: req
+                        .labels
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| (i + 1, io::label_from_value(v))),
+                    labels_source: "labels".into(),
+                    rollouts: req
+                        .rollouts
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| (i + 1, io::rollout_from_value(v, i + 1))),
+                    rollouts_source: "rollouts".into(),
+                };
                 let mut next = state.clone();
-                match reward::run(labels, "labels", rollouts, "rollouts", cfg, &mut next, on) {
+                match reward::run(inputs, cfg, &mut next, vocab, on) {
                     Err(p) => serde_json::json!({"error": format!("{p}")}),
                     Ok(report) => {
                         *state = next;

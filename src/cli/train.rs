@@ -18,7 +18,8 @@ pub enum TrainCommand {
     Motion(TrainMotionArgs),
     /// The reasoner (the agent's language model): `data` writes training conversations from
     /// SynthME train/val clips through the real tools, `sft` fine-tunes LoRA adapters on them,
-    /// `merge` writes the adapted model as a GGUF.
+    /// `grpo` goes on with UC-GRPO on the model's own rollouts, `merge` writes the adapted
+    /// model as a GGUF.
     #[command(subcommand)]
     Policy(PolicyCommand),
 }
@@ -29,6 +30,12 @@ pub enum PolicyCommand {
     /// apex frame as an image, through the real tools with the teacher policy; kept when the
     /// answer is the gold emotion and passes the verifier and the words checks.
     Data(super::train_policy_data::PolicyDataArgs),
+    /// UC-GRPO from an SFT adapter: per step, rollouts of SynthME train clips through the
+    /// real loop with the current adapter (merged as Q8_0), scored with the UC-GRPO rewards,
+    /// then a clipped policy-gradient update with a KL penalty against the starting adapter.
+    /// Writes OUT/adapter.safetensors, OUT/log.csv (one line per step) and a checkpoint to
+    /// --resume from.
+    Grpo(super::train_policy_grpo::GrpoArgs),
     #[command(flatten)]
     Lora(super::train_policy::LoraCommand),
 }
@@ -65,6 +72,7 @@ impl TrainCommand {
             TrainCommand::Flow(a) => a.json,
             TrainCommand::Motion(a) => a.json,
             TrainCommand::Policy(PolicyCommand::Data(a)) => a.json,
+            TrainCommand::Policy(PolicyCommand::Grpo(a)) => a.json,
             TrainCommand::Policy(PolicyCommand::Lora(c)) => c.wants_json(),
         }
     }
@@ -143,6 +151,7 @@ pub fn run(cmd: TrainCommand) -> anyhow::Result<()> {
     match cmd {
         TrainCommand::Motion(a) => train_motion(a),
         TrainCommand::Policy(PolicyCommand::Data(a)) => super::train_policy_data::run(a),
+        TrainCommand::Policy(PolicyCommand::Grpo(a)) => super::train_policy_grpo::run(a),
         TrainCommand::Policy(PolicyCommand::Lora(c)) => super::train_policy::run(c),
         TrainCommand::Flow(a) => {
             let mut config = match &a.net {

@@ -10,6 +10,7 @@
 //! consistency = 0.5
 //! emotion = 1.0
 //! utility = 0.5
+//! words = 0.5   # 0 scores without the word list
 //! [calibration]
 //! alpha = 0.5   # Uhat = alpha * U + (1 - alpha) * Ubar
 //! beta = 0.9    # Ubar <- beta * Ubar + (1 - beta) * U
@@ -32,6 +33,7 @@ pub struct Weights {
     pub consistency: f64,
     pub emotion: f64,
     pub utility: f64,
+    pub words: f64,
 }
 
 impl Default for Weights {
@@ -43,6 +45,7 @@ impl Default for Weights {
             consistency: 0.5,
             emotion: 1.0,
             utility: 0.5,
+            words: 0.5,
         }
     }
 }
@@ -122,6 +125,7 @@ impl RewardConfig {
             w.consistency,
             w.emotion,
             w.utility,
+            w.words,
         ]
         .iter()
         .all(|x| x.is_finite())

@@ -39,7 +39,7 @@ impl fmt::Display for Problem {
 }
 
 /// A rollout read from its line: ids, the parsed answer and the zoom flag.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Rollout {
     pub id: String,
     pub group: String,

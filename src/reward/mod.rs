@@ -4,7 +4,9 @@
 //!
 //! ```text
 //! r_format, r_region, r_au, r_consistency, r_emotion      see [terms]
+//! r_words                                                 see [writing]
 //! R_task,i = w_f r_format + w_r r_region + w_a r_au + w_c r_consistency + w_e r_emotion
+//!          + w_w r_words
 //! U(q)     = mean(R_task | zoomed) - mean(R_task | not zoomed)      (undefined if a side is empty)
 //! Uhat(q)  = alpha U(q) + (1 - alpha) Ubar_e*     or Ubar_e* when U(q) is undefined
 //! Ubar_e  <- beta Ubar_e + (1 - beta) U(q)         after the batch, for each defined U(q)
@@ -12,6 +14,10 @@
 //! R_i      = R_task,i + w_u r_utility,i
 //! A_i      = (R_i - mean_G R) / (std_G R + eps)   population std (divide by |G|)
 //! ```
+//!
+//! The total is DESIGN.md's `R_i = R_task,i + w_u zoomed_i Uhat(q) + w_w words_i`; the words
+//! term sits inside `R_task` so that the zoom utility compares how soundly the rollouts that
+//! zoomed wrote too, not only what they answered.
 //!
 //! Weights and constants: [`config::RewardConfig`]; calibration state: [`calibration`];
 //! completion formats: [`parse`]; input lines: [`io`]. A group's rollouts must share one sample.
@@ -21,6 +27,7 @@ pub mod config;
 pub mod io;
 pub mod parse;
 pub mod terms;
+pub mod writing;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -31,6 +38,7 @@ pub use config::RewardConfig;
 pub use io::{Problem, Rollout};
 pub use terms::{Gold, Terms};
 
+use crate::agent::words::Vocabulary;
 use crate::facs::Emotion;
 
 /// A rollout with its gold label, ready to score.
@@ -76,11 +84,14 @@ pub struct GroupScore {
     pub std: f64,
 }
 
-/// Scores one batch and folds its utilities into `state` (see the module docs).
+/// Scores one batch and folds its utilities into `state` (see the module docs). `vocab` is the
+/// word list of the words term ([`Vocabulary::shared`]); without one that term is 0, so pass
+/// one whenever its weight is not 0.
 pub fn score_batch(
     items: Vec<Item>,
     cfg: &RewardConfig,
     state: &mut CalibrationState,
+    vocab: Option<&Vocabulary>,
 ) -> (Vec<RolloutScore>, Vec<GroupScore>) {
     let mut index: HashMap<&str, usize> = HashMap::new();
     let mut members: Vec<Vec<usize>> = Vec::new();
@@ -93,7 +104,19 @@ pub fn score_batch(
     }
     let terms: Vec<Terms> = items
         .iter()
-        .map(|it| terms::score_answer(it.rollout.parsed.answer.as_ref().ok(), &it.gold, cfg))
+        .map(|it| {
+            let answer = it.rollout.parsed.answer.as_ref().ok();
+            let words = match (answer, vocab) {
+                (Some(a), Some(v)) => {
+                    writing::words_share(&it.rollout.parsed.writing, a.emotion, v)
+                }
+                _ => 0.0,
+            };
+            Terms {
+                words,
+                ..terms::score_answer(answer, &it.gold, cfg)
+            }
+        })
         .collect();
     let task: Vec<f64> = terms.iter().map(|t| t.task(cfg)).collect();
     let mut totals = vec![0.0; items.len()];
@@ -197,12 +220,14 @@ pub struct Means {
     pub consistency: f64,
     pub emotion: f64,
     pub utility: f64,
+    pub words: f64,
     pub task: f64,
     pub total: f64,
 }
 
 impl Means {
-    fn of<'a>(scores: impl Iterator<Item = &'a RolloutScore>) -> (usize, Means) {
+    /// How many scores there are, and their means (all 0 for none).
+    pub fn of<'a>(scores: impl Iterator<Item = &'a RolloutScore>) -> (usize, Means) {
         let mut m = Means::default();
         let mut n = 0;
         for s in scores {
@@ -214,6 +239,7 @@ impl Means {
                 (&mut m.consistency, t.consistency),
                 (&mut m.emotion, t.emotion),
                 (&mut m.utility, t.utility),
+                (&mut m.words, t.words),
                 (&mut m.task, s.task),
                 (&mut m.total, s.total),
             ] {
@@ -230,6 +256,7 @@ impl Means {
                 &mut m.consistency,
                 &mut m.emotion,
                 &mut m.utility,
+                &mut m.words,
                 &mut m.task,
                 &mut m.total,
             ] {
@@ -270,18 +297,36 @@ pub enum OnProblem {
     Fail,
 }
 
+/// The sources of one scoring run: labels and rollouts as (line number, parse result), each
+/// with the name its problems cite.
+pub struct Inputs<L, R> {
+    pub labels: L,
+    pub labels_source: String,
+    pub rollouts: R,
+    pub rollouts_source: String,
+}
+
 /// Reads labels and rollouts (any record source), checks them, scores, and summarises.
-/// `labels` and `rollouts` yield (line number, parse result); `Err(problem)` is returned at the
-/// first problem under [`OnProblem::Fail`], and problems are collected under `Skip`.
-pub fn run(
-    labels: impl Iterator<Item = (usize, Result<(String, Gold), String>)>,
-    labels_source: &str,
-    rollouts: impl Iterator<Item = (usize, Result<Rollout, String>)>,
-    rollouts_source: &str,
+/// `Err(problem)` is returned at the first problem under [`OnProblem::Fail`], and problems are
+/// collected under `Skip`. `vocab` as in [`score_batch`].
+pub fn run<L, R>(
+    inputs: Inputs<L, R>,
     cfg: &RewardConfig,
     state: &mut CalibrationState,
+    vocab: Option<&Vocabulary>,
     on_problem: OnProblem,
-) -> Result<Report, Problem> {
+) -> Result<Report, Problem>
+where
+    L: Iterator<Item = (usize, Result<(String, Gold), String>)>,
+    R: Iterator<Item = (usize, Result<Rollout, String>)>,
+{
+    let Inputs {
+        labels,
+        labels_source,
+        rollouts,
+        rollouts_source,
+    } = inputs;
+    let (labels_source, rollouts_source) = (labels_source.as_str(), rollouts_source.as_str());
     let mut problems = Vec::new();
     let mut report = |source: &str, line: usize, reason: String| -> Result<(), Problem> {
         let p = Problem {
@@ -368,7 +413,7 @@ pub fn run(
             rollout: r,
         });
     }
-    let (scores, groups) = score_batch(items, cfg, state);
+    let (scores, groups) = score_batch(items, cfg, state, vocab);
     let scored: std::collections::HashSet<&str> = groups.iter().map(|g| g.group.as_str()).collect();
     let empty: Vec<(String, usize)> = group_lines
         .into_iter()

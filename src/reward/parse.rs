@@ -14,10 +14,14 @@
 //!
 //! A trace (`actfer.trace/1`) is read from `answer.emotion.label` and `answer.aus[].au`; it
 //! zoomed when a step's `tool.name` is `"zoom"`.
+//!
+//! Each format also yields what the words term reads ([`Writing`]): a completion's thoughts
+//! (the `<think>` block; the text around tool calls) and its answer's `text`, or the trace.
 
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::writing::{trace_for_words, Writing};
 use crate::facs::{AuCode, AuSet, Emotion};
 
 /// A well-formed final answer.
@@ -28,12 +32,14 @@ pub struct Answer {
 }
 
 /// What parsing a completion or trace found.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Parsed {
     /// The answer, or why the format check failed.
     pub answer: Result<Answer, String>,
     /// Whether a `zoom` tool call was seen (before any format error).
     pub zoomed: bool,
+    /// What the model wrote, for the words term.
+    pub writing: Writing,
 }
 
 #[derive(Deserialize)]
@@ -42,21 +48,29 @@ struct AnswerJson {
     emotion: Emotion,
     aus: Vec<AuCode>,
     #[serde(default)]
-    #[allow(dead_code)]
     text: Option<String>,
 }
 
+/// An answer and its `text`, or why the format check failed.
+type WithText = Result<(Answer, Option<String>), String>;
+
 impl AnswerJson {
-    fn into_answer(self) -> Result<Answer, String> {
-        Ok(Answer {
+    /// The answer and its text.
+    fn into_answer(self) -> WithText {
+        let answer = Answer {
             emotion: self.emotion,
             aus: AuSet::from_codes(&self.aus)?,
-        })
+        };
+        Ok((answer, self.text))
     }
 }
 
 /// Parses an answer object's JSON text.
 pub fn parse_answer(json: &str) -> Result<Answer, String> {
+    parse_answer_text(json).map(|(a, _)| a)
+}
+
+fn parse_answer_text(json: &str) -> WithText {
     serde_json::from_str::<AnswerJson>(json)
         .map_err(|e| format!("answer: {e}"))?
         .into_answer()
@@ -65,23 +79,49 @@ pub fn parse_answer(json: &str) -> Result<Answer, String> {
 /// Parses a completion in either format (R1-style when it holds `<answer>`).
 pub fn parse_completion(text: &str) -> Parsed {
     if text.contains("<answer>") || text.trim_start().starts_with("<think>") {
+        let (answer, thought) = parse_r1(text);
+        let (answer, text) = split_text(answer);
         Parsed {
-            answer: parse_r1(text),
+            answer,
             zoomed: false,
+            writing: Writing::Texts {
+                thoughts: thought
+                    .into_iter()
+                    .filter(|t| !t.trim().is_empty())
+                    .collect(),
+                text,
+            },
         }
     } else {
         parse_tool_calls(text)
     }
 }
 
-fn parse_r1(text: &str) -> Result<Answer, String> {
-    let rest = text
-        .trim_start()
-        .strip_prefix("<think>")
-        .ok_or("R1 format: the completion must start with <think>")?;
-    let end = rest
-        .find("</think>")
-        .ok_or("R1 format: <think> is not closed")?;
+/// An answer and its text, apart.
+fn split_text(parsed: WithText) -> (Result<Answer, String>, Option<String>) {
+    match parsed {
+        Ok((a, text)) => (Ok(a), text),
+        Err(e) => (Err(e), None),
+    }
+}
+
+/// The answer (with its text) and the `<think>` block's text, when the block closed.
+fn parse_r1(text: &str) -> (WithText, Option<String>) {
+    let Some(rest) = text.trim_start().strip_prefix("<think>") else {
+        return (
+            Err("R1 format: the completion must start with <think>".into()),
+            None,
+        );
+    };
+    let Some(end) = rest.find("</think>") else {
+        return (Err("R1 format: <think> is not closed".into()), None);
+    };
+    let thought = rest[..end].to_string();
+    (parse_r1_answer(rest, end), Some(thought))
+}
+
+/// The answer after the `<think>` block that ends at `end` of `rest`.
+fn parse_r1_answer(rest: &str, end: usize) -> WithText {
     if rest[..end].contains("<think>") || rest[..end].contains("<answer>") {
         return Err("R1 format: <think> holds another <think> or <answer>".into());
     }
@@ -99,7 +139,7 @@ fn parse_r1(text: &str) -> Result<Answer, String> {
     if inner.contains("<answer>") || inner.contains("<think>") {
         return Err("R1 format: nested tags in <answer>".into());
     }
-    parse_answer(inner.trim())
+    parse_answer_text(inner.trim())
 }
 
 #[derive(Deserialize)]
@@ -114,6 +154,8 @@ fn parse_tool_calls(text: &str) -> Parsed {
     let mut last: Option<ToolCall> = None;
     let mut pos = 0;
     let mut calls = 0;
+    // the free text before each tool call is a thought
+    let mut thoughts: Vec<String> = Vec::new();
     while let Some(off) = text[pos..].find('{') {
         let start = pos + off;
         let mut stream = serde_json::Deserializer::from_str(&text[start..]).into_iter::<ToolCall>();
@@ -121,6 +163,10 @@ fn parse_tool_calls(text: &str) -> Parsed {
             Some(Ok(call)) => {
                 calls += 1;
                 zoomed |= call.tool == "zoom";
+                let before = text[pos..start].trim();
+                if !before.is_empty() {
+                    thoughts.push(before.to_string());
+                }
                 pos = start + stream.byte_offset();
                 last = Some(call);
             }
@@ -128,6 +174,10 @@ fn parse_tool_calls(text: &str) -> Parsed {
                 return Parsed {
                     answer: Err(format!("tool call {} at byte {start}: {e}", calls + 1)),
                     zoomed,
+                    writing: Writing::Texts {
+                        thoughts,
+                        text: None,
+                    },
                 }
             }
             None => break,
@@ -148,7 +198,12 @@ fn parse_tool_calls(text: &str) -> Parsed {
             .map_err(|e| format!("final_answer args: {e}"))
             .and_then(AnswerJson::into_answer),
     };
-    Parsed { answer, zoomed }
+    let (answer, text) = split_text(answer);
+    Parsed {
+        answer,
+        zoomed,
+        writing: Writing::Texts { thoughts, text },
+    }
 }
 
 /// Reads the answer and the zoom flag from a trace document.
@@ -168,6 +223,7 @@ pub fn parse_trace(trace: &Value) -> Parsed {
                     return Parsed {
                         answer: Err(format!("trace step {k}: tool without a name")),
                         zoomed,
+                        writing: Writing::Trace(Box::new(trace_for_words(trace))),
                     }
                 }
             },
@@ -176,6 +232,7 @@ pub fn parse_trace(trace: &Value) -> Parsed {
     Parsed {
         answer: trace_answer(trace),
         zoomed,
+        writing: Writing::Trace(Box::new(trace_for_words(trace))),
     }
 }
 
@@ -305,12 +362,10 @@ The corners rise.
             }
         );
         let none: Value = serde_json::from_str(r#"{"steps": []}"#).unwrap();
+        let p = parse_trace(&none);
         assert_eq!(
-            parse_trace(&none),
-            Parsed {
-                answer: Err("trace has no answer".into()),
-                zoomed: false
-            }
+            (p.answer, p.zoomed),
+            (Err("trace has no answer".into()), false)
         );
     }
 }

@@ -12,6 +12,8 @@
 //!   ([`Emotion::compatible_with`](crate::facs::Emotion::compatible_with)), else 0.
 //! - `r_emotion` = 1 when the predicted emotion equals the gold one (or, with
 //!   `emotion_level = "me3"`, falls in the same positive/negative/surprise class).
+//! - `r_words` = the share of the rollout's texts that pass the words checks
+//!   ([`super::writing`]); it needs the word list, so [`super::score_batch`] scores it.
 //!
 //! Both F1s take two empty sets as a perfect match (1) and one empty set against a non-empty
 //! one as 0 (so "neutral, no AUs" against a neutral gold label scores 1).
@@ -41,6 +43,7 @@ pub struct Terms {
     pub consistency: f64,
     pub emotion: f64,
     pub utility: f64,
+    pub words: f64,
 }
 
 impl Terms {
@@ -52,10 +55,12 @@ impl Terms {
             + w.au * self.au
             + w.consistency * self.consistency
             + w.emotion * self.emotion
+            + w.words * self.words
     }
 }
 
-/// The terms of one answer (`None`: the format check failed) against its gold label.
+/// The terms of one answer (`None`: the format check failed) against its gold label; every
+/// term but `words` (0 here) and `utility`.
 pub fn score_answer(answer: Option<&Answer>, gold: &Gold, cfg: &RewardConfig) -> Terms {
     let Some(a) = answer else {
         return Terms::default();
@@ -71,6 +76,7 @@ pub fn score_answer(answer: Option<&Answer>, gold: &Gold, cfg: &RewardConfig) ->
         consistency: f64::from(u8::from(a.emotion.compatible_with(a.aus.numbers()))),
         emotion: f64::from(u8::from(emotion)),
         utility: 0.0,
+        words: 0.0,
     }
 }
 

@@ -24,9 +24,15 @@ pub fn actfer() -> assert_cmd::Command {
 
 /// Runs `actfer ARGS --json` and parses stdout, failing the test on a non-zero exit.
 pub fn json(args: &[&str]) -> serde_json::Value {
+    json_env(args, &[])
+}
+
+/// [`json`] with environment variables set for the run.
+pub fn json_env(args: &[&str], env: &[(&str, &str)]) -> serde_json::Value {
     let out = actfer()
         .args(args)
         .arg("--json")
+        .envs(env.iter().copied())
         .output()
         .expect("run actfer");
     assert!(

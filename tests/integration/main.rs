@@ -6,6 +6,9 @@
 //! thread for the whole process.
 
 mod common;
+/// The tiny random chat models of the LoRA tests (policy, grpo).
+#[path = "../support/tiny_gguf.rs"]
+mod tiny_gguf;
 
 mod agent;
 mod au;
@@ -15,6 +18,7 @@ mod eval;
 mod expression;
 mod facs;
 mod flow;
+mod grpo;
 mod media;
 mod meflownet;
 mod mesh;

@@ -10,9 +10,7 @@ use actfer::llm::{Message, TextModel};
 use candle_core::quantized::GgmlDType;
 
 use crate::common::json;
-
-#[path = "../support/tiny_gguf.rs"]
-mod tiny_gguf;
+use crate::tiny_gguf;
 
 const ANSWER: &str = "the answer is here";
 

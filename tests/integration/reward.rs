@@ -7,7 +7,7 @@ use crate::common::{actfer, fails_with};
 use serde_json::Value;
 
 /// Weights 1, alpha 0.5, beta 0.5: the values of src/reward/tests.rs.
-const UNIT: &str = "[weights]\nformat = 1.0\nregion = 1.0\nau = 1.0\nconsistency = 1.0\nemotion = 1.0\nutility = 1.0\n[calibration]\nalpha = 0.5\nbeta = 0.5\n";
+const UNIT: &str = "[weights]\nformat = 1.0\nregion = 1.0\nau = 1.0\nconsistency = 1.0\nemotion = 1.0\nutility = 1.0\nwords = 1.0\n[calibration]\nalpha = 0.5\nbeta = 0.5\n";
 
 const LABELS: &str = r#"{"sample": "s1", "emotion": "happiness", "aus": ["AU6", "AU12"]}
 {"sample": "s2", "emotion": "Sad", "aus": ["AU1", "AU4", "AU15"]}
@@ -99,13 +99,13 @@ fn score(d: &Dir, name: &str, rollouts: &[String]) -> (Value, Vec<Value>, Vec<Va
 }
 
 /// Three batches through the CLI, the state saved between them (see src/reward/tests.rs for
-/// the arithmetic):
-/// 1. q1 on s1: perfect+zoomed (task 5), sad-answer (38/15), malformed (0): U = 56/15,
-///    Uhat = 28/15, totals 103/15, 38/15, 0, A_1 = (56/15) / (2.8352281... + 1e-6);
-///    Ubar_happiness <- 28/15.
-/// 2. q2 on s1, both zoomed: U undefined, Uhat = Ubar = 28/15; no update.
-/// 3. q3 on s1: zoomed perfect and unzoomed perfect: U = 0, Uhat = 14/15,
-///    Ubar_happiness <- 14/15. Also q4 on s2 (sadness), never zoomed: no update, Ubar 0.
+/// the arithmetic; every thought, "look", passes the words checks):
+/// 1. q1 on s1: perfect+zoomed (task 6), sad-answer (53/15), malformed (0): U = 127/30,
+///    Uhat = 127/60, totals 487/60, 53/15, 0, A_1 = (127/30) / (3.3228446... + 1e-6);
+///    Ubar_happiness <- 127/60.
+/// 2. q2 on s1, both zoomed: U undefined, Uhat = Ubar = 127/60; no update.
+/// 3. q3 on s1: zoomed perfect and unzoomed perfect: U = 0, Uhat = 127/120,
+///    Ubar_happiness <- 127/120. Also q4 on s2 (sadness), never zoomed: no update, Ubar 0.
 #[test]
 fn three_batches_by_hand_with_a_saved_state() {
     let d = Dir::new();
@@ -125,13 +125,14 @@ fn three_batches_by_hand_with_a_saved_state() {
         ("consistency", 1.0),
         ("emotion", 0.0),
         ("utility", 0.0),
+        ("words", 1.0),
     ] {
         close(&t[k], v);
     }
     close(&t["region"], 8.0 / 15.0);
-    close(&scores[0]["terms"]["utility"], 28.0 / 15.0);
-    close(&scores[0]["total"], 103.0 / 15.0);
-    close(&scores[1]["total"], 38.0 / 15.0);
+    close(&scores[0]["terms"]["utility"], 127.0 / 60.0);
+    close(&scores[0]["total"], 487.0 / 60.0);
+    close(&scores[1]["total"], 53.0 / 15.0);
     close(&scores[2]["total"], 0.0);
     assert!(scores[2]["format_error"]
         .as_str()
@@ -139,14 +140,14 @@ fn three_batches_by_hand_with_a_saved_state() {
         .contains("twice"));
     close(
         &scores[0]["advantage"],
-        56.0 / 15.0 / ((5426.0f64 / 675.0).sqrt() + 1e-6),
+        127.0 / 30.0 / ((59623.0f64 / 5400.0).sqrt() + 1e-6),
     );
-    close(&groups[0]["utility"], 56.0 / 15.0);
-    close(&groups[0]["uhat"], 28.0 / 15.0);
+    close(&groups[0]["utility"], 127.0 / 30.0);
+    close(&groups[0]["uhat"], 127.0 / 60.0);
     assert_eq!(summary["summary"]["format_failures"], 1);
     close(
         &summary["summary"]["state"]["classes"]["happiness"]["ubar"],
-        28.0 / 15.0,
+        127.0 / 60.0,
     );
 
     let (_, scores, groups) = score(
@@ -158,8 +159,8 @@ fn three_batches_by_hand_with_a_saved_state() {
         ],
     );
     assert!(groups[0]["utility"].is_null());
-    close(&groups[0]["uhat"], 28.0 / 15.0);
-    close(&scores[0]["total"], 103.0 / 15.0);
+    close(&groups[0]["uhat"], 127.0 / 60.0);
+    close(&scores[0]["total"], 487.0 / 60.0);
     close(&scores[0]["advantage"], 0.0);
 
     let (summary, scores, groups) = score(
@@ -173,12 +174,12 @@ fn three_batches_by_hand_with_a_saved_state() {
         ],
     );
     close(&groups[0]["utility"], 0.0);
-    close(&groups[0]["uhat"], 14.0 / 15.0);
-    close(&scores[0]["total"], 5.0 + 14.0 / 15.0);
-    close(&scores[2]["total"], 5.0);
+    close(&groups[0]["uhat"], 127.0 / 120.0);
+    close(&scores[0]["total"], 6.0 + 127.0 / 120.0);
+    close(&scores[2]["total"], 6.0);
     let state: Value =
         serde_json::from_str(&std::fs::read_to_string(d.path("state.json")).unwrap()).unwrap();
-    close(&state["classes"]["happiness"]["ubar"], 14.0 / 15.0);
+    close(&state["classes"]["happiness"]["ubar"], 127.0 / 120.0);
     assert_eq!(state["batches"], 3);
     assert!(state["classes"].get("sadness").is_none());
     assert_eq!(summary["summary"]["per_emotion"]["sadness"]["rollouts"], 2);
@@ -198,8 +199,9 @@ fn traces_and_tool_calls_are_read() {
         (scores[0]["zoomed"].as_bool(), scores[1]["zoomed"].as_bool()),
         (Some(true), Some(false))
     );
-    close(&scores[0]["task"], 5.0);
-    close(&scores[1]["task"], 5.0);
+    // the trace's thought and the tool calls' one pass the words checks: words 1
+    close(&scores[0]["task"], 6.0);
+    close(&scores[1]["task"], 6.0);
     close(&groups[0]["utility"], 0.0);
 }
 
@@ -399,13 +401,13 @@ fn serve_answers_one_line_per_request() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(answers.len(), 3);
-    // U = 5 - 0 = 5; Uhat = 2.5 (fresh), then 0.5*5 + 0.5*2.5 = 3.75 after one update.
-    close(&answers[0]["scores"][0]["total"], 7.5);
+    // U = 6 - 0 = 6; Uhat = 3 (fresh), then 0.5*6 + 0.5*3 = 4.5 after one update.
+    close(&answers[0]["scores"][0]["total"], 9.0);
     assert!(answers[1]["error"]
         .as_str()
         .unwrap()
         .contains("bad request"));
-    close(&answers[2]["scores"][0]["total"], 8.75);
+    close(&answers[2]["scores"][0]["total"], 10.5);
     let state: Value =
         serde_json::from_str(&std::fs::read_to_string(d.path("state.json")).unwrap()).unwrap();
     assert_eq!(state["batches"], 2);

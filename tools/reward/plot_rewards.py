@@ -4,7 +4,7 @@
     python tools/reward/plot_rewards.py --rollouts R.jsonl --labels L.jsonl --png rewards.png \
         [--config C.toml] [--state S.json] [--scores scores.jsonl]
 
-One histogram per term (format, region, au, consistency, emotion, utility), the total and the
+One histogram per term (format, region, au, consistency, emotion, utility, words), the total and the
 advantage, and the mean of each term per gold emotion. Needs matplotlib (pinned in
 tools/requirements.txt): run it with the venv's python, `$ACTFER_HOME/venv/bin/python`.
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from actfer_reward import find_binary  # noqa: E402
 
-TERMS = ["format", "region", "au", "consistency", "emotion", "utility"]
+TERMS = ["format", "region", "au", "consistency", "emotion", "utility", "words"]
 
 
 def main():
@@ -58,7 +58,8 @@ def main():
     series = {t: [s["terms"][t] for s in scores] for t in TERMS}
     series["total"] = [s["total"] for s in scores]
     series["advantage"] = [s["advantage"] for s in scores]
-    fig, axes = plt.subplots(3, 3, figsize=(13, 10))
+    # one panel per series and one for the per-emotion means
+    fig, axes = plt.subplots(2, 5, figsize=(20, 8))
     for ax, (name, values) in zip(axes.flat, series.items()):
         ax.hist(values, bins=30, color="#4477aa")
         ax.set_title(f"{name} (mean {sum(values) / len(values):.3f})")

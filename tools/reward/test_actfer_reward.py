@@ -21,7 +21,7 @@ class RewardFnTest(unittest.TestCase):
         self.dir = tempfile.TemporaryDirectory()
         config = Path(self.dir.name) / "unit.toml"
         config.write_text("[weights]\nformat = 1.0\nregion = 1.0\nau = 1.0\nconsistency = 1.0\nemotion = 1.0\n"
-                          "utility = 1.0\n[calibration]\nalpha = 0.5\nbeta = 0.5\n")
+                          "utility = 1.0\nwords = 1.0\n[calibration]\nalpha = 0.5\nbeta = 0.5\n")
         self.state = Path(self.dir.name) / "state.json"
         self.srv = ar.RewardServer(config=config, state=self.state)
         ar._server = self.srv
@@ -32,16 +32,17 @@ class RewardFnTest(unittest.TestCase):
         self.dir.cleanup()
 
     def test_trl_signature_and_hand_values(self):
-        # The group of src/reward/tests.rs: totals 103/15, 38/15, 0 (unit weights, alpha 0.5).
+        # The group of src/reward/tests.rs: totals 487/60, 53/15, 0 (unit weights, alpha 0.5; each
+        # thought passes the words checks).
         prompts = ["Which emotion?"] * 3
         out = ar.reward_fn(prompts, [PERFECT, SAD, BROKEN], emotion=["happiness"] * 3, aus=[["AU6", "AU12"]] * 3,
                            zoomed=[True, False, False])
         self.assertEqual(len(out), 3)
-        for got, want in zip(out, [103 / 15, 38 / 15, 0.0]):
+        for got, want in zip(out, [487 / 60, 53 / 15, 0.0]):
             self.assertAlmostEqual(got, want, places=12)
-        # The state advanced: Ubar_happiness = 0.5 * 56/15.
+        # The state advanced: Ubar_happiness = 0.5 * 127/30.
         state = json.loads(self.state.read_text())
-        self.assertAlmostEqual(state["classes"]["happiness"]["ubar"], 28 / 15, places=12)
+        self.assertAlmostEqual(state["classes"]["happiness"]["ubar"], 127 / 60, places=12)
         self.assertEqual(state["batches"], 1)
 
     def test_conversational_completions_and_tool_calls(self):
@@ -56,9 +57,14 @@ class RewardFnTest(unittest.TestCase):
 
     def test_verl_compute_score(self):
         score = ar.compute_score("synthme", PERFECT, {"emotion": "happiness", "aus": ["AU6", "AU12"]})
-        self.assertAlmostEqual(score, 5.0)
+        self.assertAlmostEqual(score, 6.0)
         self.assertEqual(ar.compute_score("synthme", "no answer", '{"emotion": "sad", "aus": []}'), 0.0)
-        self.assertAlmostEqual(ar.compute_score("synthme", SAD, "sadness"), 1 + 0 + 0 + 1 + 1)
+        # format, region, au, consistency, emotion, words
+        self.assertAlmostEqual(ar.compute_score("synthme", SAD, "sadness"), 1 + 0 + 0 + 1 + 1 + 1)
+        # a thought that names another emotion than the answer's halves words (think and text)
+        smile = ('<think>a smile</think><answer>{"emotion": "sadness", "aus": ["AU1", "AU4", "AU15"], '
+                 '"text": "the brows rise"}</answer>')
+        self.assertAlmostEqual(ar.compute_score("synthme", smile, "sadness"), 1 + 0 + 0 + 1 + 1 + 0.5)
 
     def test_bad_labels_raise_with_the_reason(self):
         with self.assertRaises(ar.RewardError) as cm:

@@ -1,5 +1,6 @@
 //! LoRA fine-tuning of the llama-shaped GGUF models (llama, qwen2, qwen3) on the CPU: the
-//! supervised step of "Training the reasoner" (docs: DESIGN.md).
+//! supervised step of "Training the reasoner" (docs: DESIGN.md) and the policy update of its
+//! reinforcement step (the rollouts and rewards: [`crate::agent::grpo`]).
 //!
 //! ```no_run
 //! use actfer::llm::lora::{merge, train_sft, Adapter, SftOptions};
@@ -22,11 +23,15 @@
 //!   assistant turns marked as the trained tokens
 //! - [`optim`]: AdamW with its moments in the open (checkpointed), the learning-rate schedule
 //! - [`sft`]: [`train_sft`]: the loop, gradient accumulation, validation, resume, the CSV log
+//! - [`grpo`]: the clipped, KL-regularised policy-gradient update on scored rollouts
 //! - [`checkpoint`]: what a resumed run goes on from (LoRA tensors, AdamW's moments, the step)
+//! - [`log`]: the per-step CSV logs
 
 pub mod adapter;
 pub mod checkpoint;
 pub mod data;
+pub mod grpo;
+pub mod log;
 pub mod model;
 pub mod ops;
 pub mod optim;

@@ -375,6 +375,22 @@ impl LoraModel {
     /// every `i`: runs `inputs`, takes the hidden states of `rows`, and returns a scalar that
     /// backpropagates into the LoRA pairs.
     pub fn nll_sum(&self, inputs: &[u32], rows: &[u32], targets: &[u32]) -> Result<Tensor> {
+        Ok(self
+            .token_logprobs(inputs, rows, targets)?
+            .neg()?
+            .sum_all()?)
+    }
+
+    /// The log-probability of each `targets[i]` after `inputs[..=rows[i]]`: `[n]`, every entry
+    /// backpropagating into the LoRA pairs (the policy update weighs each token on its own).
+    pub fn token_logprobs(&self, inputs: &[u32], rows: &[u32], targets: &[u32]) -> Result<Tensor> {
+        if rows.len() != targets.len() {
+            return Err(Error::Internal(format!(
+                "{} rows for {} targets",
+                rows.len(),
+                targets.len()
+            )));
+        }
         let h = self.hidden(inputs)?;
         let rows_t = Tensor::new(rows, &Device::Cpu)?;
         let logits = self.logits(&h.index_select(&rows_t, 0)?)?; // [n, vocab]
@@ -382,7 +398,7 @@ impl LoraModel {
         let lse = z.exp()?.sum_keepdim(D::Minus1)?.log()?; // [n, 1]
         let targets = Tensor::new(targets, &Device::Cpu)?.unsqueeze(1)?;
         let picked = z.gather(&targets, 1)?; // [n, 1]
-        Ok((lse - picked)?.sum_all()?)
+        Ok((picked - lse)?.squeeze(1)?)
     }
 }
 

@@ -5,8 +5,15 @@
 //! Update of each value `w` with gradient `g` at step `t` (from 1):
 //! `m = b1 m + (1 - b1) g`, `v = b2 v + (1 - b2) g^2`,
 //! `w -= lr (m / (1 - b1^t) / (sqrt(v / (1 - b2^t)) + eps) + wd w)` (decoupled weight decay).
+//!
+//! The trainers keep gradients on the host, one flat `Vec<f32>` per variable
+//! ([`add_grads`]), and write the updated values back into the variables ([`step_vars`]).
 
+use candle_core::backprop::GradStore;
+use candle_core::{Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
+
+use crate::Result;
 
 /// AdamW's constants.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -61,6 +68,44 @@ impl AdamW {
             }
         }
     }
+}
+
+/// Adds the gradients of `vars` in `store` to `acc` (flat, same order); a variable the loss does
+/// not reach adds nothing.
+pub fn add_grads(acc: &mut [Vec<f32>], vars: &[(String, Var)], store: &GradStore) -> Result<()> {
+    for ((_, var), acc) in vars.iter().zip(acc) {
+        if let Some(g) = store.get(var.as_tensor()) {
+            for (a, g) in acc.iter_mut().zip(g.flatten_all()?.to_vec1::<f32>()?) {
+                *a += g;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Zero gradients for `vars`.
+pub fn zero_grads(vars: &[(String, Var)]) -> Vec<Vec<f32>> {
+    vars.iter()
+        .map(|(_, v)| vec![0.0; v.elem_count()])
+        .collect()
+}
+
+/// One AdamW update of `vars` with `grads` at learning rate `lr`.
+pub fn step_vars(
+    adam: &mut AdamW,
+    vars: &[(String, Var)],
+    grads: &[Vec<f32>],
+    lr: f64,
+) -> Result<()> {
+    let mut weights: Vec<Vec<f32>> = vars
+        .iter()
+        .map(|(_, v)| v.as_tensor().flatten_all()?.to_vec1())
+        .collect::<candle_core::Result<_>>()?;
+    adam.step(&mut weights, grads, lr);
+    for ((_, var), w) in vars.iter().zip(weights) {
+        var.set(&Tensor::from_vec(w, var.shape(), &Device::Cpu)?)?;
+    }
+    Ok(())
 }
 
 /// Scales `grads` so their global L2 norm is at most `max_norm` (0: no clipping); returns the

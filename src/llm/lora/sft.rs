@@ -31,14 +31,17 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use candle_core::{Device, Tensor, Var};
+use candle_core::Var;
 use serde::{Deserialize, Serialize};
 
 use super::adapter::{base_identity, Adapter, LoraConfig};
 use super::checkpoint::{self, Checkpoint};
 use super::data::{prepare, read_jsonl, Example, Overflow};
+use super::log::open_log;
 use super::model::LoraModel;
-use super::optim::{clip_grad_norm, learning_rate, AdamW, AdamWParams};
+use super::optim::{
+    add_grads, clip_grad_norm, learning_rate, step_vars, zero_grads, AdamW, AdamWParams,
+};
 use crate::llm::TextModel;
 use crate::synth::rng::Rng;
 use crate::{Error, Result};
@@ -265,7 +268,7 @@ pub fn train_sft(opts: &SftOptions, base: &Path, data: &Path, out_dir: &Path) ->
     };
     let mut start = 0;
     if let Some((ck, tensors)) = &resumed {
-        checkpoint::restore(&vars, &mut adam, ck, tensors)?;
+        checkpoint::restore(&vars, &mut adam, ck.adamw_t, tensors)?;
         start = ck.step;
         state = State {
             tokens: ck.tokens,
@@ -281,7 +284,7 @@ pub fn train_sft(opts: &SftOptions, base: &Path, data: &Path, out_dir: &Path) ->
     let total = per_epoch * opts.epochs;
     let stop = opts.max_steps.map_or(total, |m| m.min(total)).max(start);
     let paths = Paths::new(out_dir);
-    let mut csv = open_log(&paths.log, start)?;
+    let mut csv = open_log(&paths.log, CSV_HEADER, start)?;
     let adapter_of = |model: &LoraModel| -> Result<Adapter> {
         Ok(Adapter {
             config: model.lora_config().clone(),
@@ -345,14 +348,7 @@ pub fn train_sft(opts: &SftOptions, base: &Path, data: &Path, out_dir: &Path) ->
         }
         grads.iter_mut().flatten().for_each(|g| *g /= count as f32);
         clip_grad_norm(&mut grads, opts.max_grad_norm);
-        let mut weights: Vec<Vec<f32>> = vars
-            .iter()
-            .map(|(_, v)| v.as_tensor().flatten_all()?.to_vec1())
-            .collect::<candle_core::Result<_>>()?;
-        adam.step(&mut weights, &grads, lr);
-        for ((_, var), w) in vars.iter().zip(weights) {
-            var.set(&Tensor::from_vec(w, var.shape(), &Device::Cpu)?)?;
-        }
+        step_vars(&mut adam, &vars, &grads, lr)?;
         let done = step + 1;
         let step_seconds = t0.elapsed().as_secs_f64();
         state.tokens += tokens as u64;
@@ -471,21 +467,11 @@ fn accumulate(
     vars: &[(String, Var)],
     batch: &[&Example],
 ) -> Result<(Vec<Vec<f32>>, f64, usize, usize)> {
-    let mut acc: Vec<Vec<f32>> = vars
-        .iter()
-        .map(|(_, v)| vec![0.0; v.elem_count()])
-        .collect();
+    let mut acc = zero_grads(vars);
     let (mut nll, mut count, mut tokens) = (0f64, 0usize, 0usize);
     for ex in batch {
         let loss = model.nll_sum(ex.inputs(), &ex.rows(), &ex.targets())?;
-        let grads = loss.backward()?;
-        for ((_, var), acc) in vars.iter().zip(&mut acc) {
-            if let Some(g) = grads.get(var.as_tensor()) {
-                for (a, g) in acc.iter_mut().zip(g.flatten_all()?.to_vec1::<f32>()?) {
-                    *a += g;
-                }
-            }
-        }
+        add_grads(&mut acc, vars, &loss.backward()?)?;
         nll += loss.to_scalar::<f32>()? as f64;
         count += ex.trained.len();
         tokens += ex.inputs().len();
@@ -531,34 +517,6 @@ fn resumed_options(saved: &SftOptions, given: &SftOptions) -> SftOptions {
 }
 
 const CSV_HEADER: &str = "step,epoch,loss,val_loss,lr,tokens,tokens_per_s,seconds";
-
-/// Opens `log.csv` for appending: a new file with its header, or (resuming at `start`) the
-/// old one without the lines of steps past `start`.
-fn open_log(path: &Path, start: usize) -> Result<std::fs::File> {
-    let mut lines = vec![CSV_HEADER.to_string()];
-    if start > 0 {
-        if let Ok(old) = std::fs::read_to_string(path) {
-            lines.extend(
-                old.lines()
-                    .skip(1)
-                    .filter(|l| {
-                        l.split(',')
-                            .next()
-                            .and_then(|s| s.parse::<usize>().ok())
-                            .is_some_and(|s| s <= start)
-                    })
-                    .map(String::from),
-            );
-        }
-    }
-    let mut text = lines.join("\n");
-    text.push('\n');
-    std::fs::write(path, text).map_err(|e| Error::io(path.display().to_string(), e))?;
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(path)
-        .map_err(|e| Error::io(path.display().to_string(), e))
-}
 
 fn write_record(csv: &mut std::fs::File, path: &Path, r: &Record) -> Result<()> {
     writeln!(
