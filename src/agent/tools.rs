@@ -270,7 +270,9 @@ fn answer_args(answer: &AnswerChoices) -> Value {
         } else {
             fitting.iter().copied().chain(among(ACCOMPANYING)).collect()
         };
-        branches.push(branch(emotion, list(&fitting, &rest), &fitting, &rest));
+        // the text cites only the AUs every list of the branch claims: a text and a list
+        // that chose separately could disagree ("AU25 cited but not claimed")
+        branches.push(branch(emotion, list(&fitting, &rest), &fitting, &fitting));
     }
     if branches.is_empty() {
         branches.push(branch(
@@ -285,10 +287,10 @@ fn answer_args(answer: &AnswerChoices) -> Value {
 
 /// A pattern for an answer text: one line that opens by citing one of `opening` as the prompt
 /// teaches (`Brow Lowerer (AU4)...`), and whose brackets hold only codes of `cited`, each
-/// right after its own catalogue name (`Lid Tightener (AU7)`). The opening codes are ones the
-/// answer claims whatever else it lists (its emotion's prototype AUs shown), so the opening
-/// citation is always true; the others are the AUs its list may hold, so a text never cites an
-/// AU no observation showed or its emotion cannot go with, nor gives an AU another's name.
+/// right after its own catalogue name (`Lid Tightener (AU7)`). The answer's schema gives both
+/// as the AUs it claims whatever else it lists (its emotion's prototype AUs shown), so every
+/// citation is true: the text never cites an AU the answer does not claim, no observation
+/// showed or its emotion cannot go with, nor gives an AU another's name.
 /// Without an opening (a neutral answer, no AUs) the text has no brackets and no numbers: it
 /// cites nothing, no AU and no frame.
 fn text_pattern(opening: &[&String], cited: &[&String]) -> String {
@@ -705,7 +707,7 @@ mod reference_tests {
         assert!(neutral.is_match("The face doesn't move; it reads as neutral."));
         // the schema's branches carry it
         let answer = AnswerChoices {
-            aus: vec![au1.clone(), au4.clone(), au15.clone()],
+            aus: vec![au1.clone(), au4.clone(), au15.clone(), code("AU24")],
             emotions: vec![Emotion::Sadness],
         };
         let args = answer_args(&answer);
@@ -714,6 +716,8 @@ mod reference_tests {
             .unwrap()
             .to_string());
         assert!(branch.is_match(good));
+        // the list may hold AU24 after the prototype's AUs; the text cites only those
+        assert_eq!(args["anyOf"][0]["properties"]["aus"]["items"]["enum"][3], "AU24");
         assert!(!branch.is_match("Inner Brow Raiser (AU1) and Lip Pressor (AU24) moved."));
     }
 
