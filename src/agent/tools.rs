@@ -299,7 +299,11 @@ fn text_pattern(opening: &[&String], cited: &[&String]) -> String {
             .iter()
             .filter_map(|c| {
                 let name = crate::facs::au::info(au_number(c)?)?.name;
-                Some(format!("{} \\({}\\)", regex::escape(name), regex::escape(c)))
+                Some(format!(
+                    "{} \\({}\\)",
+                    regex::escape(name),
+                    regex::escape(c)
+                ))
             })
             .collect()
     };
@@ -717,7 +721,10 @@ mod reference_tests {
             .to_string());
         assert!(branch.is_match(good));
         // the list may hold AU24 after the prototype's AUs; the text cites only those
-        assert_eq!(args["anyOf"][0]["properties"]["aus"]["items"]["enum"][3], "AU24");
+        assert_eq!(
+            args["anyOf"][0]["properties"]["aus"]["items"]["enum"][3],
+            "AU24"
+        );
         assert!(!branch.is_match("Inner Brow Raiser (AU1) and Lip Pressor (AU24) moved."));
     }
 

@@ -697,7 +697,15 @@ mod tests {
         }
         // a contraction is one word to the checks, and a word only when what it contracts is
         assert_eq!(check("The face doesn't move.", &evidence(&[], &[]), &v), []);
-        for w in ["Sadismus", "Upcorpion", "Lipscorner", "brwo", "brwon't", "face'x", "'s"] {
+        for w in [
+            "Sadismus",
+            "Upcorpion",
+            "Lipscorner",
+            "brwo",
+            "brwon't",
+            "face'x",
+            "'s",
+        ] {
             assert!(!v.knows(w), "{w}");
         }
     }

@@ -17,20 +17,7 @@ fn training_conversations_follow_the_evidence_to_the_gold_answer() {
     let data = dir.path().join("train");
     let out = dir.path().join("train.jsonl");
     let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
-    succeeds(&[
-        "synth",
-        "--out",
-        &s(&data),
-        "--seed",
-        "3",
-        "--clips",
-        "6",
-        "--split",
-        "train",
-        "--size",
-        "128",
-        "--no-neutral",
-    ]);
+    synth(&data, "3", "6", "train", &["--size", "128"]);
     let run = succeeds(&[
         "train",
         "policy",
@@ -93,20 +80,7 @@ fn training_conversations_follow_the_evidence_to_the_gold_answer() {
 
     // the test split never trains
     let test = dir.path().join("test");
-    succeeds(&[
-        "synth",
-        "--out",
-        &s(&test),
-        "--seed",
-        "3",
-        "--clips",
-        "1",
-        "--split",
-        "test",
-        "--size",
-        "128",
-        "--no-neutral",
-    ]);
+    synth(&test, "3", "1", "test", &["--size", "128"]);
     let err = fails_with(
         &[
             "train",
@@ -181,22 +155,13 @@ fn the_trained_reasoner_answers_the_demo_clip_with_sound_words() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("synthme");
     let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
-    succeeds(&[
-        "synth",
-        "--out",
-        &s(&data),
-        "--seed",
+    synth(
+        &data,
         "5",
-        "--clips",
         "1",
-        "--split",
         "test",
-        "--size",
-        "256",
-        "--no-neutral",
-        "--flow",
-        "none",
-    ]);
+        &["--size", "256", "--flow", "none"],
+    );
     let trace_dir = dir.path().join("ask");
     succeeds(&[
         "ask",
@@ -234,7 +199,31 @@ fn the_trained_reasoner_answers_the_demo_clip_with_sound_words() {
     assert!(!first.observation.error, "{:#?}", first.observation);
     let vocab = Vocabulary::shared().unwrap();
     let words = check_first_answer(&trace, &vocab);
-    assert!(words.thoughts.iter().all(Vec::is_empty), "{:?}", words.thoughts);
+    assert!(
+        words.thoughts.iter().all(Vec::is_empty),
+        "{:?}",
+        words.thoughts
+    );
     assert_eq!(words.text.as_deref(), Some(&[][..]), "{:?}", words.text);
     assert!(words.distinct_thoughts >= 2, "{:#?}", trace.steps);
+}
+
+/// `actfer synth` of expression clips only into `out`: `clips` clips of `split` from `seed`,
+/// with `more` flags.
+fn synth(out: &std::path::Path, seed: &str, clips: &str, split: &str, more: &[&str]) {
+    let out = out.to_str().unwrap();
+    let mut args = vec![
+        "synth",
+        "--out",
+        out,
+        "--seed",
+        seed,
+        "--clips",
+        clips,
+        "--split",
+        split,
+        "--no-neutral",
+    ];
+    args.extend_from_slice(more);
+    succeeds(&args);
 }
