@@ -836,6 +836,7 @@ fn the_answer_schema_ties_the_emotion_to_its_aus() {
         let answer = AnswerChoices {
             aus: shown.iter().map(|s| s.to_string()).collect(),
             emotions: vec![],
+            numbers: None,
         };
         let schema = step_schema(&[FINAL_ANSWER], &answer, None, &[]);
         let mut c = JsonConstraint::new(&vocab, &schema).unwrap();

@@ -20,6 +20,7 @@ use crate::evidence::AppearanceModels;
 use crate::facs::emotion::{Emotion, MeClass};
 use crate::facs::evidence::AuEvidence;
 use crate::flow::FlowMethod;
+use crate::llm::constrain::{ConstraintVocab, JsonConstraint};
 use crate::llm::{Chat, GenerateOptions, Message, SamplingParams, TextModel};
 use crate::media::{Media, OpenOptions};
 use crate::motion::clip::{ClipOptions, IntervalAnalysis};
@@ -207,6 +208,7 @@ pub fn done_ids(out: &Path) -> Result<Vec<String>> {
 /// Writes explanations with a language model.
 pub struct Explainer {
     chat: Chat,
+    vocab: std::sync::Arc<ConstraintVocab>,
     name: String,
     /// Tokens per explanation.
     pub max_tokens: usize,
@@ -218,12 +220,14 @@ impl Explainer {
     /// its trained phrasings with none (1).
     pub fn new(model: TextModel, system: &str, repeat_penalty: f32) -> Result<Self> {
         let name = file_name(&model.path);
+        let vocab = std::sync::Arc::new(ConstraintVocab::new(&model.tokenizer)?);
         let mut chat = Chat::new(model)?;
         chat.push(Message::system(system.trim()));
         Ok(Explainer {
             chat,
+            vocab,
             name,
-            max_tokens: 128,
+            max_tokens: 160,
             repeat_penalty,
         })
     }
@@ -232,8 +236,10 @@ impl Explainer {
         &self.name
     }
 
-    /// One explanation of `evidence` (the observation text of an interval), greedy.
-    pub fn explain(&mut self, evidence: &str) -> Result<String> {
+    /// One explanation of `evidence` (the observation text of an interval), greedy, written
+    /// within `pattern` (a regular expression the whole text matches; see
+    /// [`super::teacher::explanation_pattern`]) when given.
+    pub fn explain(&mut self, evidence: &str, pattern: Option<&str>) -> Result<String> {
         self.chat.restart(1);
         let opts = GenerateOptions {
             max_tokens: self.max_tokens,
@@ -245,9 +251,15 @@ impl Explainer {
             },
             ..Default::default()
         };
-        let g = self
-            .chat
-            .send(Message::user(evidence), &opts, &mut |_| true)?;
+        let message = Message::user(evidence);
+        let g = match pattern {
+            Some(p) => {
+                let mut c = JsonConstraint::for_text(&self.vocab, p)?;
+                self.chat
+                    .send_constrained(message, &opts, &mut c, &mut |_| true)?
+            }
+            None => self.chat.send(message, &opts, &mut |_| true)?,
+        };
         // the first paragraph: a small model runs on into unrelated text after it
         let text = g.text.trim();
         Ok(text.split('\n').next().unwrap_or(text).trim().to_string())
@@ -288,7 +300,9 @@ pub fn explain_clip(
         let me_class = iv.expression.inference.top_me();
         let evidence = evidence_text(spot, &present, emotion, me_class);
         let aus = present.iter().map(|a| (a.code(), a.intensity)).collect();
-        let explanation = explainer.explain(&evidence)?;
+        // the model phrases it; the pattern keeps every fact to the evidence
+        let pattern = super::teacher::explanation_pattern(spot, &present, emotion);
+        let explanation = explainer.explain(&evidence, Some(&pattern))?;
         let mut given = Evidence {
             emotion: Some(emotion),
             ..Default::default()

@@ -146,6 +146,15 @@ impl Policy for LlmPolicy {
             &mut constraint,
             &mut |_| true,
         )?;
+        tracing::debug!(
+            "step: {} prompt tokens in {:.3} s, {} tokens in {:.3} s ({} masks, {:.3} s)",
+            g.prompt_tokens,
+            g.prefill_seconds,
+            g.tokens.len(),
+            g.decode_seconds,
+            g.masks,
+            g.mask_seconds
+        );
         Ok(Reply {
             text: g.text,
             tokens: g.tokens.len(),

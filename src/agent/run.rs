@@ -9,7 +9,9 @@ use std::time::Instant;
 use serde_json::Value;
 
 use super::policy::{Policy, Turn};
-use super::tools::{fitting_emotions, step_schema, AnswerChoices, Toolbox, FINAL_ANSWER, TOOLS};
+use super::tools::{
+    fitting_emotions, numbers_in, step_schema, AnswerChoices, Toolbox, FINAL_ANSWER, TOOLS,
+};
 use super::trace::{
     Answer, AnswerAu, EmotionAnswer, InputInfo, Interval, Observation, Step, StopReason, Timings,
     ToolCall, Trace, FRAME, SCHEMA,
@@ -141,7 +143,7 @@ pub fn run(
             .collect();
         let schema = step_schema(
             &tools,
-            &answer_choices(&steps, toolbox.has_clip(), limits.emotions),
+            &answer_choices(question, &steps, toolbox.has_clip(), limits.emotions),
             toolbox.clip_choices().as_ref(),
             &used,
         );
@@ -326,7 +328,8 @@ fn shown(steps: &[Step], clip: bool) -> Vec<String> {
 /// `best` emotions that the latest prototype inference among those steps (an observation's
 /// `prototypes`, from all the AU evidence of that tool, weak AUs included) ranks highest,
 /// of those the AUs fit. Without such an inference, every emotion they fit.
-fn answer_choices(steps: &[Step], clip: bool, best: usize) -> AnswerChoices {
+/// The numbers a thought or text may write are those of `question` and of the observations.
+fn answer_choices(question: &str, steps: &[Step], clip: bool, best: usize) -> AnswerChoices {
     let aus = shown(steps, clip);
     let ranked: Vec<Emotion> = answer_steps(steps, clip)
         .iter()
@@ -346,7 +349,17 @@ fn answer_choices(steps: &[Step], clip: bool, best: usize) -> AnswerChoices {
             .take(best)
             .collect()
     };
-    AnswerChoices { aus, emotions }
+    let mut numbers: Vec<String> = numbers_in(question).map(String::from).collect();
+    for s in steps.iter().filter(|s| s.tool.name != FINAL_ANSWER) {
+        numbers.extend(numbers_in(&s.observation.text).map(String::from));
+    }
+    numbers.sort();
+    numbers.dedup();
+    AnswerChoices {
+        aus,
+        emotions,
+        numbers: Some(numbers),
+    }
 }
 
 /// The answer of a final step, each AU joined to the steps that showed it present, the
@@ -474,25 +487,28 @@ mod tests {
                 "sadness",
             ],
         )];
-        let all = answer_choices(&open, false, 0);
+        let all = answer_choices("", &open, false, 0);
         assert_eq!(all.aus, aus);
         assert!(all.emotions.is_empty());
         assert_eq!(fitting_emotions(&all.aus), [Surprise, Anger, Sadness, Fear]);
         // neutral and happiness do not fit these AUs, so are passed over
-        assert_eq!(answer_choices(&open, false, 1).emotions, [Fear]);
-        assert_eq!(answer_choices(&open, false, 2).emotions, [Fear, Surprise]);
-        assert_eq!(answer_choices(&open, false, 9).emotions.len(), 4);
+        assert_eq!(answer_choices("", &open, false, 1).emotions, [Fear]);
+        assert_eq!(
+            answer_choices("", &open, false, 2).emotions,
+            [Fear, Surprise]
+        );
+        assert_eq!(answer_choices("", &open, false, 9).emotions.len(), 4);
         // the latest ranking counts; a step without one leaves every fitting emotion
         let later = ranked(&["AU1"], &["sadness", "fear"]);
         let both = [open[0].clone(), later];
-        assert_eq!(answer_choices(&both, false, 1).emotions, [Sadness]);
+        assert_eq!(answer_choices("", &both, false, 1).emotions, [Sadness]);
         let plain = [step("au_evidence", "appearance", &aus)];
-        assert!(answer_choices(&plain, false, 1).emotions.is_empty());
+        assert!(answer_choices("", &plain, false, 1).emotions.is_empty());
         // on a clip whose motion showed AUs, the motion's ranking, not the frame's
         let mut moved = ranked(&["AU12"], &["contempt", "happiness"]);
         moved.tool.args["source"] = "motion".into();
         let clip = [open[0].clone(), moved];
-        let c = answer_choices(&clip, true, 1);
+        let c = answer_choices("", &clip, true, 1);
         assert_eq!(
             (c.aus, c.emotions),
             (vec!["AU12".to_string()], vec![Contempt])

@@ -239,18 +239,27 @@ impl Teacher {
             return step(thought, "au_evidence", json!({"source": source}));
         }
         let branches = answer_branches(schema);
-        // a closer look where the evidence is ambiguous: a weak AU, or emotions that compete
+        // a closer look where the evidence is ambiguous: a weak AU, emotions that compete,
+        // or (on a clip) an expression spotted whose motion showed no AU; judged from the
+        // observations alone, as the model must
         let weakest = self
             .shown
             .iter()
-            .filter(|s| self.gold.aus.contains(&s.number) && s.intensity < WEAK)
+            .filter(|s| s.intensity < WEAK)
             .min_by(|a, b| a.intensity.total_cmp(&b.intensity))
             .cloned();
         let competing = branches.len() > 1;
+        let unread = clip && self.shown.is_empty() && !self.spots.is_empty();
         let looked_closer = done(self, "optical_flow") || done(self, "zoom");
-        if !looked_closer && (weakest.is_some() || competing) {
+        if !looked_closer && (weakest.is_some() || competing || unread) {
             if let (true, Some(s)) = (offered("optical_flow"), self.main_spot()) {
                 let why = match &weakest {
+                    _ if unread => self
+                        .pick(&[
+                            "no AU was clear enough to claim",
+                            "the motion showed no clear AU",
+                        ])
+                        .to_string(),
                     Some(w) => format!(
                         "{} ({}) is weak at {:.2}",
                         name_of(w.number),
@@ -264,13 +273,15 @@ impl Teacher {
                         ])
                         .to_string(),
                 };
+                // the closer look is the finer flow model, trained on small facial motion
+                let method = flow_method(schema, crate::flow::meflownet::MODEL_NAME);
                 let thought = format!(
                     "{}; {} from frame {} to {}.",
                     capitalise(&why),
                     self.pick(&[
-                        "check the facial flow",
-                        "look at the flow",
-                        "see how the skin moved"
+                        "measure the motion again with the finer flow model",
+                        "look closer with the finer flow model",
+                        "check the facial flow with the finer model",
                     ]),
                     s.onset,
                     s.apex
@@ -278,7 +289,7 @@ impl Teacher {
                 return step(
                     thought,
                     "optical_flow",
-                    json!({"onset": s.onset, "apex": s.apex, "method": "dis"}),
+                    json!({"onset": s.onset, "apex": s.apex, "method": method}),
                 );
             }
             if let (true, Some(w)) = (offered("zoom"), &weakest) {
@@ -336,7 +347,13 @@ impl Teacher {
                 })
             })
             .collect();
-        let text = self.answer_text(emotion, &claimed);
+        // the text cites only the AUs every list of the branch claims (the schema's rule)
+        let cited: Vec<Shown> = claimed
+            .iter()
+            .filter(|s| chosen.head.contains(&s.code))
+            .cloned()
+            .collect();
+        let text = self.answer_text(emotion, &cited);
         let thought = if claimed.is_empty() {
             self.pick(&[
                 "No AU was shown, so the face reads as neutral.",
@@ -371,6 +388,21 @@ impl Teacher {
 
     fn answer_text(&mut self, emotion: Emotion, claimed: &[Shown]) -> String {
         let Some(first) = claimed.first() else {
+            if let Some(s) = self.main_spot() {
+                let moved = self.pick(&[
+                    "Something moved",
+                    "The face moved slightly",
+                    "A slight movement shows",
+                ]);
+                let but = self.pick(&[
+                    "but no action unit was clear enough to claim",
+                    "but no action unit moved clearly",
+                ]);
+                return format!(
+                    "{moved} from frame {} to {}, {but}, so the face reads as neutral.",
+                    s.onset, s.offset
+                );
+            }
             return self
                 .pick(&[
                     "No action unit moved clearly, so the face reads as neutral.",
@@ -476,9 +508,59 @@ impl Policy for Teacher {
     }
 }
 
-/// An explanation of one spotted expression as `actfer explain` asks for it (what moved, what
-/// it suggests, how sure), written from the same evidence the explainer reads
-/// ([`super::explain::evidence_text`]); the reasoner's training target for explanations.
+/// The phrasings of an explanation, one list per slot: [`explanation`] picks from them and
+/// [`explanation_pattern`] allows exactly them, so a model trained on the one writes within
+/// the other.
+const MICRO: [&str; 3] = [
+    "a brief micro-expression",
+    "a micro-expression",
+    "a fleeting micro-expression",
+];
+const MACRO: [&str; 2] = ["a longer macro-expression", "a macro-expression"];
+const NOT_READ: [&str; 2] = [
+    "cannot be read with confidence",
+    "gives no reliable reading",
+];
+const TOGETHER: [&str; 3] = ["Together this", "This pattern", "The movement"];
+const READS: [&str; 3] = ["reads as", "points to", "suggests"];
+const UNSURE: [&str; 2] = ["uncertain", "tentative"];
+const FAIRLY_SURE: [&str; 2] = ["fairly sure", "reasonably sure"];
+
+/// How sure an explanation may say it is, from the intensities of the AUs that moved: every
+/// one slight, slight to strong, or all clear (with the strongest one's word).
+enum Sureness {
+    Slight,
+    Range(&'static str),
+    Clear(&'static str, &'static str),
+}
+
+fn sureness(present: &[&AuEvidence]) -> Sureness {
+    let strongest = present.iter().map(|a| a.intensity).fold(0.0f32, f32::max);
+    let weakest = present.iter().map(|a| a.intensity).fold(1.0f32, f32::min);
+    let word = intensity_word(strongest);
+    if strongest < WEAK {
+        Sureness::Slight
+    } else if weakest < WEAK && present.len() > 1 {
+        Sureness::Range(word)
+    } else {
+        Sureness::Clear(
+            word,
+            if strongest < 0.55 {
+                "fairly sure"
+            } else {
+                "sure"
+            },
+        )
+    }
+}
+
+/// The clause of one AU: its catalogue name, its code and what it does.
+fn clause(a: &AuEvidence) -> String {
+    format!("{} ({}) {}", a.name, a.code(), action(a.au))
+}
+
+/// The teacher's explanation of one spotted expression: when, what moved (each AU by name,
+/// code and what it does), what it suggests and how sure that is.
 pub fn explanation(
     spot: &Spot,
     present: &[&AuEvidence],
@@ -487,15 +569,8 @@ pub fn explanation(
 ) -> String {
     let pick = |rng: &mut Rng, o: &[&'static str]| *rng.pick(o);
     let kind = match spot.kind {
-        SpotKind::Micro => pick(
-            rng,
-            &[
-                "a brief micro-expression",
-                "a micro-expression",
-                "a fleeting micro-expression",
-            ],
-        ),
-        _ => pick(rng, &["a longer macro-expression", "a macro-expression"]),
+        SpotKind::Micro => pick(rng, &MICRO),
+        _ => pick(rng, &MACRO),
     };
     let span = format!(
         "from frame {} to {} (apex {})",
@@ -504,50 +579,80 @@ pub fn explanation(
     if present.is_empty() {
         return format!(
             "Something moved {span}, but no action unit is clear, so the movement {}.",
-            pick(
-                rng,
-                &[
-                    "cannot be read with confidence",
-                    "gives no reliable reading"
-                ]
-            )
+            pick(rng, &NOT_READ)
         );
     }
-    let clauses: Vec<String> = present
-        .iter()
-        .map(|a| format!("{} ({}) {}", a.name, a.code(), action(a.au)))
-        .collect();
+    let clauses: Vec<String> = present.iter().map(|a| clause(a)).collect();
     let refs: Vec<&str> = clauses.iter().map(String::as_str).collect();
     let moved = format!("{} {span}: {}.", capitalise(kind), join(&refs));
-    let reads = pick(rng, &["reads as", "points to", "suggests"]);
     let suggests = format!(
-        " {} {reads} {}.",
-        pick(rng, &["Together this", "This pattern", "The movement"]),
+        " {} {} {}.",
+        pick(rng, &TOGETHER),
+        pick(rng, &READS),
         emotion.name()
     );
-    let strongest = present.iter().map(|a| a.intensity).fold(0.0f32, f32::max);
-    let weakest = present.iter().map(|a| a.intensity).fold(1.0f32, f32::min);
-    let sure = if strongest < WEAK {
-        format!(
+    let sure = match sureness(present) {
+        Sureness::Slight => format!(
             " Every movement is slight, so the reading is {}.",
-            pick(rng, &["uncertain", "tentative"])
-        )
-    } else if weakest < WEAK && present.len() > 1 {
-        format!(
-            " The movements range from slight to {}, so the reading is {}.",
-            intensity_word(strongest),
-            pick(rng, &["fairly sure", "reasonably sure"])
-        )
-    } else {
-        format!(
-            " The movement is {}, so the reading is {}.",
-            intensity_word(strongest),
-            if strongest < 0.55 {
-                "fairly sure"
-            } else {
-                "sure"
-            }
-        )
+            pick(rng, &UNSURE)
+        ),
+        Sureness::Range(word) => format!(
+            " The movements range from slight to {word}, so the reading is {}.",
+            pick(rng, &FAIRLY_SURE)
+        ),
+        Sureness::Clear(word, sure) => {
+            format!(" The movement is {word}, so the reading is {sure}.")
+        }
+    };
+    format!("{moved}{suggests}{sure}")
+}
+
+/// A pattern (a regular expression over the whole text) that holds exactly the explanations
+/// [`explanation`] can write for this evidence: the spot's kind and frames, every AU that
+/// moved by its own name and code with what it does, the emotion, and the intensity and
+/// sureness words its intensities call for. `actfer explain` decodes under it, so the model
+/// chooses the phrasing and never a fact.
+pub fn explanation_pattern(spot: &Spot, present: &[&AuEvidence], emotion: Emotion) -> String {
+    let any = |o: &[&str]| {
+        let alts: Vec<String> = o.iter().map(|x| regex::escape(x)).collect();
+        format!("(?:{})", alts.join("|"))
+    };
+    let kinds: Vec<String> = match spot.kind {
+        SpotKind::Micro => MICRO.iter().map(|k| capitalise(k)).collect(),
+        _ => MACRO.iter().map(|k| capitalise(k)).collect(),
+    };
+    let kinds: Vec<&str> = kinds.iter().map(String::as_str).collect();
+    let span = regex::escape(&format!(
+        "from frame {} to {} (apex {})",
+        spot.onset, spot.offset, spot.apex
+    ));
+    if present.is_empty() {
+        return format!(
+            "Something moved {span}, but no action unit is clear, so the movement {}\\.",
+            any(&NOT_READ)
+        );
+    }
+    let clauses: Vec<String> = present.iter().map(|a| clause(a)).collect();
+    let refs: Vec<&str> = clauses.iter().map(String::as_str).collect();
+    let moved = format!("{} {span}: {}\\.", any(&kinds), regex::escape(&join(&refs)));
+    let suggests = format!(
+        " {} {} {}\\.",
+        any(&TOGETHER),
+        any(&READS),
+        regex::escape(emotion.name())
+    );
+    let sure = match sureness(present) {
+        Sureness::Slight => format!(
+            " Every movement is slight, so the reading is {}\\.",
+            any(&UNSURE)
+        ),
+        Sureness::Range(word) => format!(
+            " The movements range from slight to {word}, so the reading is {}\\.",
+            any(&FAIRLY_SURE)
+        ),
+        Sureness::Clear(word, sure) => {
+            format!(" The movement is {word}, so the reading is {sure}\\.")
+        }
     };
     format!("{moved}{suggests}{sure}")
 }
@@ -603,6 +708,28 @@ fn answer_branches(schema: &Value) -> Vec<Branch> {
             })
         })
         .collect()
+}
+
+/// `wanted` where optical_flow offers it, else the first method it offers (the clip's own).
+fn flow_method(schema: &Value, wanted: &str) -> String {
+    let offered: Vec<&str> = schema["anyOf"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|v| v["properties"]["tool"]["const"] == "optical_flow")
+        .flat_map(|v| {
+            v["properties"]["args"]["properties"]["method"]["enum"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+        })
+        .collect();
+    offered
+        .iter()
+        .find(|m| **m == wanted)
+        .or(offered.first())
+        .map_or_else(|| wanted.to_string(), |m| m.to_string())
 }
 
 /// A region the zoom tool offers where AU `number` shows (a fine one, the subject's right
@@ -739,6 +866,7 @@ mod tests {
         let answer = AnswerChoices {
             aus: ["AU1", "AU4", "AU15", "AU25"].map(String::from).to_vec(),
             emotions: vec![],
+            numbers: None,
         };
         let tools: Vec<&str> = TOOLS
             .iter()
@@ -767,5 +895,73 @@ mod tests {
         assert!(text.contains("sadness"), "{text}");
         // the step validates against the schema
         crate::llm::constrain::validate(&step, &schema).unwrap();
+    }
+
+    /// Every explanation the teacher writes matches the pattern `actfer explain` decodes
+    /// under, and the pattern holds no other fact: another frame, AU name, emotion or
+    /// intensity word is refused.
+    #[test]
+    fn explanations_match_their_pattern_and_nothing_else_does() {
+        use crate::face::regions::Side;
+        use crate::facs::evidence::Cue;
+        let au = |n: u8, x: f32| {
+            let cue = Cue {
+                source: "motion".into(),
+                side: Side::Both,
+                value: x,
+                intensity: x,
+            };
+            AuEvidence::from_cues(n, vec![cue])
+        };
+        let spot = |kind| Spot {
+            onset: 8,
+            apex: 12,
+            offset: 19,
+            kind,
+            peak: 1.0,
+            score: 5.0,
+            curve: "AU1".into(),
+        };
+        let cases = [
+            vec![],
+            vec![au(26, 0.19), au(20, 0.16)],
+            vec![au(5, 0.72), au(23, 0.68), au(7, 0.25)],
+            vec![au(1, 0.9), au(4, 1.0), au(15, 0.9)],
+        ];
+        for kind in [SpotKind::Micro, SpotKind::Macro] {
+            for present in &cases {
+                let refs: Vec<&AuEvidence> = present.iter().collect();
+                let s = spot(kind);
+                let re = Regex::new(&format!(
+                    "^(?:{})$",
+                    explanation_pattern(&s, &refs, Emotion::Fear)
+                ))
+                .unwrap();
+                for seed in 0..40 {
+                    let text = explanation(&s, &refs, Emotion::Fear, &mut Rng::new(seed));
+                    assert!(re.is_match(&text), "{text}");
+                }
+            }
+        }
+        let present = [au(5, 0.72), au(23, 0.68), au(7, 0.25)];
+        let refs: Vec<&AuEvidence> = present.iter().collect();
+        let s = spot(SpotKind::Micro);
+        let text = explanation(&s, &refs, Emotion::Anger, &mut Rng::new(3));
+        let re = Regex::new(&format!(
+            "^(?:{})$",
+            explanation_pattern(&s, &refs, Emotion::Anger)
+        ))
+        .unwrap();
+        assert!(re.is_match(&text), "{text}");
+        for (from, to) in [
+            ("frame 8", "frame 7"),
+            ("(AU23)", "(AU24)"),
+            ("anger", "fear"),
+            ("slight to marked", "slight to strong"),
+            ("tightens the lids", "raises the lids"),
+        ] {
+            assert!(text.contains(from), "{text}");
+            assert!(!re.is_match(&text.replace(from, to)), "{from} -> {to}");
+        }
     }
 }

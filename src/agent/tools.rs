@@ -88,6 +88,47 @@ pub struct AnswerChoices {
     /// The emotions it may name, each only where `aus` can fit it; empty: every emotion
     /// that `aus` can fit.
     pub emotions: Vec<Emotion>,
+    /// The numbers the question and the observations so far gave (`11`, `0.42`, the `26` of
+    /// `AU26`): a thought or an answer text writes no other, so every frame it cites was
+    /// shown. `None`: any number (the reference schema).
+    pub numbers: Option<Vec<String>>,
+}
+
+/// The numbers a text gives, as written (`11`, `0.42`): what a later thought may repeat.
+pub fn numbers_in(text: &str) -> impl Iterator<Item = &str> {
+    static NUMBER: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    NUMBER
+        .get_or_init(|| regex::Regex::new(r"[0-9]+(?:\.[0-9]+)?").expect("a valid pattern"))
+        .find_iter(text)
+        .map(|m| m.as_str())
+}
+
+/// A pattern for one line of free text whose numbers are only `numbers` (each whole: after
+/// one, no digit follows), made of `plain` (a character class without digits) and `extra`
+/// (alternatives that hold their own digits, such as `Jaw Drop \(AU26\)`).
+/// With `numbers` `None`, digits are free.
+fn with_numbers(plain: &str, extra: &[String], numbers: Option<&[String]>) -> String {
+    let mut atoms: Vec<String> = vec![plain.to_string()];
+    atoms.extend(extra.iter().cloned());
+    let Some(numbers) = numbers else {
+        atoms.push("[0-9]".into());
+        return format!("(?:{})*", atoms.join("|"));
+    };
+    let mut escaped: Vec<String> = numbers.iter().map(|n| regex::escape(n)).collect();
+    escaped.sort();
+    escaped.dedup();
+    if escaped.is_empty() {
+        return format!("(?:{})*", atoms.join("|"));
+    }
+    let atom = atoms.join("|");
+    let number = escaped.join("|");
+    format!("(?:{atom}|(?:{number})(?:{atom}))*(?:{number})?")
+}
+
+/// The pattern of a step's thought: one line, numbers only those shown
+/// ([`AnswerChoices::numbers`]).
+fn thought_pattern(numbers: Option<&[String]>) -> String {
+    format!("^{}$", with_numbers("[^0-9\\n]", &[], numbers))
 }
 
 /// The emotions that some of `aus` can fit ([`Emotion::compatible_with`]): those with a
@@ -183,6 +224,11 @@ pub fn step_schema(
         FINAL_ANSWER => answer_args(answer),
         _ => json!({"type": "object", "properties": {}, "additionalProperties": false}),
     };
+    let thought = json!({
+        "type": "string",
+        "maxLength": 160,
+        "pattern": thought_pattern(answer.numbers.as_deref()),
+    });
     let variants: Vec<Value> = TOOLS
         .iter()
         .filter(|(name, _)| tools.contains(name))
@@ -190,7 +236,7 @@ pub fn step_schema(
             json!({
                 "type": "object",
                 "properties": {
-                    "thought": {"type": "string", "maxLength": 160},
+                    "thought": thought,
                     "tool": {"const": name},
                     "args": args(name)
                 },
@@ -219,7 +265,7 @@ fn answer_args(answer: &AnswerChoices) -> Value {
         let text = json!({
             "type": "string",
             "maxLength": 240,
-            "pattern": text_pattern(opening, cited),
+            "pattern": text_pattern(opening, cited, answer.numbers.as_deref()),
         });
         json!({
             "type": "object",
@@ -290,10 +336,10 @@ fn answer_args(answer: &AnswerChoices) -> Value {
 /// right after its own catalogue name (`Lid Tightener (AU7)`). The answer's schema gives both
 /// as the AUs it claims whatever else it lists (its emotion's prototype AUs shown), so every
 /// citation is true: the text never cites an AU the answer does not claim, no observation
-/// showed or its emotion cannot go with, nor gives an AU another's name.
-/// Without an opening (a neutral answer, no AUs) the text has no brackets and no numbers: it
-/// cites nothing, no AU and no frame.
-fn text_pattern(opening: &[&String], cited: &[&String]) -> String {
+/// showed or its emotion cannot go with, nor gives an AU another's name. Its numbers are only
+/// `numbers` ([`AnswerChoices::numbers`]): a frame it gives is one an observation gave.
+/// Without an opening (a neutral answer, no AUs) the text has no brackets: it cites no AU.
+fn text_pattern(opening: &[&String], cited: &[&String], numbers: Option<&[String]>) -> String {
     let named = |codes: &[&String]| -> Vec<String> {
         codes
             .iter()
@@ -308,9 +354,9 @@ fn text_pattern(opening: &[&String], cited: &[&String]) -> String {
             .collect()
     };
     if opening.is_empty() {
-        return "^[A-Za-z ,.;:'-]*$".to_string();
+        return format!("^{}$", with_numbers("[A-Za-z ,.;:'-]", &[], numbers));
     }
-    let rest = format!("(?:[^()\\n]|{})*", named(cited).join("|"));
+    let rest = with_numbers("[^()\\n0-9]", &named(cited), numbers);
     format!("^(?:{}){rest}$", named(opening).join("|"))
 }
 
@@ -335,6 +381,7 @@ pub fn reference_schema() -> Value {
     let answer = AnswerChoices {
         aus: all_aus(),
         emotions: vec![],
+        numbers: None,
     };
     let mut schema = step_schema(&tools, &answer, Some(&clip), &[]);
     let frame = json!({"type": "integer", "minimum": 0});
@@ -691,7 +738,7 @@ mod reference_tests {
         let code = |s: &str| s.to_string();
         let (au1, au4, au15) = (code("AU1"), code("AU4"), code("AU15"));
         let re = |p: String| regex::Regex::new(&p).unwrap();
-        let sad = re(text_pattern(&[&au1, &au15], &[&au1, &au4, &au15]));
+        let sad = re(text_pattern(&[&au1, &au15], &[&au1, &au4, &au15], None));
         let good = "Inner Brow Raiser (AU1) raises the inner brows and Brow Lowerer (AU4) \
                     lowers them from frame 3 to 9. The movement is slight and reads as sadness.";
         assert!(sad.is_match(good));
@@ -703,16 +750,31 @@ mod reference_tests {
         assert!(!sad.is_match("Inner Brow Raiser (AU1) with Lip Corner Depressor (AU4)."));
         assert!(sad.is_match("Inner Brow Raiser (AU1) with Lip Corner Depressor (AU15)."));
         assert!(!sad.is_match("Inner Brow Raiser (AU1) moved.\nThen more."));
-        let neutral = re(text_pattern(&[], &[]));
+        let shown: Vec<String> = ["0", "9", "11", "0.42"].map(String::from).to_vec();
+        let neutral = re(text_pattern(&[], &[], Some(&shown)));
         assert!(neutral.is_match("No action unit moved clearly, so the face reads as neutral."));
         assert!(!neutral.is_match("Nothing moved but Lip Corner Puller (AU12)."));
+        assert!(neutral.is_match("Something moved from frame 0 to 11, too little to read."));
         assert!(!neutral.is_match("Nothing moved from frame 0 to 39."));
+        assert!(!neutral.is_match("Nothing moved from frame 911."));
         assert!(!neutral.is_match("Nothing moved from frame ¹ to ²."));
         assert!(neutral.is_match("The face doesn't move; it reads as neutral."));
+        // numbers in a text with AUs: only those shown, and the codes of its citations
+        let counted = re(text_pattern(&[&au1], &[&au1], Some(&shown)));
+        assert!(counted.is_match("Inner Brow Raiser (AU1) rose from frame 9 to 11, at 0.42."));
+        assert!(!counted.is_match("Inner Brow Raiser (AU1) rose from frame 9 to 12."));
+        assert!(!counted.is_match("Inner Brow Raiser (AU1) rose at 0.43."));
+        assert!(!counted.is_match("Inner Brow Raiser (AU1) rose; AU4 too."));
+        // a thought likewise
+        let thought = re(thought_pattern(Some(&shown)));
+        assert!(thought.is_match("AU9 is weak at 0.42; look at frames 0 to 11."));
+        assert!(!thought.is_match("A blink from 0 to 39."));
+        assert!(re(thought_pattern(None)).is_match("A blink from 0 to 39."));
         // the schema's branches carry it
         let answer = AnswerChoices {
             aus: vec![au1.clone(), au4.clone(), au15.clone(), code("AU24")],
             emotions: vec![Emotion::Sadness],
+            numbers: None,
         };
         let args = answer_args(&answer);
         let branch = re(args["anyOf"][0]["properties"]["text"]["pattern"]

@@ -264,7 +264,14 @@ enum Drop {
 
 /// Why a teacher run is not kept, if it is not.
 fn verdict(trace: &Trace, gold: &Gold, vocab: &Vocabulary) -> Option<Drop> {
-    if trace.steps.iter().any(|s| s.observation.error) {
+    if let Some(s) = trace.steps.iter().find(|s| s.observation.error) {
+        tracing::debug!(
+            "{}: step {} refused: {} (the step: {})",
+            trace.input.path,
+            s.id,
+            s.observation.text,
+            s.thought
+        );
         return Some(Drop::InvalidStep);
     }
     let Some(answer) = &trace.answer else {

@@ -305,18 +305,35 @@ pub(crate) fn decode(
     let mut text = String::new();
     let mut history = model.history();
     let mut open_string = OpenString::default();
+    // the logits of the next position are computed only where a choice is left: a token the
+    // schema forces is taken without them, and the tokens taken so are run with the next
+    // one that needs the model, in one batch
+    let mut fresh = true;
     let stop = loop {
         if tokens.len() >= opts.max_tokens {
             break StopReason::MaxTokens;
         }
-        if let Some(c) = constraint.as_deref_mut() {
-            c.mask(&mut logits)?;
-        }
-        let penalised = match opts.penalty_scope {
-            PenaltyScope::Recent => &history[..],
-            PenaltyScope::JsonString => open_string.tokens(),
+        let forced = match constraint.as_deref_mut() {
+            Some(c) => c.forced()?,
+            None => None,
         };
-        let next = sampler.sample(&mut logits, penalised)?;
+        let next = match forced {
+            Some(t) => t,
+            None => {
+                if !fresh {
+                    logits = model.logits()?;
+                }
+                if let Some(c) = constraint.as_deref_mut() {
+                    c.mask(&mut logits)?;
+                }
+                let penalised = match opts.penalty_scope {
+                    PenaltyScope::Recent => &history[..],
+                    PenaltyScope::JsonString => open_string.tokens(),
+                };
+                sampler.sample(&mut logits, penalised)?
+            }
+        };
+        fresh = false;
         if model.tokenizer().end_of_generation().contains(&next) {
             break StopReason::EndOfGeneration;
         }
@@ -338,9 +355,6 @@ pub(crate) fn decode(
             .is_some_and(JsonConstraint::is_complete)
         {
             break StopReason::Complete;
-        }
-        if tokens.len() < opts.max_tokens {
-            logits = model.logits()?;
         }
     };
     let (mask_seconds, masks) = constraint.map_or((0.0, 0), |c| c.mask_stats());

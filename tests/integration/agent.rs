@@ -330,6 +330,7 @@ fn tools_refuse_what_is_outside_the_input() {
         &AnswerChoices {
             aus: vec!["AU12".into()],
             emotions: vec![],
+            numbers: None,
         },
         Some(&ClipChoices {
             spots: vec![(3, 9)],

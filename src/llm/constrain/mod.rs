@@ -145,6 +145,8 @@ pub struct JsonConstraint {
     unique: unique::UniqueGuard,
     numbers: number::NumberGuard,
     complete: bool,
+    /// The mask of the next position, once computed ([`JsonConstraint::forced`]).
+    next: Option<SimpleVob>,
     mask_seconds: f64,
     masks: usize,
 }
@@ -180,6 +182,34 @@ impl JsonConstraint {
             unique: unique::UniqueGuard::new(schema),
             numbers: number::NumberGuard::default(),
             complete: false,
+            next: None,
+            mask_seconds: 0.0,
+            masks: 0,
+        })
+    }
+
+    /// A constraint for plain text that the regular expression `pattern` matches whole
+    /// (no JSON around it).
+    pub fn for_text(vocab: &Arc<ConstraintVocab>, pattern: &str) -> Result<Self> {
+        let grammar = TopLevelGrammar::from_regex(pattern);
+        let parser = vocab
+            .factory
+            .create_parser(grammar)
+            .map_err(|e| Error::Limit {
+                what: "text pattern".into(),
+                reason: format!("{e}"),
+            })?;
+        let matcher = Matcher::new(Ok(parser));
+        if let Some(e) = matcher.get_error() {
+            return Err(llg_error(e));
+        }
+        Ok(JsonConstraint {
+            vocab: Arc::clone(vocab),
+            matcher,
+            unique: unique::UniqueGuard::new(&Value::Null),
+            numbers: number::NumberGuard::default(),
+            complete: false,
+            next: None,
             mask_seconds: 0.0,
             masks: 0,
         })
@@ -261,7 +291,10 @@ impl JsonConstraint {
     /// the model's output is padded).
     pub fn mask(&mut self, logits: &mut [f32]) -> Result<()> {
         let start = Instant::now();
-        let mask = self.allowed()?;
+        let mask = match self.next.take() {
+            Some(m) => m,
+            None => self.allowed()?,
+        };
         for (id, logit) in logits.iter_mut().enumerate() {
             if id >= self.vocab.vocab_size() || !mask.is_allowed(id as u32) {
                 *logit = f32::NEG_INFINITY;
@@ -272,8 +305,24 @@ impl JsonConstraint {
         Ok(())
     }
 
+    /// The next token when the schema allows only one (a key, a closing quote, the rest of
+    /// an enum value): whatever the logits, that token is chosen, so the model need not run
+    /// for it. The mask is kept for [`mask`](Self::mask) otherwise.
+    pub fn forced(&mut self) -> Result<Option<u32>> {
+        let start = Instant::now();
+        let mask = self.allowed()?;
+        self.mask_seconds += start.elapsed().as_secs_f64();
+        if mask.num_set() == 1 {
+            self.masks += 1;
+            return Ok(mask.first_bit_set().map(|t| t as u32));
+        }
+        self.next = Some(mask);
+        Ok(None)
+    }
+
     /// Advances past `token`, which must be one [`mask`](Self::mask) allowed.
     pub fn accept(&mut self, token: u32) -> Result<()> {
+        self.next = None;
         self.matcher.consume_token(token).map_err(llg_error)?;
         self.unique.feed(self.vocab.token_bytes(token));
         self.numbers.feed(self.vocab.token_bytes(token));
