@@ -180,10 +180,13 @@ impl Teacher {
                         .is_some_and(|e| e.iter().any(|x| x == src))
             })
         };
+        // on a clip whose motion showed nothing, the frame's appearance only when nothing was
+        // spotted: a spotted expression gets a closer look at its motion instead (below)
         let motion_read = self.evidence_calls.iter().any(|s| s == "motion");
+        let appearance_read = self.evidence_calls.iter().any(|s| s == "appearance");
         let wants = if clip && !motion_read {
             Some("motion")
-        } else if self.shown.is_empty() && !self.evidence_calls.iter().any(|s| s == "appearance") {
+        } else if self.shown.is_empty() && !appearance_read && (!clip || self.spots.is_empty()) {
             Some("appearance")
         } else {
             None
@@ -857,6 +860,56 @@ mod tests {
             .map(|s| (s.code.as_str(), s.intensity))
             .collect();
         assert_eq!(codes, [("AU4", 0.62), ("R12", 0.20)]);
+    }
+
+    /// A weak AU, or an expression whose motion showed none, calls for a closer look with
+    /// the finer flow model, decided from the observations (the gold AUs play no part).
+    #[test]
+    fn weak_motion_gets_a_closer_look_with_meflownet() {
+        use crate::agent::tools::ClipChoices;
+        use crate::agent::trace::ToolCall;
+        let spotted = "1 expression(s), 0 blink(s) in 40 frames; #1 Micro onset 10 apex 14 offset 20 (0.47 s), strongest on AU4";
+        let used = [
+            ToolCall {
+                name: "spot_expressions".into(),
+                args: json!({}),
+            },
+            ToolCall {
+                name: "au_evidence".into(),
+                args: json!({"source": "motion"}),
+            },
+        ];
+        let clip = ClipChoices {
+            spots: vec![(10, 14)],
+            methods: vec!["dis".into(), "meflownet".into()],
+        };
+        let tools: Vec<&str> = TOOLS.iter().map(|t| t.0).collect();
+        for (motion, shown) in [
+            ("motion: #1 (onset 10 -> apex 14): no AU present", vec![]),
+            (
+                "motion: #1 (onset 10 -> apex 14): AU12 Lip Corner Puller 0.62, AU24 Lip Pressor 0.20",
+                vec!["AU12".to_string(), "AU24".to_string()],
+            ),
+        ] {
+            let mut t = teacher();
+            t.called = vec!["spot_expressions".into(), "au_evidence".into()];
+            t.evidence_calls = vec!["motion".into()];
+            t.read(spotted);
+            t.read(motion);
+            let answer = AnswerChoices {
+                aus: shown,
+                emotions: vec![],
+                numbers: None,
+            };
+            let schema = step_schema(&tools, &answer, Some(&clip), &used);
+            let step = t.step(&schema);
+            assert_eq!(step["tool"], "optical_flow", "{step}");
+            assert_eq!(
+                step["args"],
+                json!({"onset": 10, "apex": 14, "method": "meflownet"})
+            );
+            crate::llm::constrain::validate(&step, &schema).unwrap();
+        }
     }
 
     #[test]
