@@ -837,6 +837,7 @@ fn the_answer_schema_ties_the_emotion_to_its_aus() {
             aus: shown.iter().map(|s| s.to_string()).collect(),
             emotions: vec![],
             numbers: None,
+            text: None,
         };
         let schema = step_schema(&[FINAL_ANSWER], &answer, None, &[]);
         let mut c = JsonConstraint::new(&vocab, &schema).unwrap();

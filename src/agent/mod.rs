@@ -17,6 +17,7 @@ pub mod clip_tools;
 pub mod eval;
 pub mod explain;
 pub mod grpo;
+pub mod phrasing;
 pub mod policy;
 pub mod run;
 pub mod teacher;

@@ -147,10 +147,12 @@ impl Policy for LlmPolicy {
             &mut |_| true,
         )?;
         tracing::debug!(
-            "step: {} prompt tokens in {:.3} s, {} tokens in {:.3} s ({} masks, {:.3} s)",
+            "step: {} prompt tokens in {:.3} s, {} tokens ({} forced) in {:.3} s ({} masks, \
+             {:.3} s)",
             g.prompt_tokens,
             g.prefill_seconds,
             g.tokens.len(),
+            g.forced,
             g.decode_seconds,
             g.masks,
             g.mask_seconds

@@ -8,9 +8,11 @@ use std::time::Instant;
 
 use serde_json::Value;
 
+use super::phrasing::{as_written, When};
 use super::policy::{Policy, Turn};
 use super::tools::{
-    fitting_emotions, numbers_in, step_schema, AnswerChoices, Toolbox, FINAL_ANSWER, TOOLS,
+    fitting_emotions, numbers_in, step_schema, AnswerChoices, TextFacts, Toolbox, FINAL_ANSWER,
+    TOOLS,
 };
 use super::trace::{
     Answer, AnswerAu, EmotionAnswer, InputInfo, Interval, Observation, Step, StopReason, Timings,
@@ -20,6 +22,7 @@ use super::verifier::verify;
 use crate::error::Result;
 use crate::facs::emotion::Emotion;
 use crate::llm::constrain::validate;
+use crate::motion::spotting::{Spot, SpotKind};
 
 /// The system prompt (prompts/agent_system.md) with the tool list and the region names.
 pub fn system_prompt() -> String {
@@ -324,6 +327,20 @@ fn shown(steps: &[Step], clip: bool) -> Vec<String> {
     out
 }
 
+/// How much AU evidence the motion of `spot` showed in the answer's steps: the sum of the
+/// intensities (as written, in hundredths) of the AUs read on its onset -> apex. The main
+/// expression of an answer's text has the most (the teacher's `main_spot`).
+fn evidence_of(steps: &[Step], clip: bool, spot: &Spot) -> u32 {
+    let interval = format!(" {} -> {}", spot.onset, spot.apex);
+    answer_steps(steps, clip)
+        .iter()
+        .flat_map(|s| s.observation.data["aus"].as_array().into_iter().flatten())
+        .filter(|a| a["source"].as_str().is_some_and(|x| x.ends_with(&interval)))
+        .filter_map(|a| a["intensity"].as_f64())
+        .map(|x| (as_written(x as f32) * 100.0).round() as u32)
+        .sum()
+}
+
 /// What the final answer may say after `steps`: the AUs shown and, with `best` > 0, the
 /// `best` emotions that the latest prototype inference among those steps (an observation's
 /// `prototypes`, from all the AU evidence of that tool, weak AUs included) ranks highest,
@@ -355,10 +372,36 @@ fn answer_choices(question: &str, steps: &[Step], clip: bool, best: usize) -> An
     }
     numbers.sort();
     numbers.dedup();
+    // each AU's largest intensity shown, as written; the main spotted expression (the
+    // longest, the last of equals)
+    let intensities = aus
+        .iter()
+        .map(|code| {
+            answer_steps(steps, clip)
+                .iter()
+                .flat_map(|s| s.observation.data["aus"].as_array().into_iter().flatten())
+                .filter(|a| a["au"] == code.as_str())
+                .filter_map(|a| a["intensity"].as_f64())
+                .fold(0.0f32, |m, x| m.max(as_written(x as f32)))
+        })
+        .collect();
+    let spot = steps
+        .iter()
+        .filter(|s| s.tool.name == "spot_expressions" && !s.observation.error)
+        .flat_map(|s| s.observation.data["spots"].as_array().into_iter().flatten())
+        .filter_map(|v| serde_json::from_value::<Spot>(v.clone()).ok())
+        .max_by_key(|s| (evidence_of(steps, clip, s), s.offset - s.onset))
+        .map(|s| When {
+            micro: s.kind == SpotKind::Micro,
+            onset: s.onset,
+            apex: s.apex,
+            offset: s.offset,
+        });
     AnswerChoices {
         aus,
         emotions,
         numbers: Some(numbers),
+        text: Some(TextFacts { intensities, spot }),
     }
 }
 

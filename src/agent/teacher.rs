@@ -22,15 +22,15 @@ use super::policy::{Policy, Reply, Turn};
 use super::tools::FINAL_ANSWER;
 use crate::error::Result;
 use crate::face::regions::regions_for_au;
-use crate::facs::au::info;
 use crate::facs::emotion::Emotion;
 use crate::facs::evidence::AuEvidence;
 use crate::llm::Message;
 use crate::motion::spotting::{Spot, SpotKind};
 use crate::synth::rng::Rng;
 
-/// An AU shown under this intensity is a weak reading worth a closer look.
-pub const WEAK: f32 = 0.3;
+use super::phrasing::{self, name_of, Cited, Pattern, Pick, When};
+
+pub use super::phrasing::WEAK;
 
 /// What the teacher knows of the sample: the labels, never shown to the model.
 #[derive(Debug, Clone)]
@@ -79,12 +79,18 @@ pub struct Teacher {
     evidence_calls: Vec<String>,
     spots: Vec<Spotted>,
     shown: Vec<Shown>,
+    /// The AU evidence each interval's motion showed: `(onset, apex)` and the sum of the
+    /// intensities as written, in hundredths (see [`main_spot`](Teacher::main_spot)).
+    evidence: Vec<((usize, usize), u32)>,
     parse: Parsers,
 }
 
 struct Parsers {
     au: Regex,
     spot: Regex,
+    /// An interval's AUs in a motion observation, or an optical_flow observation's.
+    interval: Regex,
+    flow: Regex,
 }
 
 impl Teacher {
@@ -98,9 +104,13 @@ impl Teacher {
             evidence_calls: vec![],
             spots: vec![],
             shown: vec![],
+            evidence: vec![],
             parse: Parsers {
                 au: Regex::new(r"\b((?:AU|R|L)(\d{1,2})) [A-Z][A-Za-z ]+? (\d\.\d\d)").unwrap(),
                 spot: Regex::new(r"#\d+ (Micro|Macro) onset (\d+) apex (\d+) offset (\d+)")
+                    .unwrap(),
+                interval: Regex::new(r"\(onset (\d+) -> apex (\d+)\): ([^;\n]*)").unwrap(),
+                flow: Regex::new(r"facial flow (\d+) -> (\d+) [^\n]*?; present: ([^;\n]*)")
                     .unwrap(),
             },
         }
@@ -130,6 +140,20 @@ impl Teacher {
                 self.spots.push(spot);
             }
         }
+        let intervals = self.parse.interval.captures_iter(text);
+        for c in intervals.chain(self.parse.flow.captures_iter(text)) {
+            let key = (c[1].parse().unwrap_or(0), c[2].parse().unwrap_or(0));
+            let sum: u32 = self
+                .parse
+                .au
+                .captures_iter(&c[3])
+                .map(|a| (a[3].parse::<f32>().unwrap_or(0.0) * 100.0).round() as u32)
+                .sum();
+            match self.evidence.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, total)) => *total += sum,
+                None => self.evidence.push((key, sum)),
+            }
+        }
         for c in self.parse.au.captures_iter(text) {
             let code = c[1].to_string();
             let number: u8 = c[2].parse().unwrap_or(0);
@@ -145,13 +169,22 @@ impl Teacher {
         }
     }
 
-    /// The main expression: the first spotted one that overlaps nothing stronger (spotting
-    /// lists them in time; the longest is the main one when several).
+    /// The main expression: the spotted one whose motion showed the most AU evidence (the
+    /// sum of the intensities read for its onset -> apex), the longest of equals, the last
+    /// of those; before any motion was read, the longest. The loop finds the same one for
+    /// the answer's text (`run::answer_choices`).
     fn main_spot(&self) -> Option<Spotted> {
+        let weight = |s: &Spotted| {
+            let key = (s.onset, s.apex);
+            self.evidence
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map_or(0, |(_, w)| *w)
+        };
         self.spots
             .iter()
             .copied()
-            .max_by_key(|s| s.offset - s.onset)
+            .max_by_key(|s| (weight(s), s.offset - s.onset))
     }
 
     fn step(&mut self, schema: &Value) -> Value {
@@ -390,94 +423,21 @@ impl Teacher {
     }
 
     fn answer_text(&mut self, emotion: Emotion, claimed: &[Shown]) -> String {
-        let Some(first) = claimed.first() else {
-            if let Some(s) = self.main_spot() {
-                let moved = self.pick(&[
-                    "Something moved",
-                    "The face moved slightly",
-                    "A slight movement shows",
-                ]);
-                let but = self.pick(&[
-                    "but no action unit was clear enough to claim",
-                    "but no action unit moved clearly",
-                ]);
-                return format!(
-                    "{moved} from frame {} to {}, {but}, so the face reads as neutral.",
-                    s.onset, s.offset
-                );
-            }
-            return self
-                .pick(&[
-                    "No action unit moved clearly, so the face reads as neutral.",
-                    "The face shows no clear action unit: neutral.",
-                ])
-                .to_string();
-        };
-        let when = match self.main_spot().filter(|_| !self.shown.is_empty()) {
-            Some(s) => {
-                let how = if s.micro {
-                    self.pick(&[
-                        "in a brief micro-expression",
-                        "as a micro-expression",
-                        "for a moment",
-                    ])
-                } else {
-                    self.pick(&["in a longer macro-expression", "as a macro-expression"])
-                };
-                format!(" {how} from frame {} to {}", s.onset, s.offset)
-            }
-            None => String::new(),
-        };
-        let strength = claimed.iter().map(|s| s.intensity).fold(0.0f32, f32::max);
-        let word = intensity_word(strength);
-        let sure = if strength < WEAK {
-            self.pick(&["so the reading is uncertain", "a tentative reading"])
-        } else if strength < 0.55 {
-            self.pick(&["a fairly sure reading", "so the reading is fairly sure"])
-        } else {
-            self.pick(&["a clear reading", "so the reading is sure"])
-        };
-        let reads = self.pick(&["reads as", "points to", "suggests"]);
-        // the fullest text that fits the schema's 240 characters: each AU with what it does,
-        // then the later ones by name only, then without the certainty
-        let cite = |s: &Shown, act: bool| {
-            let mut c = format!("{} ({})", name_of(s.number), s.code);
-            if act {
-                c = format!("{c} {}", action(s.number));
-            }
-            c
-        };
-        let compose = |acts: bool, sure: Option<&str>| {
-            // `A (AU1) does this, B (AU2) does that and C (AU5) does more`, or with names
-            // only after the first: `A (AU1) does this, with B (AU2) and C (AU5)`
-            let mut t = cite(first, true);
-            let rest: Vec<String> = claimed[1..].iter().map(|s| cite(s, acts)).collect();
-            let refs: Vec<&str> = rest.iter().map(String::as_str).collect();
-            match (acts, refs.len()) {
-                (_, 0) => {}
-                (true, 1) => t.push_str(&format!(" and {}", refs[0])),
-                (true, _) => t.push_str(&format!(", {}", join(&refs))),
-                (false, _) => t.push_str(&format!(", with {}", join(&refs))),
-            }
-            t.push_str(&when);
-            t.push_str(&format!(
-                ". The movement is {word} and {reads} {}",
-                emotion.name()
-            ));
-            if let Some(sure) = sure {
-                t.push_str(&format!(", {sure}"));
-            }
-            t.push('.');
-            t
-        };
-        [
-            compose(true, Some(sure)),
-            compose(false, Some(sure)),
-            compose(false, None),
-        ]
-        .into_iter()
-        .find(|t| t.len() <= 240)
-        .unwrap_or_else(|| compose(false, None).chars().take(240).collect())
+        let cited: Vec<Cited> = claimed
+            .iter()
+            .map(|s| Cited {
+                code: s.code.clone(),
+                number: s.number,
+                intensity: s.intensity,
+            })
+            .collect();
+        let spot = self.main_spot().map(|s| When {
+            micro: s.micro,
+            onset: s.onset,
+            apex: s.apex,
+            offset: s.offset,
+        });
+        phrasing::answer_text(&mut Pick(&mut self.rng), emotion, &cited, spot)
     }
 }
 
@@ -511,153 +471,42 @@ impl Policy for Teacher {
     }
 }
 
-/// The phrasings of an explanation, one list per slot: [`explanation`] picks from them and
-/// [`explanation_pattern`] allows exactly them, so a model trained on the one writes within
-/// the other.
-const MICRO: [&str; 3] = [
-    "a brief micro-expression",
-    "a micro-expression",
-    "a fleeting micro-expression",
-];
-const MACRO: [&str; 2] = ["a longer macro-expression", "a macro-expression"];
-const NOT_READ: [&str; 2] = [
-    "cannot be read with confidence",
-    "gives no reliable reading",
-];
-const TOGETHER: [&str; 3] = ["Together this", "This pattern", "The movement"];
-const READS: [&str; 3] = ["reads as", "points to", "suggests"];
-const UNSURE: [&str; 2] = ["uncertain", "tentative"];
-const FAIRLY_SURE: [&str; 2] = ["fairly sure", "reasonably sure"];
-
-/// How sure an explanation may say it is, from the intensities of the AUs that moved: every
-/// one slight, slight to strong, or all clear (with the strongest one's word).
-enum Sureness {
-    Slight,
-    Range(&'static str),
-    Clear(&'static str, &'static str),
-}
-
-fn sureness(present: &[&AuEvidence]) -> Sureness {
-    let strongest = present.iter().map(|a| a.intensity).fold(0.0f32, f32::max);
-    let weakest = present.iter().map(|a| a.intensity).fold(1.0f32, f32::min);
-    let word = intensity_word(strongest);
-    if strongest < WEAK {
-        Sureness::Slight
-    } else if weakest < WEAK && present.len() > 1 {
-        Sureness::Range(word)
-    } else {
-        Sureness::Clear(
-            word,
-            if strongest < 0.55 {
-                "fairly sure"
-            } else {
-                "sure"
-            },
-        )
-    }
-}
-
-/// The clause of one AU: its catalogue name, its code and what it does.
-fn clause(a: &AuEvidence) -> String {
-    format!("{} ({}) {}", a.name, a.code(), action(a.au))
-}
-
-/// The teacher's explanation of one spotted expression: when, what moved (each AU by name,
-/// code and what it does), what it suggests and how sure that is.
+/// The teacher's explanation of one spotted expression (see [`phrasing::explanation`]), from
+/// the same evidence the explainer reads ([`super::explain::evidence_text`]): the reasoner's
+/// training target for explanations.
 pub fn explanation(
     spot: &Spot,
     present: &[&AuEvidence],
     emotion: Emotion,
     rng: &mut Rng,
 ) -> String {
-    let pick = |rng: &mut Rng, o: &[&'static str]| *rng.pick(o);
-    let kind = match spot.kind {
-        SpotKind::Micro => pick(rng, &MICRO),
-        _ => pick(rng, &MACRO),
-    };
-    let span = format!(
-        "from frame {} to {} (apex {})",
-        spot.onset, spot.offset, spot.apex
-    );
-    if present.is_empty() {
-        return format!(
-            "Something moved {span}, but no action unit is clear, so the movement {}.",
-            pick(rng, &NOT_READ)
-        );
-    }
-    let clauses: Vec<String> = present.iter().map(|a| clause(a)).collect();
-    let refs: Vec<&str> = clauses.iter().map(String::as_str).collect();
-    let moved = format!("{} {span}: {}.", capitalise(kind), join(&refs));
-    let suggests = format!(
-        " {} {} {}.",
-        pick(rng, &TOGETHER),
-        pick(rng, &READS),
-        emotion.name()
-    );
-    let sure = match sureness(present) {
-        Sureness::Slight => format!(
-            " Every movement is slight, so the reading is {}.",
-            pick(rng, &UNSURE)
-        ),
-        Sureness::Range(word) => format!(
-            " The movements range from slight to {word}, so the reading is {}.",
-            pick(rng, &FAIRLY_SURE)
-        ),
-        Sureness::Clear(word, sure) => {
-            format!(" The movement is {word}, so the reading is {sure}.")
-        }
-    };
-    format!("{moved}{suggests}{sure}")
+    phrasing::explanation(&mut Pick(rng), when(spot), &cited(present), emotion)
 }
 
-/// A pattern (a regular expression over the whole text) that holds exactly the explanations
-/// [`explanation`] can write for this evidence: the spot's kind and frames, every AU that
-/// moved by its own name and code with what it does, the emotion, and the intensity and
-/// sureness words its intensities call for. `actfer explain` decodes under it, so the model
-/// chooses the phrasing and never a fact.
+/// The pattern `actfer explain` decodes under: exactly the explanations [`explanation`] can
+/// write for this evidence, so the model chooses the phrasing and never a fact.
 pub fn explanation_pattern(spot: &Spot, present: &[&AuEvidence], emotion: Emotion) -> String {
-    let any = |o: &[&str]| {
-        let alts: Vec<String> = o.iter().map(|x| regex::escape(x)).collect();
-        format!("(?:{})", alts.join("|"))
-    };
-    let kinds: Vec<String> = match spot.kind {
-        SpotKind::Micro => MICRO.iter().map(|k| capitalise(k)).collect(),
-        _ => MACRO.iter().map(|k| capitalise(k)).collect(),
-    };
-    let kinds: Vec<&str> = kinds.iter().map(String::as_str).collect();
-    let span = regex::escape(&format!(
-        "from frame {} to {} (apex {})",
-        spot.onset, spot.offset, spot.apex
-    ));
-    if present.is_empty() {
-        return format!(
-            "Something moved {span}, but no action unit is clear, so the movement {}\\.",
-            any(&NOT_READ)
-        );
+    phrasing::explanation(&mut Pattern, when(spot), &cited(present), emotion)
+}
+
+fn when(spot: &Spot) -> When {
+    When {
+        micro: spot.kind == SpotKind::Micro,
+        onset: spot.onset,
+        apex: spot.apex,
+        offset: spot.offset,
     }
-    let clauses: Vec<String> = present.iter().map(|a| clause(a)).collect();
-    let refs: Vec<&str> = clauses.iter().map(String::as_str).collect();
-    let moved = format!("{} {span}: {}\\.", any(&kinds), regex::escape(&join(&refs)));
-    let suggests = format!(
-        " {} {} {}\\.",
-        any(&TOGETHER),
-        any(&READS),
-        regex::escape(emotion.name())
-    );
-    let sure = match sureness(present) {
-        Sureness::Slight => format!(
-            " Every movement is slight, so the reading is {}\\.",
-            any(&UNSURE)
-        ),
-        Sureness::Range(word) => format!(
-            " The movements range from slight to {word}, so the reading is {}\\.",
-            any(&FAIRLY_SURE)
-        ),
-        Sureness::Clear(word, sure) => {
-            format!(" The movement is {word}, so the reading is {sure}\\.")
-        }
-    };
-    format!("{moved}{suggests}{sure}")
+}
+
+fn cited(present: &[&AuEvidence]) -> Vec<Cited> {
+    present
+        .iter()
+        .map(|a| Cited {
+            code: a.code(),
+            number: a.au,
+            intensity: a.intensity,
+        })
+        .collect()
 }
 
 fn step(thought: String, tool: &str, args: Value) -> Value {
@@ -753,10 +602,6 @@ fn zoom_region(schema: &Value, number: u8) -> Option<String> {
         .map(str::to_string)
 }
 
-fn name_of(number: u8) -> &'static str {
-    info(number).map_or("", |a| a.name)
-}
-
 fn au_of(code: &str) -> Option<u8> {
     code.trim_start_matches(['R', 'L'])
         .trim_start_matches("AU")
@@ -764,48 +609,7 @@ fn au_of(code: &str) -> Option<u8> {
         .ok()
 }
 
-/// What an AU does, in plain words that name the face part it acts on.
-fn action(number: u8) -> &'static str {
-    match number {
-        1 => "raises the inner brows",
-        2 => "raises the outer brows",
-        4 => "lowers the brows and draws them together",
-        5 => "raises the upper lids",
-        6 => "lifts the cheeks",
-        7 => "tightens the lids",
-        9 => "wrinkles the nose",
-        10 => "lifts the upper lip",
-        11 => "deepens the nasolabial furrow",
-        12 => "pulls the lip corners up",
-        14 => "dimples the mouth corners",
-        15 => "pulls the lip corners down",
-        16 => "lowers the lower lip",
-        17 => "pushes the chin up",
-        18 => "puckers the lips",
-        20 => "stretches the lips sideways",
-        22 => "funnels the lips",
-        23 => "tightens the lips",
-        24 => "presses the lips together",
-        25 => "parts the lips",
-        26 => "drops the jaw",
-        27 => "stretches the mouth open",
-        28 => "sucks in the lips",
-        43 => "closes the eyes",
-        45 => "closes the eyes briefly",
-        46 => "closes one eye",
-        _ => "moves",
-    }
-}
-
 /// A plain word for an intensity in [0, 1].
-fn intensity_word(x: f32) -> &'static str {
-    match x {
-        x if x < WEAK => "slight",
-        x if x < 0.55 => "moderate",
-        x if x < 0.8 => "marked",
-        _ => "strong",
-    }
-}
 
 fn capitalise(s: &str) -> String {
     let mut c = s.chars();
@@ -900,6 +704,7 @@ mod tests {
                 aus: shown,
                 emotions: vec![],
                 numbers: None,
+                text: None,
             };
             let schema = step_schema(&tools, &answer, Some(&clip), &used);
             let step = t.step(&schema);
@@ -920,6 +725,7 @@ mod tests {
             aus: ["AU1", "AU4", "AU15", "AU25"].map(String::from).to_vec(),
             emotions: vec![],
             numbers: None,
+            text: None,
         };
         let tools: Vec<&str> = TOOLS
             .iter()

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use serde_json::{json, Value};
 
+use super::phrasing::{self, Cited, Pattern, When};
 use super::trace::{Observation, ToolCall};
 use crate::error::Result;
 use crate::evidence::{AppearanceModels, FaceAppearance};
@@ -92,6 +93,20 @@ pub struct AnswerChoices {
     /// `AU26`): a thought or an answer text writes no other, so every frame it cites was
     /// shown. `None`: any number (the reference schema).
     pub numbers: Option<Vec<String>>,
+    /// What the text of an answer is written from: the intensities shown and the main
+    /// spotted expression. With it, each branch's text is one of the texts
+    /// [`phrasing::answer_text`] writes for its cited AUs; `None`: any text that cites them
+    /// by name (the reference schema).
+    pub text: Option<TextFacts>,
+}
+
+/// The facts of an answer's text besides its AUs ([`AnswerChoices::text`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TextFacts {
+    /// The intensity shown for each of [`AnswerChoices::aus`], as observations write it.
+    pub intensities: Vec<f32>,
+    /// The main spotted expression, on a clip where one was spotted.
+    pub spot: Option<When>,
 }
 
 /// The numbers a text gives, as written (`11`, `0.42`): what a later thought may repeat.
@@ -264,8 +279,11 @@ fn answer_args(answer: &AnswerChoices) -> Value {
     let branch = |emotion: Emotion, aus: Value, opening: &[&String], cited: &[&String]| {
         let text = json!({
             "type": "string",
-            "maxLength": 240,
-            "pattern": text_pattern(opening, cited, answer.numbers.as_deref()),
+            "maxLength": 2 * phrasing::ANSWER_CHARS,
+            "pattern": match &answer.text {
+                Some(facts) => exact_text_pattern(emotion, cited, shown, facts),
+                None => text_pattern(opening, cited, answer.numbers.as_deref()),
+            },
         });
         json!({
             "type": "object",
@@ -360,6 +378,33 @@ fn text_pattern(opening: &[&String], cited: &[&String], numbers: Option<&[String
     format!("^(?:{}){rest}$", named(opening).join("|"))
 }
 
+/// The pattern of a branch's text given its facts: one of the texts the teacher writes
+/// ([`phrasing::answer_text`]) citing `cited` (its emotion's prototype AUs shown, in the
+/// order shown) with their intensities, so the name, action, frames, intensity word and
+/// emotion of the text are the evidence's.
+fn exact_text_pattern(
+    emotion: Emotion,
+    cited: &[&String],
+    shown: &[String],
+    facts: &TextFacts,
+) -> String {
+    let cited: Vec<Cited> = cited
+        .iter()
+        .filter_map(|c| {
+            let k = shown.iter().position(|s| s == *c)?;
+            Some(Cited {
+                code: c.to_string(),
+                number: au_number(c)?,
+                intensity: facts.intensities.get(k).copied().unwrap_or(0.0),
+            })
+        })
+        .collect();
+    format!(
+        "^{}$",
+        phrasing::answer_text(&mut Pattern, emotion, &cited, facts.spot)
+    )
+}
+
 /// Where the reference schema lives (`prompts/tools.schema.json`, relative to the repository).
 pub const REFERENCE_SCHEMA_FILE: &str = "prompts/tools.schema.json";
 
@@ -382,6 +427,7 @@ pub fn reference_schema() -> Value {
         aus: all_aus(),
         emotions: vec![],
         numbers: None,
+        text: None,
     };
     let mut schema = step_schema(&tools, &answer, Some(&clip), &[]);
     let frame = json!({"type": "integer", "minimum": 0});
@@ -775,6 +821,7 @@ mod reference_tests {
             aus: vec![au1.clone(), au4.clone(), au15.clone(), code("AU24")],
             emotions: vec![Emotion::Sadness],
             numbers: None,
+            text: None,
         };
         let args = answer_args(&answer);
         let branch = re(args["anyOf"][0]["properties"]["text"]["pattern"]

@@ -67,6 +67,9 @@ pub struct Generation {
     /// Time spent computing constraint masks (0 without a constraint), and how many.
     pub mask_seconds: f64,
     pub masks: usize,
+    /// Tokens the constraint forced (the only one it allowed), taken without running the
+    /// model for them: they run in one batch with the next token that needs it.
+    pub forced: usize,
 }
 
 impl Generation {
@@ -309,6 +312,7 @@ pub(crate) fn decode(
     // schema forces is taken without them, and the tokens taken so are run with the next
     // one that needs the model, in one batch
     let mut fresh = true;
+    let mut forced_count = 0;
     let stop = loop {
         if tokens.len() >= opts.max_tokens {
             break StopReason::MaxTokens;
@@ -318,7 +322,10 @@ pub(crate) fn decode(
             None => None,
         };
         let next = match forced {
-            Some(t) => t,
+            Some(t) => {
+                forced_count += 1;
+                t
+            }
             None => {
                 if !fresh {
                     logits = model.logits()?;
@@ -372,6 +379,7 @@ pub(crate) fn decode(
         decode_seconds: start.elapsed().as_secs_f64(),
         mask_seconds,
         masks,
+        forced: forced_count,
     })
 }
 

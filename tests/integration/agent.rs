@@ -331,6 +331,7 @@ fn tools_refuse_what_is_outside_the_input() {
             aus: vec!["AU12".into()],
             emotions: vec![],
             numbers: None,
+            text: None,
         },
         Some(&ClipChoices {
             spots: vec![(3, 9)],
