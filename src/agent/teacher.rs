@@ -609,8 +609,6 @@ fn au_of(code: &str) -> Option<u8> {
         .ok()
 }
 
-/// A plain word for an intensity in [0, 1].
-
 fn capitalise(s: &str) -> String {
     let mut c = s.chars();
     c.next()
