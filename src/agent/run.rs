@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use super::phrasing::{as_written, When};
+use super::phrasing::{as_written, When, WEAK};
 use super::policy::{Policy, Turn};
 use super::tools::{
     fitting_emotions, numbers_in, step_schema, AnswerChoices, TextFacts, Toolbox, FINAL_ANSWER,
@@ -123,10 +123,12 @@ pub fn run(
             break StopReason::TokenLimit;
         }
         let last = id >= limits.max_steps;
-        // The answer waits for evidence (on a clip, evidence of its motion) and cites only
-        // what was shown; the last step answers.
+        // The answer waits for evidence (on a clip, evidence of its motion, and a closer look
+        // where that reading was weak) and cites only what was shown; the last step answers.
         let looked = if toolbox.has_clip() {
             steps.iter().any(is_motion_evidence)
+                && !(toolbox.clip_choices().is_some_and(|c| !c.spots.is_empty())
+                    && weak_motion(&steps))
         } else {
             steps.iter().any(is_evidence)
         };
@@ -287,6 +289,26 @@ pub fn run(
 /// Whether a step gathered evidence (a tool other than detect_face and the answer, that ran).
 pub fn is_evidence(s: &Step) -> bool {
     !s.observation.error && !matches!(s.tool.name.as_str(), "detect_face" | FINAL_ANSWER | "")
+}
+
+/// Whether the clip's motion read so far is weak and no closer look (optical_flow) was
+/// taken: an AU it showed is under [`WEAK`], or it showed none.
+fn weak_motion(steps: &[Step]) -> bool {
+    let ran = |name: &str| {
+        steps
+            .iter()
+            .any(|s| s.tool.name == name && !s.observation.error)
+    };
+    if ran("optical_flow") {
+        return false;
+    }
+    let shown: Vec<f64> = steps
+        .iter()
+        .filter(|s| is_motion_evidence(s))
+        .flat_map(|s| s.observation.data["aus"].as_array().into_iter().flatten())
+        .filter_map(|a| a["intensity"].as_f64())
+        .collect();
+    shown.is_empty() || shown.iter().any(|&x| as_written(x as f32) < WEAK)
 }
 
 /// Whether a step read a clip's motion (au_evidence from motion, or optical_flow), that ran.
@@ -497,6 +519,32 @@ mod tests {
         // an image, or a clip whose motion showed nothing, keeps every AU shown
         assert_eq!(shown(&steps, false), ["AU12", "AU6", "AU4"]);
         assert_eq!(shown(&[looks, still], true), ["AU12", "AU6"]);
+    }
+
+    /// A weak motion reading (an AU under 0.3 as written, or none) waits for a closer look;
+    /// a strong one, or one after optical_flow, does not.
+    #[test]
+    fn a_weak_motion_reading_waits_for_a_closer_look() {
+        let with = |x: f64| {
+            let mut s = step("au_evidence", "motion", &["AU4"]);
+            s.observation.data["aus"][0]["intensity"] = serde_json::json!(x);
+            s
+        };
+        assert!(weak_motion(&[with(0.2)]));
+        assert!(weak_motion(&[with(0.2996 - 0.01)]));
+        assert!(!weak_motion(&[with(0.2996)]));
+        assert!(!weak_motion(&[with(0.8)]));
+        assert!(weak_motion(&[step("au_evidence", "motion", &[])]));
+        // appearance does not count as motion
+        assert!(weak_motion(&[
+            step("au_evidence", "appearance", &[]),
+            step("au_evidence", "motion", &[])
+        ]));
+        let flow = step("optical_flow", "", &[]);
+        assert!(!weak_motion(&[with(0.2), flow.clone()]));
+        let mut refused = flow;
+        refused.observation.error = true;
+        assert!(weak_motion(&[with(0.2), refused]));
     }
 
     /// An appearance step that shows `aus` and ranks `emotions` first to last.

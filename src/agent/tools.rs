@@ -277,14 +277,19 @@ pub fn step_schema(
 fn answer_args(answer: &AnswerChoices) -> Value {
     let shown = &answer.aus;
     let branch = |emotion: Emotion, aus: Value, opening: &[&String], cited: &[&String]| {
-        let text = json!({
-            "type": "string",
-            "maxLength": 2 * phrasing::ANSWER_CHARS,
-            "pattern": match &answer.text {
-                Some(facts) => exact_text_pattern(emotion, cited, shown, facts),
-                None => text_pattern(opening, cited, answer.numbers.as_deref()),
-            },
-        });
+        // the exact pattern holds finitely many texts, so it bounds the length itself (a
+        // maxLength beside it is more than llguidance can intersect)
+        let text = match &answer.text {
+            Some(facts) => json!({
+                "type": "string",
+                "pattern": exact_text_pattern(emotion, cited, shown, facts),
+            }),
+            None => json!({
+                "type": "string",
+                "maxLength": phrasing::ANSWER_CHARS,
+                "pattern": text_pattern(opening, cited, answer.numbers.as_deref()),
+            }),
+        };
         json!({
             "type": "object",
             "properties": {"emotion": {"const": emotion.name()}, "aus": aus, "text": text},
