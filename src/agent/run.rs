@@ -72,6 +72,11 @@ pub struct Limits {
     /// tool-only pipeline": on the SynthME validation split, emotion UF1 0.7162 with 1,
     /// 0.4905 with 2, 0.2552 with all).
     pub emotions: usize,
+    /// The answer's text is one of the texts [`super::phrasing::answer_text`] writes for
+    /// the evidence (the default: every name, action, frame and intensity word is true by
+    /// construction); off, any one-line text that cites the claimed AUs by their names,
+    /// which the verifier then checks.
+    pub exact_texts: bool,
 }
 
 impl Default for Limits {
@@ -83,6 +88,7 @@ impl Default for Limits {
             max_seconds: 300.0,
             revisions: 1,
             emotions: 1,
+            exact_texts: true,
         }
     }
 }
@@ -148,7 +154,7 @@ pub fn run(
             .collect();
         let schema = step_schema(
             &tools,
-            &answer_choices(question, &steps, toolbox.has_clip(), limits.emotions),
+            &answer_choices(question, &steps, toolbox.has_clip(), limits),
             toolbox.clip_choices().as_ref(),
             &used,
         );
@@ -368,7 +374,8 @@ fn evidence_of(steps: &[Step], clip: bool, spot: &Spot) -> u32 {
 /// `prototypes`, from all the AU evidence of that tool, weak AUs included) ranks highest,
 /// of those the AUs fit. Without such an inference, every emotion they fit.
 /// The numbers a thought or text may write are those of `question` and of the observations.
-fn answer_choices(question: &str, steps: &[Step], clip: bool, best: usize) -> AnswerChoices {
+fn answer_choices(question: &str, steps: &[Step], clip: bool, limits: &Limits) -> AnswerChoices {
+    let best = limits.emotions;
     let aus = shown(steps, clip);
     let ranked: Vec<Emotion> = answer_steps(steps, clip)
         .iter()
@@ -423,7 +430,9 @@ fn answer_choices(question: &str, steps: &[Step], clip: bool, best: usize) -> An
         aus,
         emotions,
         numbers: Some(numbers),
-        text: Some(TextFacts { intensities, spot }),
+        text: limits
+            .exact_texts
+            .then_some(TextFacts { intensities, spot }),
     }
 }
 
@@ -547,6 +556,14 @@ mod tests {
         assert!(weak_motion(&[with(0.2), refused]));
     }
 
+    /// Limits that let the answer choose among the `n` best emotions.
+    fn best(n: usize) -> Limits {
+        Limits {
+            emotions: n,
+            ..Limits::default()
+        }
+    }
+
     /// An appearance step that shows `aus` and ranks `emotions` first to last.
     fn ranked(aus: &[&str], emotions: &[&str]) -> Step {
         let mut s = step("au_evidence", "appearance", aus);
@@ -578,28 +595,33 @@ mod tests {
                 "sadness",
             ],
         )];
-        let all = answer_choices("", &open, false, 0);
+        let all = answer_choices("", &open, false, &best(0));
         assert_eq!(all.aus, aus);
         assert!(all.emotions.is_empty());
         assert_eq!(fitting_emotions(&all.aus), [Surprise, Anger, Sadness, Fear]);
         // neutral and happiness do not fit these AUs, so are passed over
-        assert_eq!(answer_choices("", &open, false, 1).emotions, [Fear]);
+        assert_eq!(answer_choices("", &open, false, &best(1)).emotions, [Fear]);
         assert_eq!(
-            answer_choices("", &open, false, 2).emotions,
+            answer_choices("", &open, false, &best(2)).emotions,
             [Fear, Surprise]
         );
-        assert_eq!(answer_choices("", &open, false, 9).emotions.len(), 4);
+        assert_eq!(answer_choices("", &open, false, &best(9)).emotions.len(), 4);
         // the latest ranking counts; a step without one leaves every fitting emotion
         let later = ranked(&["AU1"], &["sadness", "fear"]);
         let both = [open[0].clone(), later];
-        assert_eq!(answer_choices("", &both, false, 1).emotions, [Sadness]);
+        assert_eq!(
+            answer_choices("", &both, false, &best(1)).emotions,
+            [Sadness]
+        );
         let plain = [step("au_evidence", "appearance", &aus)];
-        assert!(answer_choices("", &plain, false, 1).emotions.is_empty());
+        assert!(answer_choices("", &plain, false, &best(1))
+            .emotions
+            .is_empty());
         // on a clip whose motion showed AUs, the motion's ranking, not the frame's
         let mut moved = ranked(&["AU12"], &["contempt", "happiness"]);
         moved.tool.args["source"] = "motion".into();
         let clip = [open[0].clone(), moved];
-        let c = answer_choices("", &clip, true, 1);
+        let c = answer_choices("", &clip, true, &best(1));
         assert_eq!(
             (c.aus, c.emotions),
             (vec!["AU12".to_string()], vec![Contempt])

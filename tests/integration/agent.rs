@@ -65,6 +65,15 @@ fn input(photo: &str) -> InputInfo {
     }
 }
 
+/// The default budgets, with the answer's text free (a script writes its own texts; the
+/// verifier checks them).
+fn scripted() -> Limits {
+    Limits {
+        exact_texts: false,
+        ..Limits::default()
+    }
+}
+
 /// Runs `script` on `photo` with artifacts in `dir`.
 fn run_script(photo: &str, script: &mut Script, limits: &Limits, dir: &std::path::Path) -> Trace {
     let image = read_image(&testdata(photo)).unwrap();
@@ -81,12 +90,7 @@ fn run_script(photo: &str, script: &mut Script, limits: &Limits, dir: &std::path
 
 /// [`run_script`] on single_face.jpg with `steps` and the default budgets.
 fn run_steps(steps: &[&'static str], dir: &std::path::Path) -> Trace {
-    run_script(
-        "single_face.jpg",
-        &mut Script::new(steps),
-        &Limits::default(),
-        dir,
-    )
+    run_script("single_face.jpg", &mut Script::new(steps), &scripted(), dir)
 }
 
 const AU_EVIDENCE: &str =
@@ -105,12 +109,7 @@ fn answers_cite_the_steps_that_showed_each_au() {
         ZOOM_MOUTH,
         r#"{"thought": "a smile", "tool": "final_answer", "args": {"emotion": "happiness", "aus": ["AU12", "AU6"], "text": "Lip Corner Puller (AU12): lip corners up"}}"#,
     ]);
-    let trace = run_script(
-        "single_face.jpg",
-        &mut script,
-        &Limits::default(),
-        dir.path(),
-    );
+    let trace = run_script("single_face.jpg", &mut script, &scripted(), dir.path());
     assert_eq!(trace.stop, StopReason::Answered);
     assert_eq!(trace.steps.len(), 4);
     let answer = trace.answer.as_ref().unwrap();
@@ -227,12 +226,7 @@ fn a_rejected_answer_is_sent_back_for_revision() {
     const LOOSE: &str = r#"{"thought": "happy", "tool": "final_answer", "args": {"emotion": "happiness", "aus": ["AU12", "AU6"], "text": "Cheek Raiser (AU6) with a trace of sadness"}}"#;
     let dir = tempfile::tempdir().unwrap();
     let mut script = Script::new(&[AU_EVIDENCE, LOOSE, SMILE]);
-    let trace = run_script(
-        "single_face.jpg",
-        &mut script,
-        &Limits::default(),
-        dir.path(),
-    );
+    let trace = run_script("single_face.jpg", &mut script, &scripted(), dir.path());
     assert_eq!(trace.stop, StopReason::Answered);
     assert_eq!(trace.steps.len(), 3);
     let rejected = &trace.steps[1].observation;
@@ -256,7 +250,7 @@ fn a_rejected_answer_is_sent_back_for_revision() {
         &mut Script::new(&[AU_EVIDENCE, LOOSE, SMILE]),
         &Limits {
             revisions: 0,
-            ..Default::default()
+            ..scripted()
         },
         dir.path(),
     );
@@ -429,7 +423,7 @@ fn on_a_clip_motion_tools_spot_and_read_the_expressions() {
     info.frames = 72;
     let every_emotion = Limits {
         emotions: 0,
-        ..Default::default()
+        ..scripted()
     };
     let trace = run(
         "What happens?",

@@ -13,7 +13,9 @@ A text is flagged when it
 - says "the movement is W" (or "slight to W") with an intensity word W other than the one the
   strongest AU it cites calls for (slight < 0.3 <= moderate < 0.55 <= marked < 0.8 <= strong);
 - repeats a sentence;
-- is under 60 characters or does not end a sentence (cut short).
+- is under 30 characters or does not end a sentence (cut short).
+On a clip whose motion showed AUs, the intensities are the motion steps' (au_evidence from
+motion, optical_flow), as the answer's are.
 The AU names come from `actfer facs aus --json`. Prints the counts and the first --show flagged
 texts with their reasons; exit code 0 either way.
 """
@@ -61,7 +63,7 @@ def flaws(text, intensities, names):
     sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
     if len(sentences) != len(set(sentences)):
         out.append("repeats a sentence")
-    if len(text) < 60 or not text.rstrip().endswith((".", "!", "?")):
+    if len(text) < 30 or not text.rstrip().endswith((".", "!", "?")):
         out.append("cut short")
     return out
 
@@ -80,15 +82,18 @@ def trace_texts(root):
         if not os.path.exists(path):
             continue
         t = json.load(open(path))
-        shown = {}
+        shown, moved = {}, {}
         for s in t["steps"]:
             if s["tool"]["name"] == "final_answer":
                 text = s["tool"]["args"].get("text", "")
-                yield clip, text, dict(shown)
+                yield clip, text, dict(moved or shown)
                 break
+            motion = s["tool"]["name"] == "optical_flow" or (
+                s["tool"]["name"] == "au_evidence" and s["tool"]["args"].get("source") == "motion")
             for a in (s["observation"].get("data") or {}).get("aus", []) or []:
                 n = int(re.sub(r"^(AU|R|L)", "", a["au"]))
-                shown[n] = max(shown.get(n, 0.0), a["intensity"])
+                for d in [shown] + ([moved] if motion else []):
+                    d[n] = max(d.get(n, 0.0), a["intensity"])
 
 
 def main():
