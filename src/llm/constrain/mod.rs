@@ -165,38 +165,37 @@ impl JsonConstraint {
     /// unsupported keyword, a contradiction) is an [`Error::Limit`] naming the reason.
     pub fn new(vocab: &Arc<ConstraintVocab>, schema: &Value) -> Result<Self> {
         let grammar = TopLevelGrammar::from_json_schema(schema::for_llguidance(schema));
-        let parser = vocab
-            .factory
-            .create_parser(grammar)
-            .map_err(|e| Error::Limit {
-                what: "JSON Schema".into(),
-                reason: format!("{e}"),
-            })?;
-        let matcher = Matcher::new(Ok(parser));
-        if let Some(e) = matcher.get_error() {
-            return Err(llg_error(e));
-        }
-        Ok(JsonConstraint {
-            vocab: Arc::clone(vocab),
-            matcher,
-            unique: unique::UniqueGuard::new(schema),
-            numbers: number::NumberGuard::default(),
-            complete: false,
-            next: None,
-            mask_seconds: 0.0,
-            masks: 0,
-        })
+        Self::build(
+            vocab,
+            grammar,
+            "JSON Schema",
+            unique::UniqueGuard::new(schema),
+        )
     }
 
     /// A constraint for plain text that the regular expression `pattern` matches whole
     /// (no JSON around it).
     pub fn for_text(vocab: &Arc<ConstraintVocab>, pattern: &str) -> Result<Self> {
         let grammar = TopLevelGrammar::from_regex(pattern);
+        Self::build(
+            vocab,
+            grammar,
+            "text pattern",
+            unique::UniqueGuard::new(&Value::Null),
+        )
+    }
+
+    fn build(
+        vocab: &Arc<ConstraintVocab>,
+        grammar: TopLevelGrammar,
+        what: &str,
+        unique: unique::UniqueGuard,
+    ) -> Result<Self> {
         let parser = vocab
             .factory
             .create_parser(grammar)
             .map_err(|e| Error::Limit {
-                what: "text pattern".into(),
+                what: what.into(),
                 reason: format!("{e}"),
             })?;
         let matcher = Matcher::new(Ok(parser));
@@ -206,7 +205,7 @@ impl JsonConstraint {
         Ok(JsonConstraint {
             vocab: Arc::clone(vocab),
             matcher,
-            unique: unique::UniqueGuard::new(&Value::Null),
+            unique,
             numbers: number::NumberGuard::default(),
             complete: false,
             next: None,
