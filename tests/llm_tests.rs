@@ -841,7 +841,7 @@ fn the_answer_schema_ties_the_emotion_to_its_aus() {
         };
         let schema = step_schema(&[FINAL_ANSWER], &answer, None, &[]);
         let mut c = JsonConstraint::new(&vocab, &schema).unwrap();
-        let head = r#"{"thought":"t","tool":"final_answer","args":"#;
+        let head = r#"{"tool":"final_answer","thought":"t","args":"#;
         for t in tok.encode(&format!("{head}{text}"), false, false).unwrap() {
             if !c.allowed().unwrap().is_allowed(t) {
                 return false;

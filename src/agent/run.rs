@@ -131,10 +131,13 @@ pub fn run(
         let last = id >= limits.max_steps;
         // The answer waits for evidence (on a clip, evidence of its motion, and a closer look
         // where that reading was weak) and cites only what was shown; the last step answers.
+        // A weak reading of a spotted expression's motion has one way on: optical_flow.
+        let closer_look = toolbox.has_clip()
+            && steps.iter().any(is_motion_evidence)
+            && toolbox.clip_choices().is_some_and(|c| !c.spots.is_empty())
+            && weak_motion(&steps);
         let looked = if toolbox.has_clip() {
-            steps.iter().any(is_motion_evidence)
-                && !(toolbox.clip_choices().is_some_and(|c| !c.spots.is_empty())
-                    && weak_motion(&steps))
+            steps.iter().any(is_motion_evidence) && !closer_look
         } else {
             steps.iter().any(is_evidence)
         };
@@ -143,6 +146,7 @@ pub fn run(
             .map(|t| t.0)
             .filter(|&t| match (last, looked) {
                 (true, _) => t == FINAL_ANSWER,
+                (false, false) if closer_look => t == "optical_flow",
                 (false, false) => t != FINAL_ANSWER,
                 (false, true) => true,
             })
@@ -324,19 +328,16 @@ pub fn is_motion_evidence(s: &Step) -> bool {
             || (s.tool.name == "au_evidence" && s.tool.args["source"] == "motion"))
 }
 
-/// The steps whose AUs the answer may claim. On a clip, once its motion showed AUs, only
-/// the motion steps: the question is about what the clip does, and one frame's appearance (a
-/// resting face, or the person's usual look) is not that.
+/// The steps whose AUs the answer may claim. On a clip, once its motion was read, only the
+/// motion steps: the question is about what the clip does, and one frame's appearance (a
+/// resting face, or the person's usual look) is not that; a clip whose motion showed nothing
+/// is answered from that.
 fn answer_steps(steps: &[Step], clip: bool) -> Vec<&Step> {
     let moved = |s: &&Step| is_motion_evidence(s);
-    let motion_showed = steps.iter().filter(moved).any(|s| {
-        s.observation.data["aus"]
-            .as_array()
-            .is_some_and(|a| !a.is_empty())
-    });
+    let motion_read = steps.iter().any(is_motion_evidence);
     steps
         .iter()
-        .filter(|s| !(clip && motion_showed) || moved(s))
+        .filter(|s| !(clip && motion_read) || moved(s))
         .collect()
 }
 
@@ -519,15 +520,17 @@ mod tests {
     }
 
     #[test]
-    fn on_a_clip_the_answer_draws_on_the_motion_once_it_showed_aus() {
+    fn on_a_clip_the_answer_draws_on_the_motion_once_it_was_read() {
         let looks = step("au_evidence", "appearance", &["AU12", "AU6"]);
         let moves = step("au_evidence", "motion", &["AU4", "AU12"]);
         let still = step("au_evidence", "motion", &[]);
         let steps = [looks.clone(), moves];
         assert_eq!(shown(&steps, true), ["AU4", "AU12"]);
-        // an image, or a clip whose motion showed nothing, keeps every AU shown
+        // an image keeps every AU shown; a clip whose motion showed nothing shows nothing
         assert_eq!(shown(&steps, false), ["AU12", "AU6", "AU4"]);
-        assert_eq!(shown(&[looks, still], true), ["AU12", "AU6"]);
+        assert!(shown(&[looks.clone(), still], true).is_empty());
+        // before the motion is read, the frame's AUs stand
+        assert_eq!(shown(&[looks], true), ["AU12", "AU6"]);
     }
 
     /// A weak motion reading (an AU under 0.3 as written, or none) waits for a closer look;

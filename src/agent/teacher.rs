@@ -10,9 +10,9 @@
 //! intensity word and how sure the reading is. Each sentence type has several phrasings,
 //! chosen by a seeded generator, so the model learns the content, not one string.
 //!
-//! Steps on a clip: spot_expressions; au_evidence from motion (from appearance when nothing
-//! was spotted); optical_flow on the main expression when the evidence is ambiguous (a shown
-//! AU under [`WEAK`], or several emotions fit); final_answer. On an image: au_evidence from
+//! Steps on a clip: spot_expressions; au_evidence from motion (a clip is answered from its
+//! motion, never from one frame's appearance); optical_flow on the main expression when the
+//! evidence is ambiguous (a shown AU under [`WEAK`], or several emotions fit); final_answer. On an image: au_evidence from
 //! appearance; zoom into the region of the weakest AU when one is weak; final_answer.
 
 use regex::Regex;
@@ -213,13 +213,14 @@ impl Teacher {
                         .is_some_and(|e| e.iter().any(|x| x == src))
             })
         };
-        // on a clip whose motion showed nothing, the frame's appearance only when nothing was
-        // spotted: a spotted expression gets a closer look at its motion instead (below)
+        // a clip is answered from its motion (`run::answer_steps`): its frame's appearance is
+        // never read; a spotted expression whose motion showed little gets a closer look at
+        // its motion instead (below)
         let motion_read = self.evidence_calls.iter().any(|s| s == "motion");
         let appearance_read = self.evidence_calls.iter().any(|s| s == "appearance");
         let wants = if clip && !motion_read {
             Some("motion")
-        } else if self.shown.is_empty() && !appearance_read && (!clip || self.spots.is_empty()) {
+        } else if self.shown.is_empty() && !appearance_read && !clip {
             Some("appearance")
         } else {
             None
@@ -255,12 +256,6 @@ impl Teacher {
                     .pick(&[
                         "Nothing was spotted; check the motion evidence anyway.",
                         "No expression was found in time; read the motion evidence to be sure.",
-                    ])
-                    .to_string(),
-                (_, _) if clip => self
-                    .pick(&[
-                        "No motion was read, so look at the face in the frame.",
-                        "The clip shows no clear movement; read the frame's appearance.",
                     ])
                     .to_string(),
                 _ => self
@@ -510,7 +505,7 @@ fn cited(present: &[&AuEvidence]) -> Vec<Cited> {
 }
 
 fn step(thought: String, tool: &str, args: Value) -> Value {
-    json!({"thought": thought, "tool": tool, "args": args})
+    json!({"tool": tool, "thought": thought, "args": args})
 }
 
 /// The tools a step schema offers.

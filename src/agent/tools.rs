@@ -142,8 +142,39 @@ fn with_numbers(plain: &str, extra: &[String], numbers: Option<&[String]>) -> St
 
 /// The pattern of a step's thought: one line, numbers only those shown
 /// ([`AnswerChoices::numbers`]).
-fn thought_pattern(numbers: Option<&[String]>) -> String {
-    format!("^{}$", with_numbers("[^0-9\\n]", &[], numbers))
+/// With `numbers` given, an AU is written only as a code of `aus` (`AU4`, or `R4`/`L4` for one
+/// side), or as that code after its catalogue name (`Brow Lowerer (AU4)`; brackets hold nothing else), and a number
+/// never follows a letter, so no code is made up of a word and a number.
+fn thought_pattern(numbers: Option<&[String]>, aus: &[String]) -> String {
+    let Some(numbers) = numbers else {
+        return format!("^{}$", with_numbers("[^0-9\\n]", &[], None));
+    };
+    let mut word = vec!["[A-Za-z]".to_string()];
+    for code in aus {
+        let Some(name) = au_number(code)
+            .and_then(crate::facs::au::info)
+            .map(|a| a.name)
+        else {
+            continue;
+        };
+        // as observations write it: `AU7`, or `R7`/`L7` when one side moved
+        let number = code.trim_start_matches("AU");
+        let code = format!("(?:AU|R|L){}", regex::escape(number));
+        word.push(format!("{} \\({code}\\)", regex::escape(name)));
+        word.push(code);
+    }
+    let word = format!("(?:{})", word.join("|"));
+    let mut escaped: Vec<String> = numbers.iter().map(|n| regex::escape(n)).collect();
+    escaped.sort();
+    escaped.dedup();
+    let number = if escaped.is_empty() {
+        String::new()
+    } else {
+        format!("(?:{})?", escaped.join("|"))
+    };
+    // words and numbers, each number after a separator (or first), each word run ended by one
+    let separator = "[^0-9A-Za-z()\\n]";
+    format!("^(?:{number}{word}*{separator})*{number}{word}*$")
 }
 
 /// The emotions that some of `aus` can fit ([`Emotion::compatible_with`]): those with a
@@ -161,8 +192,9 @@ fn au_number(code: &str) -> Option<u8> {
     crate::facs::au::AuCode::parse(code).ok().map(|c| c.number)
 }
 
-/// The JSON Schema of one step: `{"thought", "tool", "args"}`, one variant per tool in
-/// `tools`, each with its own arguments. The final answer keeps to `answer`: its AUs among
+/// The JSON Schema of one step: `{"tool", "thought", "args"}`, one variant per tool in
+/// `tools`, each with its own arguments. The tool comes first, so the thought says why that
+/// tool (the loop may leave only one, e.g. optical_flow after a weak motion reading). The final answer keeps to `answer`: its AUs among
 /// the shown ones, its emotion among the allowed ones, each emotion with an AU list that fits
 /// it by the compatibility rule ([`answer_args`]).
 /// `clip`: on a clip, what the motion tools may read (au_evidence's motion source, and
@@ -181,14 +213,19 @@ pub fn step_schema(
         used.iter()
             .any(|c| c.name == tool && (key.is_empty() || c.args[key] == value))
     };
+    // on a clip whose motion was read, the frame's appearance no longer counts for the answer
+    // (`run::answer_steps`), so the tools that read it are not offered
+    let motion_read =
+        was_used("au_evidence", "source", "motion") || was_used("optical_flow", "", "");
     let regions: Vec<&str> = zoom_regions()
         .into_iter()
-        .filter(|r| !was_used("zoom", "region", r))
+        .filter(|r| !was_used("zoom", "region", r) && !motion_read)
         .collect();
     let sources: Vec<&str> = ["appearance", "motion"][..if motion { 2 } else { 1 }]
         .iter()
         .copied()
         .filter(|s| !was_used("au_evidence", "source", s))
+        .filter(|s| !(motion_read && *s == "appearance"))
         .collect();
     let open = |tool: &str| match tool {
         "zoom" => !regions.is_empty(),
@@ -242,7 +279,7 @@ pub fn step_schema(
     let thought = json!({
         "type": "string",
         "maxLength": 160,
-        "pattern": thought_pattern(answer.numbers.as_deref()),
+        "pattern": thought_pattern(answer.numbers.as_deref(), &answer.aus),
     });
     let variants: Vec<Value> = TOOLS
         .iter()
@@ -251,11 +288,11 @@ pub fn step_schema(
             json!({
                 "type": "object",
                 "properties": {
-                    "thought": thought,
                     "tool": {"const": name},
+                    "thought": thought,
                     "args": args(name)
                 },
-                "required": ["thought", "tool", "args"],
+                "required": ["tool", "thought", "args"],
                 "additionalProperties": false
             })
         })
@@ -817,10 +854,18 @@ mod reference_tests {
         assert!(!counted.is_match("Inner Brow Raiser (AU1) rose at 0.43."));
         assert!(!counted.is_match("Inner Brow Raiser (AU1) rose; AU4 too."));
         // a thought likewise
-        let thought = re(thought_pattern(Some(&shown)));
-        assert!(thought.is_match("AU9 is weak at 0.42; look at frames 0 to 11."));
+        let thought = re(thought_pattern(Some(&shown), &[au1.clone(), code("AU7")]));
+        assert!(thought.is_match("AU1 is weak at 0.42; look at frames 0 to 11."));
+        assert!(thought.is_match("Lid Tightener (R7) is weak at 0.42; look closer."));
         assert!(!thought.is_match("A blink from 0 to 39."));
-        assert!(re(thought_pattern(None)).is_match("A blink from 0 to 39."));
+        // an AU not shown, a code under another's name, brackets around anything else
+        assert!(!thought.is_match("AU9 is weak at 0.42."));
+        assert!(!thought.is_match("Lip Suck (R7) is weak at 0.42."));
+        assert!(!thought.is_match("Lid Tightener (AU1) moved."));
+        assert!(!thought.is_match("The brows (both) moved."));
+        assert!(thought.is_match("Inner Brow Raiser (AU1) and R7 moved from 9 to 11."));
+        assert!(!thought.is_match("R8 moved."));
+        assert!(re(thought_pattern(None, &[])).is_match("A blink from 0 to 39."));
         // the schema's branches carry it
         let answer = AnswerChoices {
             aus: vec![au1.clone(), au4.clone(), au15.clone(), code("AU24")],
