@@ -786,8 +786,10 @@ fn the_mask_forbids_what_would_break_the_schema() {
         ids[0]
     };
     let allowed = |c: &mut JsonConstraint, s: &str| c.allowed().unwrap().is_allowed(id(s));
-    assert!(allowed(&mut c, "{"));
-    for bad in ["[", "Hello", " ", "\""] {
+    // the schema forces `{"`, which the tokenizer writes as one token: that token, not `{`
+    assert!(allowed(&mut c, "{\""));
+    assert_eq!(c.forced().unwrap(), Some(id("{\"")));
+    for bad in ["[", "Hello", " ", "\"", "{"] {
         assert!(!allowed(&mut c, bad), "{bad:?} first");
     }
     // the end of the conversation is no JSON either

@@ -350,6 +350,7 @@ pub(crate) fn decode(
         tokens.push(next);
         history.push(next);
         let piece = stream.push(model.tokenizer(), next);
+        tracing::trace!(forced = forced.is_some(), piece = piece.as_str(), "decoded");
         open_string.push(next, &piece);
         text.push_str(&piece);
         let go_on = piece.is_empty() || on_text(&piece);

@@ -41,6 +41,7 @@ enum Fragment<'a> {
 }
 
 /// A SentencePiece vocabulary with its scores.
+#[derive(Clone)]
 pub(super) struct SentencePiece {
     ids: HashMap<String, u32>,
     scores: Vec<f32>,

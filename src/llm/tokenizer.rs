@@ -70,6 +70,7 @@ enum Pieces {
 }
 
 /// What cuts plain text into ids.
+#[derive(Clone)]
 enum Engine {
     /// A `tokenizers` pipeline: GGUF byte-level BPE or a `tokenizer.json`.
     Hf(Box<tokenizers::Tokenizer>),
@@ -78,6 +79,7 @@ enum Engine {
 }
 
 /// A tokenizer with its special tokens and end-of-generation set.
+#[derive(Clone)]
 pub struct Tokenizer {
     engine: Engine,
     tokens: Vec<String>,
@@ -276,6 +278,13 @@ impl Tokenizer {
     /// Token ids of `text`. `add_special` adds BOS when the model asks for it
     /// (`tokenizer.ggml.add_bos_token`); `parse_special` turns the text of special tokens
     /// (`<|im_start|>`) into those tokens instead of spelling them out.
+    /// Whether [`encode`](Self::encode) of any piece of text gives the ids the model was
+    /// trained on for it, wherever the piece starts (a byte-level BPE: no space is put in
+    /// front), so a constraint may force the tokens of the bytes it forces.
+    pub fn encodes_pieces_canonically(&self) -> bool {
+        matches!(self.engine, Engine::Hf(_)) && self.pieces == Pieces::ByteLevel
+    }
+
     pub fn encode(&self, text: &str, add_special: bool, parse_special: bool) -> Result<Vec<u32>> {
         let mut ids = Vec::new();
         if add_special && self.add_bos {

@@ -47,7 +47,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use llguidance::api::TopLevelGrammar;
-use llguidance::toktrie::{ApproximateTokEnv, SimpleVob, TokEnv, TokRxInfo, TokTrie};
+use llguidance::toktrie::{ApproximateTokEnv, SimpleVob, TokEnv, TokRxInfo, TokTrie, TokenizerEnv};
 use llguidance::{Matcher, ParserFactory};
 use serde_json::Value;
 
@@ -97,9 +97,17 @@ impl ConstraintVocab {
                 Error::Internal("constrained decoding needs an end-of-sequence token".into())
             })?;
         let trie = TokTrie::from(&TokRxInfo::new(n as u32, eos), &token_bytes);
-        // Our tokenizer is not handed to llguidance: it only tokenizes when forcing tokens
-        // ahead of the model, which we do not use, so the trie's greedy tokenizer will do.
-        let env: TokEnv = Arc::new(ApproximateTokEnv::new(trie));
+        // llguidance tokenizes the bytes a schema forces (a key, the rest of a name in a
+        // pattern) to force their tokens ahead of the model; only a canonical tokenizer may
+        // do that, else the trie's greedy one stands in and nothing is forced that way
+        let env: TokEnv = if tokenizer.encodes_pieces_canonically() {
+            Arc::new(CanonicalEnv {
+                trie,
+                tokenizer: tokenizer.clone(),
+            })
+        } else {
+            Arc::new(ApproximateTokEnv::new(trie))
+        };
         let mut factory = ParserFactory::new_simple(&env).map_err(llg_error)?;
         factory.quiet();
         let quote_tokens = token_bytes
@@ -124,6 +132,29 @@ impl ConstraintVocab {
 
     pub fn vocab_size(&self) -> usize {
         self.token_bytes.len()
+    }
+}
+
+/// The model's own tokenizer for llguidance: it cuts forced bytes as the model reads them.
+struct CanonicalEnv {
+    trie: TokTrie,
+    tokenizer: Tokenizer,
+}
+
+impl TokenizerEnv for CanonicalEnv {
+    fn tok_trie(&self) -> &TokTrie {
+        &self.trie
+    }
+
+    fn tokenize_bytes(&self, s: &[u8]) -> Vec<u32> {
+        std::str::from_utf8(s)
+            .ok()
+            .and_then(|text| self.tokenizer.encode(text, false, false).ok())
+            .unwrap_or_else(|| self.trie.greedy_tokenize(s))
+    }
+
+    fn tokenize_is_canonical(&self) -> bool {
+        true
     }
 }
 
