@@ -243,6 +243,12 @@ pub fn explanation(w: &mut dyn Writer, spot: When, cited: &[Cited], emotion: Emo
         join_with(w, &clauses),
         w.lit(".")
     );
+    if emotion == Emotion::Neutral {
+        // movement that matches no emotion's pattern: say so, not "suggests neutral"
+        let none =
+            w.lit(" Together these match no emotion's pattern, so the face reads as neutral.");
+        return format!("{moved}{none}");
+    }
     let together = w.one(&["Together this", "This pattern", "The movement"]);
     let reads = w.one(&["reads as", "points to", "suggests"]);
     let suggests = format!(
@@ -419,6 +425,16 @@ mod tests {
                 "{from} -> {to}"
             );
         }
+    }
+
+    /// Movement that matches no emotion is said to, not "suggests neutral".
+    #[test]
+    fn an_explanation_of_movement_that_fits_no_emotion() {
+        let cited = [au("AU14", 14, 0.24), au("AU24", 24, 0.23)];
+        let text = explanation(&mut Pick(&mut Rng::new(1)), SPOT, &cited, Emotion::Neutral);
+        assert!(text.ends_with("match no emotion's pattern, so the face reads as neutral."));
+        assert!(text.contains("Dimpler (AU14)"), "{text}");
+        assert!(whole(explanation(&mut Pattern, SPOT, &cited, Emotion::Neutral)).is_match(&text));
     }
 
     #[test]
