@@ -454,6 +454,26 @@ fn the_prompt_cache_loads_a_system_prompt_that_answers_the_same() {
     assert!(std::fs::metadata(&file).unwrap().len() > 100_000);
 }
 
+/// A prompt past the model's context is refused before any of it runs (it used to be
+/// prefilled chunk by chunk first), and the session is left as it was.
+#[test]
+fn a_prompt_past_the_context_is_refused_before_it_runs() {
+    let m = model();
+    let context = m.lm.context_length();
+    let mut session = Session::new(m);
+    session.append_text("Hello").unwrap();
+    session.logits().unwrap();
+    let before = session.prefilled_total();
+    session.append_tokens(&vec![28u32; context]);
+    let e = session.logits().unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(e.to_string().contains("context"), "{e}");
+    assert_eq!(session.prefilled_total(), before);
+    // the session goes on from where it was
+    session.append_text(" world").unwrap();
+    assert!(session.logits().is_ok());
+}
+
 #[test]
 fn generation_streams_the_text_it_returns_and_stops() {
     let mut session = Session::new(model());

@@ -93,6 +93,25 @@ impl Default for Limits {
     }
 }
 
+/// The longest question the loop takes, in characters: a question is a sentence or two, and
+/// a longer one would cost the model its context (and minutes of prefill) before any step.
+pub const MAX_QUESTION_CHARS: usize = 1000;
+
+/// Refuses a question longer than [`MAX_QUESTION_CHARS`] before any work.
+pub fn check_question(question: &str) -> Result<()> {
+    let n = question.chars().count();
+    if n > MAX_QUESTION_CHARS {
+        return Err(crate::Error::Limit {
+            what: "question".into(),
+            reason: format!(
+                "the question has {n} characters, over the limit of {MAX_QUESTION_CHARS}; ask it \
+                 in a sentence or two"
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Runs the loop on `question`. Only a failure of the library or the model is an `Err`; an
 /// unusable reply or a refused tool is a step whose observation says so.
 pub fn run(
@@ -102,6 +121,7 @@ pub fn run(
     policy: &mut dyn Policy,
     limits: &Limits,
 ) -> Result<Trace> {
+    check_question(question)?;
     let start = Instant::now();
     policy.restart();
     let mut steps: Vec<Step> = Vec::new();

@@ -76,6 +76,7 @@ pub struct AskArgs {
 }
 
 pub fn run_ask(a: AskArgs) -> anyhow::Result<()> {
+    actfer::agent::run::check_question(&a.question)?;
     if a.max_steps == 0 || a.max_tokens == 0 {
         return Err(
             Error::bad_input(&a.input, "--max-steps and --max-tokens must be at least 1").into(),

@@ -210,6 +210,20 @@ impl Session {
     /// conversation, `[vocab]`.
     pub fn logits(&mut self) -> Result<&[f32]> {
         if !self.pending.is_empty() {
+            // refused before any of it runs: a prompt past the context would otherwise be
+            // prefilled chunk by chunk (minutes for a long one) before the model says so
+            let total = self.cached.len() + self.pending.len();
+            let context = self.model.lm.context_length();
+            if total > context {
+                self.pending.clear();
+                return Err(Error::Limit {
+                    what: "context".into(),
+                    reason: format!(
+                        "{total} tokens exceed the model's context of {context}; shorten the \
+                         prompt or start a new conversation"
+                    ),
+                });
+            }
             let pending = std::mem::take(&mut self.pending);
             for chunk in pending.chunks(PREFILL_CHUNK) {
                 let logits = self.model.lm.forward(chunk, self.cached.len())?;

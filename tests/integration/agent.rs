@@ -605,6 +605,28 @@ fn ask_refuses_an_image_without_a_face() {
     assert!(stderr.contains("free-mountain-vector-01.jpg"), "{stderr}");
 }
 
+/// A question of a page or more is refused before any work, naming the limit; nothing is
+/// written.
+#[test]
+fn ask_refuses_a_question_past_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("t");
+    let question = "Is this a smile? ".repeat(100);
+    let stderr = fails_with(
+        &[
+            "ask",
+            testdata("single_face.jpg").to_str().unwrap(),
+            &question,
+            "--trace-dir",
+            trace.to_str().unwrap(),
+        ],
+        2,
+    );
+    assert!(stderr.contains("1700 characters"), "{stderr}");
+    assert!(stderr.contains("limit of 1000"), "{stderr}");
+    assert!(!trace.exists());
+}
+
 /// `actfer eval agent` on a small SynthME test split with the default model: every run ends
 /// in an answer that parses, and both sides are scored on the same clips.
 #[test]
