@@ -73,6 +73,10 @@ pub fn read_image(path: &Path) -> Result<RgbImage> {
     let name = path
         .to_str()
         .ok_or_else(|| Error::bad_input(path, "the path is not valid UTF-8"))?;
+    // the size its header declares, before a decode that could take gigabytes
+    if let Some((w, h)) = super::header::declared_size(path) {
+        super::check_side(path, w, h)?;
+    }
     let mat = imgcodecs::imread(name, imgcodecs::IMREAD_COLOR)?;
     if mat.empty() {
         return Err(Error::bad_input(
@@ -80,7 +84,9 @@ pub fn read_image(path: &Path) -> Result<RgbImage> {
             "cannot be decoded as an image (corrupt, truncated or not an image)",
         ));
     }
-    RgbImage::from_bgr_mat(&mat)
+    let image = RgbImage::from_bgr_mat(&mat)?;
+    super::check_side(path, image.width, image.height)?;
+    Ok(image)
 }
 
 /// Writes an RGB image; the format follows the extension (PNG, JPEG, ...).

@@ -5,6 +5,7 @@
 //! unless [`Media::read_all`] is asked for.
 
 mod folder;
+pub mod header;
 mod image;
 mod video;
 
@@ -17,8 +18,9 @@ use crate::error::{Error, Result};
 pub use folder::natural_cmp;
 pub use image::{read_image, write_image, RgbImage};
 
-/// Frames larger than this (in pixels) are refused: 8K UHD is 33 Mpx, this is twice that.
-pub const MAX_FRAME_PIXELS: u64 = 8192 * 8192;
+/// Frames wider or taller than this (in pixels) are refused, an image from its header before
+/// it is decoded: 8K UHD is 7680 wide.
+pub const MAX_FRAME_SIDE: u32 = 8192;
 
 /// Frame rate assumed for a folder of frames when the user gives none.
 pub const DEFAULT_FOLDER_FPS: f64 = 30.0;
@@ -254,21 +256,26 @@ fn has_image_extension(path: &Path) -> bool {
 }
 
 fn check_frame_size(info: &MediaInfo) -> Result<()> {
-    let pixels = info.width as u64 * info.height as u64;
-    if pixels > MAX_FRAME_PIXELS {
-        return Err(Error::Limit {
-            what: info.path.display().to_string(),
-            reason: format!(
-                "frames of {}x{} exceed the limit of {MAX_FRAME_PIXELS} pixels; downscale the input first",
-                info.width, info.height
-            ),
-        });
-    }
-    if pixels == 0 {
+    check_side(&info.path, info.width, info.height)?;
+    if info.width == 0 || info.height == 0 {
         return Err(Error::bad_input(
             &info.path,
             "the frames have no pixels (0 width or height)",
         ));
+    }
+    Ok(())
+}
+
+/// Refuses a frame of `width` x `height` with a side over [`MAX_FRAME_SIDE`].
+pub(crate) fn check_side(path: &Path, width: u32, height: u32) -> Result<()> {
+    if width > MAX_FRAME_SIDE || height > MAX_FRAME_SIDE {
+        return Err(Error::Limit {
+            what: path.display().to_string(),
+            reason: format!(
+                "frames of {width}x{height} exceed the limit of {MAX_FRAME_SIDE}x{MAX_FRAME_SIDE} \
+                 pixels; downscale the input first"
+            ),
+        });
     }
     Ok(())
 }

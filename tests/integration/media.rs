@@ -218,3 +218,32 @@ fn frame_limit_is_enforced() {
     assert!(err.to_string().contains("limit of 10"), "{err}");
     assert_eq!(err.exit_code(), 2);
 }
+
+/// A picture over 8192 px on a side is refused from its header, before a decode that would
+/// take seconds and gigabytes: a PNG declaring 30000x30000 (only its first bytes written), a
+/// JPEG declaring 10000x6000, through `media probe` and `detect`.
+#[test]
+fn oversized_images_are_refused_from_their_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("huge.png");
+    let mut bytes = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    bytes.extend(30000u32.to_be_bytes());
+    bytes.extend(30000u32.to_be_bytes());
+    bytes.extend([8, 2, 0, 0, 0, 0, 0, 0, 0]);
+    std::fs::write(&png, &bytes).unwrap();
+    let err = fails_with(&["media", "probe", png.to_str().unwrap()], 2);
+    assert!(
+        err.contains("huge.png") && err.contains("30000x30000"),
+        "{err}"
+    );
+    assert!(err.contains("limit of 8192x8192"), "{err}");
+    let jpeg = dir.path().join("wide.jpg");
+    let mut bytes = vec![0xff, 0xd8, 0xff, 0xe0, 0x00, 0x04, 0, 0];
+    bytes.extend([0xff, 0xc0, 0x00, 0x11, 8, 0x17, 0x70, 0x27, 0x10, 3]);
+    std::fs::write(&jpeg, &bytes).unwrap();
+    let err = fails_with(&["detect", jpeg.to_str().unwrap()], 2);
+    assert!(
+        err.contains("wide.jpg") && err.contains("10000x6000"),
+        "{err}"
+    );
+}
