@@ -14,7 +14,6 @@ pub fn declared_size(path: &Path) -> Option<(u32, u32)> {
     let mut head = [0u8; 30];
     let n = read_up_to(&mut r, &mut head)?;
     let head = &head[..n];
-    let be16 = |i: usize| Some(u16::from_be_bytes(head.get(i..i + 2)?.try_into().ok()?) as u32);
     let le16 = |i: usize| Some(u16::from_le_bytes(head.get(i..i + 2)?.try_into().ok()?) as u32);
     let be32 = |i: usize| Some(u32::from_be_bytes(head.get(i..i + 4)?.try_into().ok()?));
     let le32 = |i: usize| Some(u32::from_le_bytes(head.get(i..i + 4)?.try_into().ok()?));
