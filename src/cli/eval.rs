@@ -116,6 +116,7 @@ pub fn run(cmd: EvalCommand) -> anyhow::Result<()> {
 fn run_spotting(a: SpottingArgs) -> anyhow::Result<()> {
     let gold = spotting::read_intervals(&a.files.gold)?;
     let pred = spotting::read_intervals(&a.files.pred)?;
+    check_videos(&a.files.gold, &gold, &pred)?;
     let report = spotting::evaluate(
         &gold,
         &pred,
@@ -276,6 +277,43 @@ fn run_flow(a: FlowArgs) -> anyhow::Result<()> {
     row("gold 1-3 px", &p.medium);
     row("gold > 3 px", &p.large);
     print!("{t}");
+    Ok(())
+}
+
+/// Spotting predictions name videos: none of them in the gold file is a naming mismatch (an
+/// error, where it would score F1 0); some of them outside it, a warning. A video with no
+/// predicted interval is a spotter that found nothing there, so not a warning.
+fn check_videos(
+    gold_path: &std::path::Path,
+    gold: &[spotting::Interval],
+    pred: &[spotting::Interval],
+) -> anyhow::Result<()> {
+    use std::collections::BTreeSet;
+    let videos = |list: &[spotting::Interval]| -> BTreeSet<String> {
+        list.iter().map(|i| i.video.clone()).collect()
+    };
+    let (gold_videos, pred_videos) = (videos(gold), videos(pred));
+    let outside: Vec<&String> = pred_videos.difference(&gold_videos).collect();
+    if !gold_videos.is_empty() && !pred_videos.is_empty() && outside.len() == pred_videos.len() {
+        return Err(Error::bad_input(
+            gold_path,
+            format!(
+                "no predicted video is in the gold file (gold names e.g. {:?}, the predictions \
+                 e.g. {:?}); name the videos the same way in both files",
+                gold_videos.first().map_or("", |v| v.as_str()),
+                outside[0]
+            ),
+        )
+        .into());
+    }
+    if !outside.is_empty() {
+        tracing::warn!(
+            "{} predicted video(s) are not in the gold file; their intervals count as false \
+             positives (first: {})",
+            outside.len(),
+            outside[0]
+        );
+    }
     Ok(())
 }
 

@@ -169,6 +169,32 @@ fn spotting_cli_json_and_text() {
     assert_eq!(v["overall"]["f1"], 1.0);
 }
 
+/// Predictions that name no gold video are a naming mismatch, refused naming the gold file;
+/// an empty prediction file is a spotter that found nothing (F1 0, no error).
+#[test]
+fn spotting_with_no_video_in_common_is_refused() {
+    let d = Dir::new();
+    let gold = d.write(
+        "gold.jsonl",
+        r#"{"video": "s01/ep01", "onset": 0, "offset": 11, "kind": "micro"}"#,
+    );
+    let pred = d.write(
+        "pred.jsonl",
+        r#"{"video": "s01_ep01.mp4", "onset": 0, "offset": 11, "kind": "micro"}"#,
+    );
+    let err = crate::common::fails_with(
+        &["eval", "spotting", "--pred", s(&pred), "--gold", s(&gold)],
+        2,
+    );
+    assert!(
+        err.contains("gold.jsonl") && err.contains("s01_ep01.mp4"),
+        "{err}"
+    );
+    let empty = d.write("empty.jsonl", "");
+    let v = eval_json("spotting", &empty, &gold, &[]);
+    assert_eq!(v["overall"]["fn"], 1);
+}
+
 #[test]
 fn malformed_lines_exit_2_naming_the_line() {
     let d = Dir::new();
