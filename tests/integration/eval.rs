@@ -193,6 +193,26 @@ fn spotting_with_no_video_in_common_is_refused() {
     let empty = d.write("empty.jsonl", "");
     let v = eval_json("spotting", &empty, &gold, &[]);
     assert_eq!(v["overall"]["fn"], 1);
+    // one video outside the gold file: a warning, in plain text when stderr is no terminal
+    let both = d.write(
+        "both.jsonl",
+        concat!(
+            r#"{"video": "s01/ep01", "onset": 0, "offset": 11, "kind": "micro"}"#,
+            "\n",
+            r#"{"video": "s01_ep01.mp4", "onset": 0, "offset": 11, "kind": "micro"}"#,
+        ),
+    );
+    let out = actfer()
+        .args(["eval", "spotting", "--pred", s(&both), "--gold", s(&gold)])
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("1 predicted video(s) are not in the gold file"),
+        "{err}"
+    );
+    assert!(!err.contains('\x1b'), "colour codes in {err:?}");
 }
 
 #[test]
