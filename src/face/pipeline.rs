@@ -79,19 +79,22 @@ fn face_from_mesh(det: &Detection, mesh: Mesh) -> Face {
     }
 }
 
-/// Picks the subject: face `index` (0 = largest), or an error naming the input.
+/// Picks the subject: face `index` (0 = largest), or an error naming the input: no face
+/// (exit 3), or an index past the faces found (exit 2, naming the range).
 pub fn select(faces: &[Face], index: usize, input: &Path) -> Result<usize> {
     match faces.len() {
         0 => Err(Error::NoFace {
             path: input.to_path_buf(),
             detail: "no face found".into(),
         }),
-        n if index >= n => Err(Error::NoFace {
-            path: input.to_path_buf(),
-            detail: format!(
-                "--face {index} asked for, but only {n} face(s) found (0 is the largest)"
+        // a face index past those found is the command line's mistake (exit 2), not the input's
+        n if index >= n => Err(Error::bad_input(
+            input,
+            format!(
+                "--face {index} asked for, but only {n} face(s) found; use --face 0 to {}",
+                n - 1
             ),
-        }),
+        )),
         _ => Ok(index),
     }
 }

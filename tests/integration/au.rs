@@ -201,13 +201,18 @@ fn au_exit_codes() {
         .unwrap();
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("free-mountain-vector-01.jpg"));
-    // A face index that does not exist: 3.
+    // A face index that does not exist: 2, naming the range.
     let out = actfer()
         .args(["au", "--face", "7"])
         .arg(testdata("single_face.jpg"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("only 1 face(s) found; use --face 0 to 0"),
+        "{err}"
+    );
     // A frame past the end of a clip: 2.
     let out = actfer()
         .args(["au", "--frame", "100000"])
