@@ -144,10 +144,21 @@ pub fn motion_series(
             continue;
         };
         if !had_face && !series.frames.is_empty() {
-            series.notes.push(format!(
-                "face found again at frame {} ({:.2} s); displacements restart from the last known",
-                frame.index, frame.time_s
-            ));
+            // "again" only for a face seen before; a first face after faceless frames is new
+            let note = if series.frames.iter().any(|f| f.face) {
+                format!(
+                    "face found again at frame {} ({:.2} s); displacements restart from the last known",
+                    frame.index, frame.time_s
+                )
+            } else {
+                format!(
+                    "no face in frames 0 to {}; the face is first found at frame {} ({:.2} s)",
+                    frame.index - 1,
+                    frame.index,
+                    frame.time_s
+                )
+            };
+            series.notes.push(note);
         }
         had_face = true;
         let due = anchor

@@ -160,6 +160,29 @@ fn clips_that_cannot_be_measured_say_why() {
             .any(|n| n.as_str().unwrap().contains("face lost at frame 4")),
         "{notes:?}"
     );
+    // The face comes after 2 faceless frames: said as a first finding, not as "found again".
+    let late = tmp.path().join("late");
+    std::fs::create_dir(&late).unwrap();
+    for t in 0..6 {
+        let frame = if t < 2 { &small } else { &img };
+        actfer::media::write_image(&late.join(format!("{t:05}.png")), frame).unwrap();
+    }
+    let out = succeeds(&["spot", late.to_str().unwrap(), "--json"]);
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["face_frames"], 4);
+    let notes: Vec<&str> = r["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.as_str())
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("no face in frames 0 to 1; the face is first found at frame 2")),
+        "{notes:?}"
+    );
+    assert!(!notes.iter().any(|n| n.contains("again")), "{notes:?}");
 }
 
 /// A grey frame the size of `img`.
