@@ -75,7 +75,8 @@ impl Checksum {
         matches!(self, Checksum::Verified | Checksum::SizeOk)
     }
 
-    fn explain(self) -> &'static str {
+    /// What the state means, in words (`truncated (shorter than the pinned size)`).
+    pub fn explain(self) -> &'static str {
         match self {
             Checksum::Verified | Checksum::SizeOk => "ok",
             Checksum::Missing => "missing",

@@ -74,7 +74,7 @@ pub fn run(cmd: ModelsCommand) -> anyhow::Result<()> {
                 .iter()
                 .flat_map(|r| r.files.iter())
                 .filter(|f| f.checksum != Checksum::Verified)
-                .map(|f| format!("{} ({:?})", f.path.display(), f.checksum).to_lowercase())
+                .map(|f| format!("{} ({})", f.path.display(), f.checksum.explain()))
                 .collect();
             if !bad.is_empty() {
                 // Set-up state, not a bug: exit code 2 like any other bad input.

@@ -67,6 +67,18 @@ fn verify_names_a_truncated_file_and_the_fix() {
         "{stderr}"
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("truncated"));
+    // every model: the missing files by their real names (case kept)
+    let out = actfer()
+        .env("ACTFER_HOME", cache.path())
+        .args(["models", "verify"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("models/SmolLM2-135M-Instruct.Q4_1.gguf (missing)"),
+        "{stderr}"
+    );
 
     let out = actfer()
         .env("ACTFER_HOME", cache.path())
