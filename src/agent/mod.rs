@@ -20,6 +20,7 @@ pub mod grpo;
 pub mod phrasing;
 pub mod policy;
 pub mod run;
+pub mod run_dir;
 pub mod teacher;
 pub mod tools;
 pub mod trace;

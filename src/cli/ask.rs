@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use actfer::agent::run_dir::RunDir;
 use actfer::agent::tools::ClipMotion;
 use actfer::agent::trace::InputInfo;
 use actfer::agent::{
@@ -110,7 +111,9 @@ pub fn run_ask(a: AskArgs) -> anyhow::Result<()> {
             .map_or("input".into(), |s| s.to_string_lossy().into_owned());
         PathBuf::from(format!("{stem}.trace"))
     });
-    let mut toolbox = Toolbox::new(&models, frame.image, Some(trace_dir.clone()));
+    // the run writes into a folder of its own, moved into place with the trace at the end
+    let run_dir = RunDir::new(&trace_dir)?;
+    let mut toolbox = Toolbox::new(&models, frame.image, Some(run_dir.path().to_path_buf()));
     if info.kind != MediaKind::Image && info.frames >= 2 {
         let options = a.motion.options(&media)?;
         let method = super::flow::method(&a.motion.method)?;
@@ -160,7 +163,8 @@ pub fn run_ask(a: AskArgs) -> anyhow::Result<()> {
         ..Default::default()
     };
     let trace = run(&a.question, input, &mut toolbox, policy.as_mut(), &limits)?;
-    trace.write(&trace_dir)?;
+    trace.write(run_dir.path())?;
+    let trace_dir = run_dir.finish()?;
     if a.json {
         super::print_json(&trace)?;
     } else {

@@ -605,6 +605,52 @@ fn ask_refuses_an_image_without_a_face() {
     assert!(stderr.contains("free-mountain-vector-01.jpg"), "{stderr}");
 }
 
+/// Two runs on one trace folder: the second is refused (exit 2, naming the folder) while the
+/// first writes, and the folder ends with the first run's whole trace, nothing of the second.
+#[test]
+fn a_trace_folder_takes_one_run_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("t");
+    let clip = testdata("single_face.mp4");
+    let mut first = std::process::Command::new(assert_cmd::cargo::cargo_bin("actfer"))
+        .args([
+            "-q",
+            "ask",
+            clip.to_str().unwrap(),
+            "What does this face show?",
+        ])
+        .arg("--trace-dir")
+        .arg(&trace)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock = dir.path().join(".t.lock");
+    let start = std::time::Instant::now();
+    while !lock.exists() && start.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(lock.exists(), "the first run never locked the folder");
+    let err = fails_with(
+        &[
+            "ask",
+            testdata("15-f13-anc-ph.jpg").to_str().unwrap(),
+            "And this one?",
+            "--trace-dir",
+            trace.to_str().unwrap(),
+        ],
+        2,
+    );
+    assert!(err.contains("another run") && err.contains("t"), "{err}");
+    assert!(first.wait().unwrap().success());
+    let t = actfer::agent::trace::Trace::read(&trace.join("trace.json")).unwrap();
+    assert!(
+        t.input.path.ends_with("single_face.mp4"),
+        "{}",
+        t.input.path
+    );
+    assert!(!lock.exists());
+}
+
 /// A question of a page or more is refused before any work, naming the limit; nothing is
 /// written.
 #[test]
