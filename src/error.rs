@@ -99,10 +99,28 @@ impl Error {
         }
     }
 
+    /// An I/O failure on `context` (a path, or what was being done). Where the path is at
+    /// fault (missing, not allowed, a folder where a file was meant, a full or read-only disk,
+    /// a file that is not text) it is the user's to fix: a [`BadInput`](Error::BadInput)
+    /// naming the path (exit 2); anything else stays an I/O error (exit 1).
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io {
-            context: context.into(),
-            source,
+        use std::io::ErrorKind::*;
+        let context = context.into();
+        let fix = match source.kind() {
+            NotFound => "check the path and that its folder exists",
+            PermissionDenied | ReadOnlyFilesystem => {
+                "choose a path you may read and write, or change its permissions"
+            }
+            AlreadyExists | IsADirectory | NotADirectory => {
+                "a file and a folder are mixed up; check the path"
+            }
+            StorageFull | QuotaExceeded => "free some disk space or write elsewhere",
+            InvalidData => "the file is not what was expected (text, UTF-8); check the path",
+            _ => return Error::Io { context, source },
+        };
+        Error::BadInput {
+            path: PathBuf::from(context),
+            reason: format!("{source}; {fix}"),
         }
     }
 }

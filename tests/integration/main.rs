@@ -28,6 +28,7 @@ mod mtcnn;
 mod policy;
 mod python_reward;
 mod reasoner;
+mod reliability;
 mod report;
 mod reward;
 mod synth;

@@ -1,0 +1,68 @@
+//! The reliability suite: user mistakes through the command line. Each case asserts the exit
+//! code (2: the user's to fix, never 1, which is kept for real bugs), that the message names
+//! the path at fault, and that it says what to do. More cases live beside their areas
+//! (media: corrupt, truncated and oversized inputs; agent: long questions, one run per trace
+//! folder; models: damaged files).
+
+use crate::common::{fails_with, testdata};
+
+/// An output path under a file (so its folder cannot exist; root may write anywhere else, so
+/// permissions cannot stand in for it in CI) is the user's mistake for every command that
+/// writes, and so is a JPEG given where a trace was expected.
+#[test]
+fn unwritable_outputs_and_wrong_files_exit_2_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a_file");
+    std::fs::write(&file, "x").unwrap();
+    let under = |name: &str| file.join(name).to_str().unwrap().to_string();
+    let image = testdata("single_face.jpg");
+    let image = image.to_str().unwrap();
+    let clip = testdata("single_face.mp4");
+    let clip = clip.to_str().unwrap();
+    let cases: Vec<Vec<String>> = vec![
+        vec![
+            "flow".into(),
+            image.into(),
+            image.into(),
+            "--out".into(),
+            under("f.png"),
+        ],
+        vec![
+            "synth".into(),
+            "--out".into(),
+            under("s"),
+            "--clips".into(),
+            "1".into(),
+            "--split".into(),
+            "test".into(),
+        ],
+        vec![
+            "explain".into(),
+            clip.into(),
+            "--out".into(),
+            under("e.jsonl"),
+        ],
+        vec![
+            "ask".into(),
+            image.into(),
+            "what?".into(),
+            "--trace-dir".into(),
+            under("t"),
+        ],
+        vec!["report".into(), image.into()],
+    ];
+    for args in &cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let err = fails_with(&args, 2);
+        let named = if args[0] == "report" {
+            image.to_string()
+        } else {
+            under("")
+        };
+        assert!(err.contains(named.trim_end_matches('/')), "{args:?}: {err}");
+        assert!(
+            err.contains("check the path") || err.contains("choose"),
+            "{args:?}: {err}"
+        );
+    }
+}
