@@ -67,7 +67,10 @@ impl GgufFile {
         let content = Content::read(&mut reader).map_err(|e| {
             Error::bad_input(
                 path,
-                format!("truncated or corrupt GGUF header ({e}); download the file again"),
+                format!(
+                    "truncated or corrupt GGUF header ({}); download the file again",
+                    without_backtrace(&e)
+                ),
             )
         })?;
         check_tensor_extents(path, &content, size)?;
@@ -214,4 +217,13 @@ fn check_tensor_extents(path: &Path, content: &Content, size: u64) -> Result<()>
         }
     }
     Ok(())
+}
+
+/// A candle error's message without the backtrace candle adds under `RUST_BACKTRACE`: a person
+/// reading about a damaged file needs what is wrong with it, not our call stack.
+fn without_backtrace(e: &candle_core::Error) -> String {
+    match e {
+        candle_core::Error::WithBacktrace { inner, .. } => without_backtrace(inner),
+        other => other.to_string(),
+    }
 }

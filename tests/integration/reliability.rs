@@ -66,3 +66,28 @@ fn unwritable_outputs_and_wrong_files_exit_2_naming_them() {
         );
     }
 }
+
+/// A GGUF cut inside its header: exit 2 naming the file and the fix, and no call stack even
+/// with `RUST_BACKTRACE=1` (candle attaches one to its errors).
+#[test]
+fn a_truncated_model_is_named_without_a_backtrace() {
+    let store = actfer::models::ModelStore::from_env().unwrap();
+    let real = store.resolve(actfer::llm::DEFAULT_MODEL).unwrap();
+    let bytes = std::fs::read(real).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("cut.gguf");
+    std::fs::write(&cut, &bytes[..2000]).unwrap();
+    let out = crate::common::actfer()
+        .env("RUST_BACKTRACE", "1")
+        .args(["generate", "--prompt", "hi", "--max-tokens", "4", "--model"])
+        .arg(&cut)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cut.gguf") && err.contains("download the file again"),
+        "{err}"
+    );
+    assert!(!err.contains("candle_core::"), "{err}");
+}
