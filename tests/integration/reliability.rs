@@ -91,3 +91,40 @@ fn a_truncated_model_is_named_without_a_backtrace() {
     );
     assert!(!err.contains("candle_core::"), "{err}");
 }
+
+/// A clip whose face comes late: `ask` reads the first frame with a face and says which
+/// (it used to read frame 0 and answer "no face found").
+#[test]
+fn ask_reads_the_first_frame_with_a_face() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = dir.path().join("late");
+    std::fs::create_dir(&frames).unwrap();
+    let face = actfer::media::read_image(&testdata("single_face.jpg")).unwrap();
+    let grey = actfer::media::RgbImage {
+        data: vec![128; face.data.len()],
+        ..face.clone()
+    };
+    for t in 0..6 {
+        let img = if t < 2 { &grey } else { &face };
+        actfer::media::write_image(&frames.join(format!("{t:05}.png")), img).unwrap();
+    }
+    let trace = dir.path().join("t");
+    let out = crate::common::actfer()
+        .args([
+            "ask",
+            frames.to_str().unwrap(),
+            "What does this face show?",
+            "--trace-dir",
+        ])
+        .arg(&trace)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("no face in frames 0 to 1; reading frame 2"),
+        "{err}"
+    );
+    let t = actfer::agent::trace::Trace::read(&trace.join("trace.json")).unwrap();
+    assert_eq!(t.input.frame, 2);
+}
