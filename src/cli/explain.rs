@@ -71,6 +71,8 @@ pub fn run(a: ExplainArgs) -> anyhow::Result<()> {
     let options = a.motion.options_at(actfer::media::DEFAULT_FOLDER_FPS)?;
     let bar = actfer::progress::bar(todo.len() as u64, "clips");
     let mut failed = 0;
+    // whether a failure was ours (exit 1) rather than the clips' (exit 2)
+    let mut internal = false;
     let mut words = WordsTally::default();
     for clip in todo {
         match explain_clip(clip, &models, method.as_ref(), &options, &mut explainer) {
@@ -82,6 +84,7 @@ pub fn run(a: ExplainArgs) -> anyhow::Result<()> {
             Err(e) => {
                 tracing::warn!("{}: {e}", clip.path.display());
                 failed += 1;
+                internal |= e.exit_code() == 1;
             }
         }
         bar.inc(1);
@@ -101,10 +104,15 @@ pub fn run(a: ExplainArgs) -> anyhow::Result<()> {
     );
     println!("{}", a.out.display());
     if failed > 0 {
-        return Err(Error::Internal(format!(
+        let what = format!(
             "{failed} clip(s) could not be explained (warnings above); the others are in {}",
             a.out.display()
-        ))
+        );
+        return Err(if internal {
+            Error::Internal(what)
+        } else {
+            Error::bad_input(&a.input, what)
+        }
         .into());
     }
     Ok(())

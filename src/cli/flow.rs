@@ -140,6 +140,9 @@ fn align(
     Ok((out.pop().unwrap(), b))
 }
 
+/// The shortest side `actfer flow` takes.
+const MIN_FLOW_SIDE: u32 = 16;
+
 pub fn run(args: FlowArgs) -> anyhow::Result<()> {
     let m = method(&args.method)?;
     let (mut a, mut b, na, nb) = frames(&args)?;
@@ -156,6 +159,18 @@ pub fn run(args: FlowArgs) -> anyhow::Result<()> {
     if args.face {
         let second = args.b.as_deref().unwrap_or(&args.a);
         (a, b) = align(&a, &b, args.size, [&args.a, second])?;
+    }
+    // the smallest frame every method takes (DIS wants a side of 12, the learned models 16)
+    if a.width.min(a.height) < MIN_FLOW_SIDE {
+        return Err(Error::BadInput {
+            path: args.a.clone(),
+            reason: format!(
+                "the frames are {}x{}; optical flow needs at least {MIN_FLOW_SIDE}x{MIN_FLOW_SIDE} \
+                 pixels (give larger frames, or --face to align a face into --size)",
+                a.width, a.height
+            ),
+        }
+        .into());
     }
     let t = Instant::now();
     let mut flow = m.estimate(&a, &b)?;

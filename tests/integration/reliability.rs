@@ -128,3 +128,35 @@ fn ask_reads_the_first_frame_with_a_face() {
     let t = actfer::agent::trace::Trace::read(&trace.join("trace.json")).unwrap();
     assert_eq!(t.input.frame, 2);
 }
+
+/// Frames too small for optical flow, and a folder with no images given to `explain`: the
+/// user's to fix (exit 2, naming the input), not an OpenCV message with exit 1.
+#[test]
+fn tiny_frames_and_imageless_folders_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = dir.path().join("tiny.png");
+    let img = actfer::media::RgbImage::new(8, 8);
+    actfer::media::write_image(&tiny, &img).unwrap();
+    let t = tiny.to_str().unwrap();
+    for method in ["dis", "meflownet"] {
+        let err = fails_with(&["flow", t, t, "--method", method], 2);
+        assert!(
+            err.contains("tiny.png") && err.contains("at least 16x16"),
+            "{err}"
+        );
+    }
+    let notes = dir.path().join("notes");
+    std::fs::create_dir(&notes).unwrap();
+    std::fs::write(notes.join("a.txt"), "hi").unwrap();
+    let out = dir.path().join("r.jsonl");
+    let err = fails_with(
+        &[
+            "explain",
+            notes.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        2,
+    );
+    assert!(err.contains("notes") && err.contains("no frames"), "{err}");
+}
