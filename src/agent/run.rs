@@ -8,8 +8,9 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use super::phrasing::{as_written, When, WEAK};
+use super::phrasing::{self, as_written, When, WEAK};
 use super::policy::{Policy, Turn};
+use super::teacher;
 use super::tools::{
     fitting_emotions, numbers_in, step_schema, AnswerChoices, TextFacts, Toolbox, FINAL_ANSWER,
     TOOLS,
@@ -448,6 +449,7 @@ fn answer_choices(question: &str, steps: &[Step], clip: bool, limits: &Limits) -
             offset: s.offset,
         });
     AnswerChoices {
+        thoughts: fixed_thoughts(steps, clip, &aus),
         aus,
         emotions,
         numbers: Some(numbers),
@@ -456,6 +458,140 @@ fn answer_choices(question: &str, steps: &[Step], clip: bool, limits: &Limits) -
             .then_some(TextFacts { intensities, spot }),
     }
 }
+
+/// Steps whose thought is the teacher's own words, with the evidence's facts: on a clip where
+/// spotting found nothing, the motion step's and the answer's; before a closer look the loop
+/// requires, why (the weakest AU, or none) and the frames; before an answer, the AUs it may
+/// claim in the order shown, each once (up to [`CLAIM_LIST_AUS`] shown AUs; more, and the
+/// thought is free).
+fn fixed_thoughts(steps: &[Step], clip: bool, aus: &[String]) -> Vec<(String, Vec<String>)> {
+    let own = |t: &[&str]| t.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let spots: Vec<Spot> = steps
+        .iter()
+        .filter(|s| s.tool.name == "spot_expressions" && !s.observation.error)
+        .flat_map(|s| s.observation.data["spots"].as_array().into_iter().flatten())
+        .filter_map(|v| serde_json::from_value::<Spot>(v.clone()).ok())
+        .collect();
+    let spotted = steps
+        .iter()
+        .any(|s| s.tool.name == "spot_expressions" && !s.observation.error);
+    let mut fixed = Vec::new();
+    let motion_read = steps.iter().any(is_motion_evidence);
+    if clip && spotted && spots.is_empty() {
+        fixed.push(("au_evidence".to_string(), own(&teacher::NOTHING_SPOTTED)));
+    } else if clip && !spots.is_empty() && !motion_read {
+        // before the motion is read: the spotted expressions, any as the main one
+        let mut thoughts = Vec::new();
+        for s in &spots {
+            let micro = s.kind == SpotKind::Micro;
+            let ones: &[&str] = if spots.len() == 1 {
+                &teacher::ONE
+            } else {
+                &[""]
+            };
+            for one in ones {
+                for tail in teacher::READ_MOTION {
+                    thoughts.push(teacher::motion_thought(
+                        spots.len(),
+                        one,
+                        micro,
+                        s.onset,
+                        s.apex,
+                        s.offset,
+                        tail,
+                    ));
+                }
+            }
+        }
+        fixed.push(("au_evidence".to_string(), thoughts));
+    }
+    if aus.is_empty() {
+        fixed.push((FINAL_ANSWER.to_string(), own(&teacher::NOTHING_SHOWN)));
+    } else if aus.len() <= CLAIM_LIST_AUS {
+        // each subset in the order shown, or an emotion's prototype AUs first (the order of
+        // an answer's AU list, which the teacher's thought follows)
+        let number = |c: &str| crate::facs::au::AuCode::parse(c).ok().map(|c| c.number);
+        let mut thoughts = Vec::new();
+        for mask in 1u32..(1 << aus.len()) {
+            let subset: Vec<&str> = (0..aus.len())
+                .filter(|k| mask & (1 << k) != 0)
+                .map(|k| aus[k].as_str())
+                .collect();
+            let mut orders = vec![subset.clone()];
+            for e in Emotion::ALL {
+                let proto = |c: &&str| number(c).is_some_and(|n| e.prototype().contains(&n));
+                let mut o: Vec<&str> = subset.iter().copied().filter(proto).collect();
+                o.extend(subset.iter().copied().filter(|c| !proto(c)));
+                if !orders.contains(&o) {
+                    orders.push(o);
+                }
+            }
+            let verbs = if subset.len() == 1 {
+                &teacher::CLAIM_ONE
+            } else {
+                &teacher::CLAIM_MANY
+            };
+            for codes in &orders {
+                thoughts.extend(verbs.iter().map(|v| teacher::claim_thought(codes, v)));
+            }
+        }
+        fixed.push((FINAL_ANSWER.to_string(), thoughts));
+    }
+    if clip && !spots.is_empty() && motion_read && weak_motion(steps) {
+        // the weakest AU the motion showed (each at its strongest reading), as first written
+        let mut shown: Vec<(String, u8, f32)> = Vec::new();
+        for s in steps.iter().filter(|s| is_motion_evidence(s)) {
+            for a in s.observation.data["aus"].as_array().into_iter().flatten() {
+                let (Some(number), Some(x)) = (
+                    a["au"]
+                        .as_str()
+                        .and_then(|c| c.strip_prefix("AU"))
+                        .and_then(|n| n.parse::<u8>().ok()),
+                    a["intensity"].as_f64(),
+                ) else {
+                    continue;
+                };
+                let code = match a["side"].as_str() {
+                    Some("left") => format!("L{number}"),
+                    Some("right") => format!("R{number}"),
+                    _ => format!("AU{number}"),
+                };
+                match shown.iter_mut().find(|s| s.1 == number) {
+                    Some(s) => s.2 = s.2.max(x as f32),
+                    None => shown.push((code, number, x as f32)),
+                }
+            }
+        }
+        let weakest = shown
+            .iter()
+            .filter(|s| as_written(s.2) < WEAK)
+            .min_by(|a, b| a.2.total_cmp(&b.2));
+        let whys: Vec<String> = match weakest {
+            Some((code, number, x)) => vec![format!(
+                "{} ({code}) is weak at {x:.2}",
+                phrasing::name_of(*number)
+            )],
+            None if shown.is_empty() => own(&teacher::UNREAD),
+            None => Vec::new(),
+        };
+        let mut thoughts = Vec::new();
+        for why in &whys {
+            for look in teacher::CLOSER_LOOK {
+                for s in &spots {
+                    thoughts.push(teacher::closer_look_thought(why, look, s.onset, s.apex));
+                }
+            }
+        }
+        if !thoughts.is_empty() {
+            fixed.push(("optical_flow".to_string(), thoughts));
+        }
+    }
+    fixed
+}
+
+/// The most shown AUs for which an answer's thought is one of the teacher's (every subset in
+/// the order shown: 2^n - 1 lists).
+const CLAIM_LIST_AUS: usize = 5;
 
 /// The answer of a final step, each AU joined to the steps that showed it present, the
 /// emotion to the latest distribution a tool gave.
@@ -577,6 +713,61 @@ mod tests {
         let mut refused = flow;
         refused.observation.error = true;
         assert!(weak_motion(&[with(0.2), refused]));
+    }
+
+    /// The teacher's own thoughts where the loop leaves one way on: a weak reading's closer
+    /// look names the weakest AU and the spotted frames; an answer lists shown AUs in the
+    /// order shown, each once; a clip where nothing was spotted.
+    #[test]
+    fn fixed_thoughts_carry_the_evidence() {
+        let mut spot = step("spot_expressions", "", &[]);
+        spot.observation.data = serde_json::json!({"spots": [
+            {"onset": 9, "apex": 12, "offset": 19, "kind": "micro", "peak": 1.0, "score": 9.0,
+             "curve": "AU4"}
+        ]});
+        let mut moved = step("au_evidence", "motion", &["AU15", "AU4"]);
+        moved.observation.data["aus"][0]["intensity"] = serde_json::json!(0.42);
+        moved.observation.data["aus"][1]["intensity"] = serde_json::json!(0.23);
+        let steps = [spot.clone(), moved];
+        let aus = shown(&steps, true);
+        let fixed = fixed_thoughts(&steps, true, &aus);
+        let of = |tool: &str| {
+            fixed
+                .iter()
+                .find(|(t, _)| t == tool)
+                .map(|(_, v)| v.clone())
+        };
+        let flow = of("optical_flow").unwrap();
+        assert_eq!(flow.len(), 3);
+        assert!(flow.contains(&"Brow Lowerer (AU4) is weak at 0.23; look closer with the finer flow model from frame 9 to 12.".to_string()), "{flow:?}");
+        let answer = of(FINAL_ANSWER).unwrap();
+        assert!(answer.contains(&"AU15 and AU4 are what moved; write the answer.".to_string()));
+        assert!(answer.contains(&"AU4 is what moved; write the answer.".to_string()));
+        // AU4 first is anger's order (AU4 in its prototype, AU15 not); never a code twice
+        assert!(
+            answer.iter().any(|t| t.starts_with("AU4 and AU15")),
+            "{answer:?}"
+        );
+        assert!(
+            !answer.iter().any(|t| t.starts_with("AU4 and AU4")),
+            "{answer:?}"
+        );
+        assert_eq!(answer.len(), 12);
+        // before the motion was read: the spotted expression's frames
+        let before = fixed_thoughts(&steps[..1], true, &[]);
+        let motion = &before.iter().find(|(t, _)| t == "au_evidence").unwrap().1;
+        assert_eq!(motion.len(), 12);
+        assert!(motion.contains(
+            &"A single micro-expression from frame 9 to 19, apex 12; which AUs moved?".to_string()
+        ));
+        assert!(of("au_evidence").is_none());
+        // nothing spotted: the motion step's thought and a neutral answer's
+        let mut none = spot;
+        none.observation.data = serde_json::json!({"spots": []});
+        let fixed = fixed_thoughts(&[none], true, &[]);
+        assert_eq!(fixed.len(), 2);
+        assert_eq!(fixed[0].1[0], teacher::NOTHING_SPOTTED[0]);
+        assert_eq!(fixed[1].1[1], teacher::NOTHING_SHOWN[1]);
     }
 
     /// Limits that let the answer choose among the `n` best emotions.

@@ -16,6 +16,85 @@
 //! appearance; zoom into the region of the weakest AU when one is weak; final_answer.
 
 use regex::Regex;
+
+/// The thought before reading the motion of a clip where nothing was spotted.
+pub const NOTHING_SPOTTED: [&str; 2] = [
+    "Nothing was spotted; check the motion evidence anyway.",
+    "No expression was found in time; read the motion evidence to be sure.",
+];
+
+/// How the thought before reading the motion opens when one expression was spotted.
+pub const ONE: [&str; 3] = ["One", "A single", "There is one"];
+
+/// How the thought before reading the motion ends.
+pub const READ_MOTION: [&str; 4] = [
+    "read what moved.",
+    "which AUs moved?",
+    "now read its motion as AUs.",
+    "check the motion from onset to apex.",
+];
+
+/// The thought before reading the motion of `n` spotted expressions, the main one given
+/// (`one`: an [`ONE`] opening, `tail`: a [`READ_MOTION`] ending).
+pub fn motion_thought(
+    n: usize,
+    one: &str,
+    micro: bool,
+    onset: usize,
+    apex: usize,
+    offset: usize,
+    tail: &str,
+) -> String {
+    let kind = if micro { "micro" } else { "macro" };
+    let lead = if n == 1 {
+        format!("{one} {kind}-expression from frame {onset} to {offset}, apex {apex}")
+    } else {
+        format!("{n} expressions; the longest runs from frame {onset} to {offset}")
+    };
+    format!("{lead}; {tail}")
+}
+
+/// Why a spotted expression whose motion showed no AU gets a closer look.
+pub const UNREAD: [&str; 2] = [
+    "no AU was clear enough to claim",
+    "the motion showed no clear AU",
+];
+
+/// The closer look, in the thought before optical_flow: "{why}; {this} from frame A to B.".
+pub const CLOSER_LOOK: [&str; 3] = [
+    "measure the motion again with the finer flow model",
+    "look closer with the finer flow model",
+    "check the facial flow with the finer model",
+];
+
+/// After the AU codes an answer claims, in its thought: one AU, several.
+pub const CLAIM_ONE: [&str; 3] = [
+    "is the AU the evidence showed; answer with it.",
+    "moved clearly enough to claim; time to answer.",
+    "is what moved; write the answer.",
+];
+pub const CLAIM_MANY: [&str; 3] = [
+    "are the AUs the evidence showed; answer with them.",
+    "moved clearly enough to claim; time to answer.",
+    "are what moved; write the answer.",
+];
+
+/// The thought before optical_flow: why (`{Name} ({code}) is weak at {x}`, or an
+/// [`UNREAD`] reason), the closer look, the frames.
+pub fn closer_look_thought(why: &str, look: &str, onset: usize, apex: usize) -> String {
+    format!("{}; {look} from frame {onset} to {apex}.", capitalise(why))
+}
+
+/// The thought before an answer that claims `codes` (at least one).
+pub fn claim_thought(codes: &[&str], verb: &str) -> String {
+    format!("{} {verb}", join(codes))
+}
+
+/// The thought before an answer that claims no AU.
+pub const NOTHING_SHOWN: [&str; 2] = [
+    "No AU was shown, so the face reads as neutral.",
+    "Nothing moved clearly; the answer is neutral.",
+];
 use serde_json::{json, Value};
 
 use super::policy::{Policy, Reply, Turn};
@@ -228,36 +307,13 @@ impl Teacher {
         if let Some(source) = wants.filter(|s| source_offered(s)) {
             let thought = match (source, self.main_spot()) {
                 ("motion", Some(s)) => {
-                    let kind = if s.micro { "micro" } else { "macro" };
                     let n = self.spots.len();
-                    let lead = if n == 1 {
-                        format!(
-                            "{} {kind}-expression from frame {} to {}, apex {}",
-                            self.pick(&["One", "A single", "There is one"]),
-                            s.onset,
-                            s.offset,
-                            s.apex
-                        )
-                    } else {
-                        format!(
-                            "{n} expressions; the longest runs from frame {} to {}",
-                            s.onset, s.offset
-                        )
-                    };
-                    let tail = self.pick(&[
-                        "read what moved.",
-                        "which AUs moved?",
-                        "now read its motion as AUs.",
-                        "check the motion from onset to apex.",
-                    ]);
-                    format!("{lead}; {tail}")
+                    // (picked only where written, so the seeded choices stay as they were)
+                    let one = if n == 1 { self.pick(&ONE) } else { "" };
+                    let tail = self.pick(&READ_MOTION);
+                    motion_thought(n, one, s.micro, s.onset, s.apex, s.offset, tail)
                 }
-                ("motion", None) => self
-                    .pick(&[
-                        "Nothing was spotted; check the motion evidence anyway.",
-                        "No expression was found in time; read the motion evidence to be sure.",
-                    ])
-                    .to_string(),
+                ("motion", None) => self.pick(&NOTHING_SPOTTED).to_string(),
                 _ => self
                     .pick(&[
                         "Which AUs show on the face?",
@@ -285,12 +341,7 @@ impl Teacher {
         if !looked_closer && (weakest.is_some() || competing || unread) {
             if let (true, Some(s)) = (offered("optical_flow"), self.main_spot()) {
                 let why = match &weakest {
-                    _ if unread => self
-                        .pick(&[
-                            "no AU was clear enough to claim",
-                            "the motion showed no clear AU",
-                        ])
-                        .to_string(),
+                    _ if unread => self.pick(&UNREAD).to_string(),
                     Some(w) => format!(
                         "{} ({}) is weak at {:.2}",
                         name_of(w.number),
@@ -306,17 +357,8 @@ impl Teacher {
                 };
                 // the closer look is the finer flow model, trained on small facial motion
                 let method = flow_method(schema, crate::flow::meflownet::MODEL_NAME);
-                let thought = format!(
-                    "{}; {} from frame {} to {}.",
-                    capitalise(&why),
-                    self.pick(&[
-                        "measure the motion again with the finer flow model",
-                        "look closer with the finer flow model",
-                        "check the facial flow with the finer model",
-                    ]),
-                    s.onset,
-                    s.apex
-                );
+                let look = self.pick(&CLOSER_LOOK);
+                let thought = closer_look_thought(&why, look, s.onset, s.apex);
                 return step(
                     thought,
                     "optical_flow",
@@ -386,29 +428,17 @@ impl Teacher {
             .collect();
         let text = self.answer_text(emotion, &cited);
         let thought = if claimed.is_empty() {
-            self.pick(&[
-                "No AU was shown, so the face reads as neutral.",
-                "Nothing moved clearly; the answer is neutral.",
-            ])
-            .to_string()
+            self.pick(&NOTHING_SHOWN).to_string()
         } else {
             // the thought comes before the answer's emotion in the step, so it names none
             // (the schema fixes the emotion after it; a named one could disagree)
             let codes: Vec<&str> = claimed.iter().map(|s| s.code.as_str()).collect();
             let verb = if codes.len() == 1 {
-                self.pick(&[
-                    "is the AU the evidence showed; answer with it.",
-                    "moved clearly enough to claim; time to answer.",
-                    "is what moved; write the answer.",
-                ])
+                self.pick(&CLAIM_ONE)
             } else {
-                self.pick(&[
-                    "are the AUs the evidence showed; answer with them.",
-                    "moved clearly enough to claim; time to answer.",
-                    "are what moved; write the answer.",
-                ])
+                self.pick(&CLAIM_MANY)
             };
-            format!("{} {verb}", join(&codes))
+            claim_thought(&codes, verb)
         };
         step(
             thought,
@@ -698,6 +728,7 @@ mod tests {
                 emotions: vec![],
                 numbers: None,
                 text: None,
+            thoughts: Vec::new(),
             };
             let schema = step_schema(&tools, &answer, Some(&clip), &used);
             let step = t.step(&schema);
@@ -719,6 +750,7 @@ mod tests {
             emotions: vec![],
             numbers: None,
             text: None,
+            thoughts: Vec::new(),
         };
         let tools: Vec<&str> = TOOLS
             .iter()

@@ -98,6 +98,9 @@ pub struct AnswerChoices {
     /// [`phrasing::answer_text`] writes for its cited AUs; `None`: any text that cites them
     /// by name (the reference schema).
     pub text: Option<TextFacts>,
+    /// Steps whose thought is one of a fixed few (tool, thoughts), where the evidence leaves
+    /// nothing to reason about (a clip where nothing was spotted): the teacher's own words.
+    pub thoughts: Vec<(String, Vec<String>)>,
 }
 
 /// The facts of an answer's text besides its AUs ([`AnswerChoices::text`]).
@@ -285,6 +288,13 @@ pub fn step_schema(
         .iter()
         .filter(|(name, _)| tools.contains(name))
         .map(|(name, _)| {
+            let thought = match answer.thoughts.iter().find(|(t, _)| t == name) {
+                Some((_, fixed)) => {
+                    let one: Vec<String> = fixed.iter().map(|t| regex::escape(t)).collect();
+                    json!({"type": "string", "pattern": format!("^(?:{})$", one.join("|"))})
+                }
+                None => thought.clone(),
+            };
             json!({
                 "type": "object",
                 "properties": {
@@ -470,6 +480,7 @@ pub fn reference_schema() -> Value {
         emotions: vec![],
         numbers: None,
         text: None,
+        thoughts: Vec::new(),
     };
     let mut schema = step_schema(&tools, &answer, Some(&clip), &[]);
     let frame = json!({"type": "integer", "minimum": 0});
@@ -872,6 +883,7 @@ mod reference_tests {
             emotions: vec![Emotion::Sadness],
             numbers: None,
             text: None,
+            thoughts: Vec::new(),
         };
         let args = answer_args(&answer);
         let branch = re(args["anyOf"][0]["properties"]["text"]["pattern"]

@@ -326,6 +326,7 @@ fn tools_refuse_what_is_outside_the_input() {
             emotions: vec![],
             numbers: None,
             text: None,
+            thoughts: Vec::new(),
         },
         Some(&ClipChoices {
             spots: vec![(3, 9)],
