@@ -75,8 +75,9 @@ pub struct Limits {
     pub emotions: usize,
     /// The answer's text is one of the texts [`super::phrasing::answer_text`] writes for
     /// the evidence (the default: every name, action, frame and intensity word is true by
-    /// construction); off, any one-line text that cites the claimed AUs by their names,
-    /// which the verifier then checks.
+    /// construction), and so are the thoughts where the loop leaves one way on
+    /// (`fixed_thoughts`); off, any one-line text that cites the claimed AUs by their
+    /// names, which the verifier then checks, and free thoughts.
     pub exact_texts: bool,
 }
 
@@ -449,7 +450,11 @@ fn answer_choices(question: &str, steps: &[Step], clip: bool, limits: &Limits) -
             offset: s.offset,
         });
     AnswerChoices {
-        thoughts: fixed_thoughts(steps, clip, &aus),
+        thoughts: if limits.exact_texts {
+            fixed_thoughts(steps, clip, &aus)
+        } else {
+            Vec::new()
+        },
         aus,
         emotions,
         numbers: Some(numbers),
