@@ -485,9 +485,11 @@ fn fixed_thoughts(steps: &[Step], clip: bool, aus: &[String]) -> Vec<(String, Ve
     if clip && spotted && spots.is_empty() {
         fixed.push(("au_evidence".to_string(), own(&teacher::NOTHING_SPOTTED)));
     } else if clip && !spots.is_empty() && !motion_read {
-        // before the motion is read: the spotted expressions, any as the main one
+        // before the motion is read: the spotted expression, or of several the longest (the
+        // teacher's main one before any AU evidence), as the thought calls it
+        let longest = spots.iter().map(|s| s.offset - s.onset).max().unwrap_or(0);
         let mut thoughts = Vec::new();
-        for s in &spots {
+        for s in spots.iter().filter(|s| s.offset - s.onset == longest) {
             let micro = s.kind == SpotKind::Micro;
             let ones: &[&str] = if spots.len() == 1 {
                 &teacher::ONE
