@@ -214,14 +214,15 @@ impl ModelStore {
         }
     }
 
-    /// The path of a default model after a cheap check (every file present with its pinned
-    /// size); a missing or truncated file is an error that names it and says to run set-up.
+    /// The path of a default model after a check of every file: present with its pinned size,
+    /// and its sha256 the pinned one ([`stamped_sha256`]: hashed once, then again only when the
+    /// file's size or modification time changed). A missing, truncated or damaged file is an
+    /// error that names it and says to run set-up.
     pub fn require(&self, name: &str) -> Result<PathBuf> {
         let entry = self.known(name)?;
         let status = self.status(entry, false);
-        match status.files.iter().find(|f| !f.checksum.is_ok()) {
-            None => Ok(status.path),
-            Some(bad) => Err(Error::BadModel {
+        if let Some(bad) = status.files.iter().find(|f| !f.checksum.is_ok()) {
+            return Err(Error::BadModel {
                 name: name.to_string(),
                 path: bad.path.clone(),
                 reason: format!(
@@ -230,8 +231,18 @@ impl ModelStore {
                     bad.size.unwrap_or(0),
                     bad.expected_size
                 ),
-            }),
+            });
         }
+        for (file, checked) in entry.files.iter().zip(&status.files) {
+            if stamped_sha256(&checked.path)? != file.sha256 {
+                return Err(Error::BadModel {
+                    name: name.to_string(),
+                    path: checked.path.clone(),
+                    reason: Checksum::Mismatch.explain().into(),
+                });
+            }
+        }
+        Ok(status.path)
     }
 
     /// A model from anywhere: an existing file or folder, a manifest name, or a Hugging Face
@@ -302,6 +313,100 @@ pub fn hf_file(repo: &str, file: &str) -> Result<PathBuf> {
     })
 }
 
+/// What a file's hash was when it had a size and a modification time: `.NAME.sha256` beside
+/// `NAME`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Stamp {
+    size: u64,
+    modified_ns: u128,
+    sha256: String,
+}
+
+fn stamp_path(path: &Path) -> PathBuf {
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    path.with_file_name(format!(".{name}.sha256"))
+}
+
+/// The size and modification time `path` has now.
+fn stamp_of(path: &Path, sha256: String) -> Result<Stamp> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path.display().to_string(), e))?;
+    let modified_ns = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    Ok(Stamp {
+        size: meta.len(),
+        modified_ns,
+        sha256,
+    })
+}
+
+fn read_stamp(path: &Path) -> Option<Stamp> {
+    serde_json::from_slice(&std::fs::read(stamp_path(path)).ok()?).ok()
+}
+
+/// Records `sha256` as the hash of `path` at its size and modification time now (where the
+/// folder is writable; a store on a read-only disk is hashed at each check instead).
+fn write_stamp(path: &Path, sha256: String) -> Result<()> {
+    let stamp = stamp_of(path, sha256)?;
+    let dest = stamp_path(path);
+    let tmp = dest.with_extension(format!("{}.tmp", std::process::id()));
+    let json = serde_json::to_vec(&stamp).expect("a stamp serializes");
+    if std::fs::write(&tmp, json).is_ok() && std::fs::rename(&tmp, &dest).is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    Ok(())
+}
+
+/// The sha256 of `path`, from its stamp when the file's size and modification time are the
+/// stamp's, else hashed (and the stamp written).
+pub fn stamped_sha256(path: &Path) -> Result<String> {
+    if let Some(stamp) = read_stamp(path) {
+        if stamp_of(path, String::new())?.same_file_as(&stamp) {
+            return Ok(stamp.sha256);
+        }
+    }
+    let sha = sha256_file(path)?;
+    write_stamp(path, sha.clone())?;
+    Ok(sha)
+}
+
+impl Stamp {
+    fn same_file_as(&self, other: &Stamp) -> bool {
+        self.size == other.size && self.modified_ns == other.modified_ns
+    }
+}
+
+/// Records the hash of a file set-up has just written (a converted model), so later runs can
+/// tell it was damaged since ([`check_written`]).
+pub fn stamp_written(path: &Path) -> Result<()> {
+    write_stamp(path, sha256_file(path)?)
+}
+
+/// Checks a file set-up wrote (a converted model, no pinned hash): unchanged since its stamp
+/// ([`stamp_written`]), or changed in time or size but with the same bytes. A file without a
+/// stamp gets one now. Anything else is an error naming it and the fix.
+pub fn check_written(name: &str, path: &Path) -> Result<()> {
+    let Some(stamp) = read_stamp(path) else {
+        return stamp_written(path);
+    };
+    let now = stamp_of(path, String::new())?;
+    if now.same_file_as(&stamp) {
+        return Ok(());
+    }
+    let sha = sha256_file(path)?;
+    if sha != stamp.sha256 {
+        return Err(Error::BadModel {
+            name: name.to_string(),
+            path: path.to_path_buf(),
+            reason: "changed since set-up wrote it (its sha256 is not the one recorded then)"
+                .into(),
+        });
+    }
+    write_stamp(path, sha)
+}
+
 /// The sha256 of a file as lowercase hex.
 pub fn sha256_file(path: &Path) -> Result<String> {
     let mut file =
@@ -357,6 +462,28 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A converted file is checked against the hash recorded when it was written: the same
+    /// bytes pass however often the file is touched; other bytes of the same size fail.
+    #[test]
+    fn written_files_are_checked_against_their_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("copy.gguf");
+        std::fs::write(&path, b"0123456789").unwrap();
+        stamp_written(&path).unwrap();
+        check_written("copy", &path).unwrap();
+        // rewritten with the same bytes: a new time, the same hash
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&path, b"0123456789").unwrap();
+        check_written("copy", &path).unwrap();
+        std::fs::write(&path, b"0123456780").unwrap();
+        let err = check_written("copy", &path).unwrap_err().to_string();
+        assert!(
+            err.contains("copy.gguf") && err.contains("changed since set-up wrote it"),
+            "{err}"
+        );
+        assert_eq!(stamped_sha256(&path).unwrap(), sha256_file(&path).unwrap());
     }
 
     #[test]

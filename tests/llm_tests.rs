@@ -861,6 +861,7 @@ fn the_answer_schema_ties_the_emotion_to_its_aus() {
             numbers: None,
             text: None,
             thoughts: Vec::new(),
+            claims: Vec::new(),
         };
         let schema = step_schema(&[FINAL_ANSWER], &answer, None, &[]);
         let mut c = JsonConstraint::new(&vocab, &schema).unwrap();

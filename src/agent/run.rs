@@ -12,8 +12,8 @@ use super::phrasing::{self, as_written, When, WEAK};
 use super::policy::{Policy, Turn};
 use super::teacher;
 use super::tools::{
-    fitting_emotions, numbers_in, step_schema, AnswerChoices, TextFacts, Toolbox, FINAL_ANSWER,
-    TOOLS,
+    self, fitting_emotions, numbers_in, step_schema, AnswerChoices, TextFacts, Toolbox,
+    FINAL_ANSWER, TOOLS,
 };
 use super::trace::{
     Answer, AnswerAu, EmotionAnswer, InputInfo, Interval, Observation, Step, StopReason, Timings,
@@ -449,27 +449,64 @@ fn answer_choices(question: &str, steps: &[Step], clip: bool, limits: &Limits) -
             apex: s.apex,
             offset: s.offset,
         });
-    AnswerChoices {
+    let mut choices = AnswerChoices {
         thoughts: if limits.exact_texts {
-            fixed_thoughts(steps, clip, &aus)
+            fixed_thoughts(steps, clip)
         } else {
             Vec::new()
         },
+        claims: Vec::new(),
         aus,
         emotions,
         numbers: Some(numbers),
         text: limits
             .exact_texts
             .then_some(TextFacts { intensities, spot }),
+    };
+    if limits.exact_texts {
+        choices.claims = claims(&choices);
     }
+    choices
+}
+
+/// The final answer's AU lists ([`tools::answer_branches`], each in the order shown, at most
+/// [`CLAIM_LISTS`] per emotion), each with the teacher's thoughts that claim it; with no AU
+/// shown, the neutral answer's. Empty where AUs were shown but fit no emotion: the answer is
+/// neutral with no AUs and its thought free.
+fn claims(answer: &AnswerChoices) -> Vec<(Vec<String>, Vec<String>)> {
+    if answer.aus.is_empty() {
+        let own = teacher::NOTHING_SHOWN
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        return vec![(Vec::new(), own)];
+    }
+    let mut claims: Vec<(Vec<String>, Vec<String>)> = Vec::new();
+    for branch in tools::answer_branches(answer) {
+        for list in branch.lists(CLAIM_LISTS) {
+            if claims.iter().any(|(l, _)| *l == list) {
+                continue;
+            }
+            let codes: Vec<&str> = list.iter().map(String::as_str).collect();
+            let verbs = if codes.len() == 1 {
+                &teacher::CLAIM_ONE
+            } else {
+                &teacher::CLAIM_MANY
+            };
+            let thoughts = verbs
+                .iter()
+                .map(|v| teacher::claim_thought(&codes, v))
+                .collect();
+            claims.push((list, thoughts));
+        }
+    }
+    claims
 }
 
 /// Steps whose thought is the teacher's own words, with the evidence's facts: on a clip where
-/// spotting found nothing, the motion step's and the answer's; before a closer look the loop
-/// requires, why (the weakest AU, or none) and the frames; before an answer, the AUs it may
-/// claim in the order shown, each once (up to [`CLAIM_LIST_AUS`] shown AUs; more, and the
-/// thought is free).
-fn fixed_thoughts(steps: &[Step], clip: bool, aus: &[String]) -> Vec<(String, Vec<String>)> {
+/// spotting found nothing, the motion step's; before a closer look the loop requires, why
+/// (the weakest AU, or none) and the frames. The answer's are per AU list ([`claims`]).
+fn fixed_thoughts(steps: &[Step], clip: bool) -> Vec<(String, Vec<String>)> {
     let own = |t: &[&str]| t.iter().map(|x| x.to_string()).collect::<Vec<_>>();
     let spots: Vec<Spot> = steps
         .iter()
@@ -511,38 +548,6 @@ fn fixed_thoughts(steps: &[Step], clip: bool, aus: &[String]) -> Vec<(String, Ve
             }
         }
         fixed.push(("au_evidence".to_string(), thoughts));
-    }
-    if aus.is_empty() {
-        fixed.push((FINAL_ANSWER.to_string(), own(&teacher::NOTHING_SHOWN)));
-    } else if aus.len() <= CLAIM_LIST_AUS {
-        // each subset in the order shown, or an emotion's prototype AUs first (the order of
-        // an answer's AU list, which the teacher's thought follows)
-        let number = |c: &str| crate::facs::au::AuCode::parse(c).ok().map(|c| c.number);
-        let mut thoughts = Vec::new();
-        for mask in 1u32..(1 << aus.len()) {
-            let subset: Vec<&str> = (0..aus.len())
-                .filter(|k| mask & (1 << k) != 0)
-                .map(|k| aus[k].as_str())
-                .collect();
-            let mut orders = vec![subset.clone()];
-            for e in Emotion::ALL {
-                let proto = |c: &&str| number(c).is_some_and(|n| e.prototype().contains(&n));
-                let mut o: Vec<&str> = subset.iter().copied().filter(proto).collect();
-                o.extend(subset.iter().copied().filter(|c| !proto(c)));
-                if !orders.contains(&o) {
-                    orders.push(o);
-                }
-            }
-            let verbs = if subset.len() == 1 {
-                &teacher::CLAIM_ONE
-            } else {
-                &teacher::CLAIM_MANY
-            };
-            for codes in &orders {
-                thoughts.extend(verbs.iter().map(|v| teacher::claim_thought(codes, v)));
-            }
-        }
-        fixed.push((FINAL_ANSWER.to_string(), thoughts));
     }
     if clip && !spots.is_empty() && motion_read && weak_motion(steps) {
         // the weakest AU the motion showed (each at its strongest reading), as first written
@@ -596,9 +601,8 @@ fn fixed_thoughts(steps: &[Step], clip: bool, aus: &[String]) -> Vec<(String, Ve
     fixed
 }
 
-/// The most shown AUs for which an answer's thought is one of the teacher's (every subset in
-/// the order shown: 2^n - 1 lists).
-const CLAIM_LIST_AUS: usize = 5;
+/// The most AU lists an answer of one emotion is offered with (the fewest AUs first).
+const CLAIM_LISTS: usize = 64;
 
 /// The answer of a final step, each AU joined to the steps that showed it present, the
 /// emotion to the latest distribution a tool gave.
@@ -723,8 +727,8 @@ mod tests {
     }
 
     /// The teacher's own thoughts where the loop leaves one way on: a weak reading's closer
-    /// look names the weakest AU and the spotted frames; an answer lists shown AUs in the
-    /// order shown, each once; a clip where nothing was spotted.
+    /// look names the weakest AU and the spotted frames; an answer names exactly the AUs of
+    /// its list; a clip where nothing was spotted.
     #[test]
     fn fixed_thoughts_carry_the_evidence() {
         let mut spot = step("spot_expressions", "", &[]);
@@ -736,8 +740,7 @@ mod tests {
         moved.observation.data["aus"][0]["intensity"] = serde_json::json!(0.42);
         moved.observation.data["aus"][1]["intensity"] = serde_json::json!(0.23);
         let steps = [spot.clone(), moved];
-        let aus = shown(&steps, true);
-        let fixed = fixed_thoughts(&steps, true, &aus);
+        let fixed = fixed_thoughts(&steps, true);
         let of = |tool: &str| {
             fixed
                 .iter()
@@ -747,21 +750,25 @@ mod tests {
         let flow = of("optical_flow").unwrap();
         assert_eq!(flow.len(), 3);
         assert!(flow.contains(&"Brow Lowerer (AU4) is weak at 0.23; look closer with the finer flow model from frame 9 to 12.".to_string()), "{flow:?}");
-        let answer = of(FINAL_ANSWER).unwrap();
-        assert!(answer.contains(&"AU15 and AU4 are what moved; write the answer.".to_string()));
-        assert!(answer.contains(&"AU4 is what moved; write the answer.".to_string()));
-        // AU4 first is anger's order (AU4 in its prototype, AU15 not); never a code twice
-        assert!(
-            answer.iter().any(|t| t.starts_with("AU4 and AU15")),
-            "{answer:?}"
-        );
-        assert!(
-            !answer.iter().any(|t| t.starts_with("AU4 and AU4")),
-            "{answer:?}"
-        );
-        assert_eq!(answer.len(), 12);
+        assert!(of(FINAL_ANSWER).is_none());
+        // the answer: anger and fear claim AU4, disgust AU15, sadness AU15 and AU4 (its
+        // prototype's, in the order shown); each list with its own thoughts
+        let choices = answer_choices("", &steps, true, &best(0));
+        let lists: Vec<&Vec<String>> = choices.claims.iter().map(|(l, _)| l).collect();
+        assert_eq!(lists, [&vec!["AU4"], &vec!["AU15"], &vec!["AU15", "AU4"]]);
+        let says = |k: usize, t: &str| choices.claims[k].1.contains(&t.to_string());
+        assert!(says(2, "AU15 and AU4 are what moved; write the answer."));
+        assert!(says(0, "AU4 is what moved; write the answer."));
+        let schema = step_schema(&[FINAL_ANSWER], &choices, None, &[]);
+        let variants = schema["anyOf"].as_array().unwrap();
+        assert_eq!(variants.len(), 3);
+        for (v, (list, _)) in variants.iter().zip(&choices.claims) {
+            for b in v["properties"]["args"]["anyOf"].as_array().unwrap() {
+                assert_eq!(b["properties"]["aus"]["const"], serde_json::json!(list));
+            }
+        }
         // before the motion was read: the spotted expression's frames
-        let before = fixed_thoughts(&steps[..1], true, &[]);
+        let before = fixed_thoughts(&steps[..1], true);
         let motion = &before.iter().find(|(t, _)| t == "au_evidence").unwrap().1;
         assert_eq!(motion.len(), 12);
         assert!(motion.contains(
@@ -771,10 +778,13 @@ mod tests {
         // nothing spotted: the motion step's thought and a neutral answer's
         let mut none = spot;
         none.observation.data = serde_json::json!({"spots": []});
-        let fixed = fixed_thoughts(&[none], true, &[]);
-        assert_eq!(fixed.len(), 2);
+        let fixed = fixed_thoughts(std::slice::from_ref(&none), true);
+        assert_eq!(fixed.len(), 1);
         assert_eq!(fixed[0].1[0], teacher::NOTHING_SPOTTED[0]);
-        assert_eq!(fixed[1].1[1], teacher::NOTHING_SHOWN[1]);
+        let choices = answer_choices("", &[none], true, &Limits::default());
+        assert_eq!(choices.claims.len(), 1);
+        assert!(choices.claims[0].0.is_empty());
+        assert_eq!(choices.claims[0].1[1], teacher::NOTHING_SHOWN[1]);
     }
 
     /// Limits that let the answer choose among the `n` best emotions.

@@ -549,7 +549,11 @@ fn tools_offered(schema: &Value) -> Vec<String> {
         .collect()
 }
 
-/// The final answer's branches in a step schema (none when it is not offered).
+/// The final answer's branches in a step schema (none when it is not offered). A schema
+/// that offers the answer once per AU list (its thought naming the list,
+/// [`crate::agent::tools::AnswerChoices::claims`]) gives each emotion as its lists; they are
+/// joined back into one branch: the shortest list is the head, the others add the rest in
+/// their order.
 fn answer_branches(schema: &Value) -> Vec<Branch> {
     let strings = |v: &Value| -> Vec<String> {
         v.as_array()
@@ -558,33 +562,63 @@ fn answer_branches(schema: &Value) -> Vec<Branch> {
             .filter_map(|s| s.as_str().map(str::to_string))
             .collect()
     };
-    let answer = schema["anyOf"]
+    let mut branches: Vec<Branch> = Vec::new();
+    let answers = schema["anyOf"]
         .as_array()
         .into_iter()
         .flatten()
-        .find(|v| v["properties"]["tool"]["const"] == FINAL_ANSWER);
-    let Some(answer) = answer else { return vec![] };
-    answer["properties"]["args"]["anyOf"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|b| {
+        .filter(|v| v["properties"]["tool"]["const"] == FINAL_ANSWER);
+    for answer in answers {
+        for b in answer["properties"]["args"]["anyOf"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             let p = &b["properties"];
-            let emotion = Emotion::parse(p["emotion"]["const"].as_str()?).ok()?;
+            let Some(emotion) = p["emotion"]["const"]
+                .as_str()
+                .and_then(|e| Emotion::parse(e).ok())
+            else {
+                continue;
+            };
             let aus = &p["aus"];
+            if aus["const"].is_array() {
+                let list = strings(&aus["const"]);
+                match branches.iter_mut().find(|b| b.emotion == emotion) {
+                    Some(b) => {
+                        if list.len() < b.head.len() {
+                            b.head = list.clone();
+                        }
+                        for code in &list {
+                            if !b.rest.contains(code) {
+                                b.rest.push(code.clone());
+                            }
+                        }
+                        b.max_items = b.max_items.max(list.len());
+                    }
+                    None => branches.push(Branch {
+                        emotion,
+                        head: list.clone(),
+                        max_items: list.len(),
+                        rest: list,
+                    }),
+                }
+                continue;
+            }
             let head: Vec<String> = aus["prefixItems"]
                 .as_array()
                 .and_then(|h| h.first())
                 .map(|h| strings(&h["enum"]))
                 .unwrap_or_default();
-            Some(Branch {
+            branches.push(Branch {
                 emotion,
                 head,
                 rest: strings(&aus["items"]["enum"]),
                 max_items: aus["maxItems"].as_u64().unwrap_or(0) as usize,
-            })
-        })
-        .collect()
+            });
+        }
+    }
+    branches
 }
 
 /// `wanted` where optical_flow offers it, else the first method it offers (the clip's own).
@@ -729,6 +763,7 @@ mod tests {
                 numbers: None,
                 text: None,
             thoughts: Vec::new(),
+            claims: Vec::new(),
             };
             let schema = step_schema(&tools, &answer, Some(&clip), &used);
             let step = t.step(&schema);
@@ -751,6 +786,7 @@ mod tests {
             numbers: None,
             text: None,
             thoughts: Vec::new(),
+            claims: Vec::new(),
         };
         let tools: Vec<&str> = TOOLS
             .iter()

@@ -101,6 +101,10 @@ pub struct AnswerChoices {
     /// Steps whose thought is one of a fixed few (tool, thoughts), where the evidence leaves
     /// nothing to reason about (a clip where nothing was spotted): the teacher's own words.
     pub thoughts: Vec<(String, Vec<String>)>,
+    /// The final answer's AU lists, each with the thoughts that claim it (list, thoughts):
+    /// each list is offered with its own thoughts, so the thought before an answer names the
+    /// AUs the answer claims. Empty: the answer's thought is free (or in `thoughts`).
+    pub claims: Vec<(Vec<String>, Vec<String>)>,
 }
 
 /// The facts of an answer's text besides its AUs ([`AnswerChoices::text`]).
@@ -276,7 +280,7 @@ pub fn step_schema(
                 "additionalProperties": false
             })
         }
-        FINAL_ANSWER => answer_args(answer),
+        FINAL_ANSWER => answer_args(answer, None),
         _ => json!({"type": "object", "properties": {}, "additionalProperties": false}),
     };
     let thought = json!({
@@ -284,29 +288,37 @@ pub fn step_schema(
         "maxLength": 160,
         "pattern": thought_pattern(answer.numbers.as_deref(), &answer.aus),
     });
-    let variants: Vec<Value> = TOOLS
-        .iter()
-        .filter(|(name, _)| tools.contains(name))
-        .map(|(name, _)| {
-            let thought = match answer.thoughts.iter().find(|(t, _)| t == name) {
-                Some((_, fixed)) => {
-                    let one: Vec<String> = fixed.iter().map(|t| regex::escape(t)).collect();
-                    json!({"type": "string", "pattern": format!("^(?:{})$", one.join("|"))})
-                }
-                None => thought.clone(),
-            };
-            json!({
-                "type": "object",
-                "properties": {
-                    "tool": {"const": name},
-                    "thought": thought,
-                    "args": args(name)
-                },
-                "required": ["tool", "thought", "args"],
-                "additionalProperties": false
-            })
+    let one_of = |fixed: &[String]| {
+        let one: Vec<String> = fixed.iter().map(|t| regex::escape(t)).collect();
+        json!({"type": "string", "pattern": format!("^(?:{})$", one.join("|"))})
+    };
+    let variant = |name: &str, thought: Value, args: Value| {
+        json!({
+            "type": "object",
+            "properties": {"tool": {"const": name}, "thought": thought, "args": args},
+            "required": ["tool", "thought", "args"],
+            "additionalProperties": false
         })
-        .collect();
+    };
+    let mut variants: Vec<Value> = Vec::new();
+    for (name, _) in TOOLS.iter().filter(|(name, _)| tools.contains(name)) {
+        if *name == FINAL_ANSWER && !answer.claims.is_empty() {
+            // one variant per AU list, its thought naming that list
+            for (list, fixed) in &answer.claims {
+                variants.push(variant(
+                    name,
+                    one_of(fixed),
+                    answer_args(answer, Some(list)),
+                ));
+            }
+            continue;
+        }
+        let thought = match answer.thoughts.iter().find(|(t, _)| t == name) {
+            Some((_, fixed)) => one_of(fixed),
+            None => thought.clone(),
+        };
+        variants.push(variant(name, thought, args(name)));
+    }
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "one agent step: a thought and a tool call",
@@ -314,53 +326,72 @@ pub fn step_schema(
     })
 }
 
-/// The final answer's arguments: for each allowed emotion that some of the shown AUs can fit
-/// ([`fitting_emotions`]), an AU list that fits it by the compatibility rule and claims every
+/// One emotion a final answer may name and the AU lists it accepts ([`answer_branches`]):
+/// every shown AU of its prototype first (`head`, in any order), then any of `rest`, at most
+/// `max_items` AUs in all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnswerBranch {
+    pub emotion: Emotion,
+    pub head: Vec<String>,
+    pub rest: Vec<String>,
+    pub max_items: usize,
+}
+
+impl AnswerBranch {
+    /// Whether this branch accepts `aus` as an answer's AU list.
+    pub fn accepts(&self, aus: &[String]) -> bool {
+        aus.len() >= self.head.len()
+            && aus.len() <= self.max_items
+            && self.head.iter().all(|h| aus[..self.head.len()].contains(h))
+            && aus[self.head.len()..]
+                .iter()
+                .all(|a| self.rest.contains(a) && !self.head.contains(a))
+            && (1..aus.len()).all(|k| !aus[..k].contains(&aus[k]))
+    }
+
+    /// The lists an answer of this branch claims in the order shown: the head, then each
+    /// subset of the other AUs of `rest` in their order, the fewest first; at most `most`.
+    pub fn lists(&self, most: usize) -> Vec<Vec<String>> {
+        let others: Vec<&String> = self
+            .rest
+            .iter()
+            .filter(|c| !self.head.contains(c))
+            .collect();
+        let room = self.max_items.saturating_sub(self.head.len());
+        let mut masks: Vec<u64> = (0..1u64 << others.len().min(20))
+            .filter(|m| m.count_ones() as usize <= room)
+            .collect();
+        masks.sort_by_key(|m| m.count_ones());
+        masks
+            .into_iter()
+            .take(most)
+            .map(|m| {
+                let mut list = self.head.clone();
+                list.extend(
+                    (0..others.len())
+                        .filter(|k| m & (1 << k) != 0)
+                        .map(|k| others[k].clone()),
+                );
+                list
+            })
+            .collect()
+    }
+}
+
+/// What a final answer may claim: for each allowed emotion that some of the shown AUs can fit
+/// ([`fitting_emotions`]), AU lists that fit it by the compatibility rule and claim every
 /// shown AU of its prototype, first; then, where those are half of the prototype, any other
 /// shown AU, and where they are only a part of it, only the AUs that go with any expression
 /// ([`ACCOMPANYING`]). So the emotion and the AUs of an answer always agree: "happiness"
-/// cites the AU6 and AU12 shown, and "disgust" with AU9 alone cannot add AU12. When no
-/// allowed emotion fits, the answer is neutral with no AUs.
-fn answer_args(answer: &AnswerChoices) -> Value {
+/// cites the AU6 and AU12 shown, and "disgust" with AU9 alone cannot add AU12. Empty when no
+/// allowed emotion fits (the answer is then neutral with no AUs).
+pub fn answer_branches(answer: &AnswerChoices) -> Vec<AnswerBranch> {
     let shown = &answer.aus;
-    let branch = |emotion: Emotion, aus: Value, opening: &[&String], cited: &[&String]| {
-        // the exact pattern holds finitely many texts, so it bounds the length itself (a
-        // maxLength beside it is more than llguidance can intersect)
-        let text = match &answer.text {
-            Some(facts) => json!({
-                "type": "string",
-                "pattern": exact_text_pattern(emotion, cited, shown, facts),
-            }),
-            None => json!({
-                "type": "string",
-                "maxLength": phrasing::ANSWER_CHARS,
-                "pattern": text_pattern(opening, cited, answer.numbers.as_deref()),
-            }),
-        };
-        json!({
-            "type": "object",
-            "properties": {"emotion": {"const": emotion.name()}, "aus": aus, "text": text},
-            "required": ["emotion", "aus", "text"],
-            "additionalProperties": false
-        })
-    };
-    // every AU of `head` first (in any order), then any of `rest`; maxItems no larger than
-    // the choices: after the last unused AU no comma may follow (a comma there would leave
-    // only repeats, which uniqueItems forbids)
-    let list = |head: &[&String], rest: &[&String]| {
-        json!({
-            "type": "array",
-            "prefixItems": vec![json!({"type": "string", "enum": head}); head.len()],
-            "items": {"type": "string", "enum": rest},
-            "minItems": head.len(),
-            "maxItems": rest.len().min(6).max(head.len()),
-            "uniqueItems": true
-        })
-    };
-    let among = |set: &[u8]| -> Vec<&String> {
+    let among = |set: &[u8]| -> Vec<String> {
         shown
             .iter()
             .filter(|c| au_number(c).is_some_and(|n| set.contains(&n)))
+            .cloned()
             .collect()
     };
     let fit = fitting_emotions(shown);
@@ -374,27 +405,77 @@ fn answer_args(answer: &AnswerChoices) -> Value {
             .filter(|e| fit.contains(e))
             .collect()
     };
-    let all: Vec<&String> = shown.iter().collect();
-    let mut branches: Vec<Value> = Vec::new();
-    for emotion in allowed {
-        let proto = emotion.prototype();
-        // every shown AU of the prototype first; then, where those are half of it, any
-        // other shown AU, else (a part of the prototype) only AUs that go with any expression
-        let fitting = among(proto);
-        let rest = if 2 * fitting.len() >= proto.len() {
-            all.clone()
-        } else {
-            fitting.iter().copied().chain(among(ACCOMPANYING)).collect()
+    allowed
+        .into_iter()
+        .map(|emotion| {
+            let proto = emotion.prototype();
+            let head = among(proto);
+            let rest: Vec<String> = if 2 * head.len() >= proto.len() {
+                shown.clone()
+            } else {
+                head.iter().cloned().chain(among(ACCOMPANYING)).collect()
+            };
+            // no larger than the choices: after the last unused AU no comma may follow (a
+            // comma there would leave only repeats, which uniqueItems forbids)
+            let max_items = rest.len().min(6).max(head.len());
+            AnswerBranch {
+                emotion,
+                head,
+                rest,
+                max_items,
+            }
+        })
+        .collect()
+}
+
+/// The final answer's arguments: one branch per [`answer_branches`] (a neutral answer with no
+/// AUs when there is none), each AU list as the branch accepts it, or only `claimed` (the
+/// branches that accept it, each with that list alone).
+fn answer_args(answer: &AnswerChoices, claimed: Option<&[String]>) -> Value {
+    let branch = |emotion: Emotion, aus: Value, cited: &[String]| {
+        let cited: Vec<&String> = cited.iter().collect();
+        // the exact pattern holds finitely many texts, so it bounds the length itself (a
+        // maxLength beside it is more than llguidance can intersect)
+        let text = match &answer.text {
+            Some(facts) => json!({
+                "type": "string",
+                "pattern": exact_text_pattern(emotion, &cited, &answer.aus, facts),
+            }),
+            None => json!({
+                "type": "string",
+                "maxLength": phrasing::ANSWER_CHARS,
+                "pattern": text_pattern(&cited, &cited, answer.numbers.as_deref()),
+            }),
         };
-        // the text cites only the AUs every list of the branch claims: a text and a list
-        // that chose separately could disagree ("AU25 cited but not claimed")
-        branches.push(branch(emotion, list(&fitting, &rest), &fitting, &fitting));
+        json!({
+            "type": "object",
+            "properties": {"emotion": {"const": emotion.name()}, "aus": aus, "text": text},
+            "required": ["emotion", "aus", "text"],
+            "additionalProperties": false
+        })
+    };
+    let mut branches: Vec<Value> = Vec::new();
+    for b in answer_branches(answer) {
+        // the text cites only the AUs every list of the branch claims (its head): a text and
+        // a list that chose separately could disagree ("AU25 cited but not claimed")
+        let aus = match claimed {
+            Some(list) if b.accepts(list) => json!({"const": list}),
+            Some(_) => continue,
+            None => json!({
+                "type": "array",
+                "prefixItems": vec![json!({"type": "string", "enum": b.head}); b.head.len()],
+                "items": {"type": "string", "enum": b.rest},
+                "minItems": b.head.len(),
+                "maxItems": b.max_items,
+                "uniqueItems": true
+            }),
+        };
+        branches.push(branch(b.emotion, aus, &b.head));
     }
-    if branches.is_empty() {
+    if branches.is_empty() && claimed.is_none_or(|l| l.is_empty()) {
         branches.push(branch(
             Emotion::Neutral,
             json!({"type": "array", "maxItems": 0}),
-            &[],
             &[],
         ));
     }
@@ -481,6 +562,7 @@ pub fn reference_schema() -> Value {
         numbers: None,
         text: None,
         thoughts: Vec::new(),
+        claims: Vec::new(),
     };
     let mut schema = step_schema(&tools, &answer, Some(&clip), &[]);
     let frame = json!({"type": "integer", "minimum": 0});
@@ -884,8 +966,9 @@ mod reference_tests {
             numbers: None,
             text: None,
             thoughts: Vec::new(),
+            claims: Vec::new(),
         };
-        let args = answer_args(&answer);
+        let args = answer_args(&answer, None);
         let branch = re(args["anyOf"][0]["properties"]["text"]["pattern"]
             .as_str()
             .unwrap()

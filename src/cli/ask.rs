@@ -93,18 +93,10 @@ pub fn run_ask(a: AskArgs) -> anyhow::Result<()> {
     let info = media.info().clone();
     let store = ModelStore::from_env()?;
     let models = AppearanceModels::load(&store, &Device::Cpu)?;
-    let frame = match a.frame {
-        Some(k) => media.frames()?.nth(k).ok_or_else(|| {
-            Error::bad_input(
-                &a.input,
-                format!(
-                    "--frame {k} asked for, but the input has {} frame(s)",
-                    info.frames
-                ),
-            )
-        })??,
-        None => first_face_frame(&media, &models, &a.input)?,
-    };
+    // the verifier's words checks read the word list: a missing or damaged one stops the run
+    // here, before any result
+    actfer::agent::words::Vocabulary::shared()?;
+    let frame = super::subject_frame(&media, &models, &a.input, a.frame)?;
     let trace_dir = a.trace_dir.clone().unwrap_or_else(|| {
         let stem = a
             .input
@@ -180,41 +172,6 @@ pub fn run_ask(a: AskArgs) -> anyhow::Result<()> {
         .into());
     }
     Ok(())
-}
-
-/// Frames searched for a face when `--frame` is not given: 30 s at 30 fps.
-const FACE_SEARCH_FRAMES: usize = 900;
-
-/// The first frame in which the detector finds a face (frame 0 of an image), said in a warning
-/// when it is not frame 0; a clip with no face in its first [`FACE_SEARCH_FRAMES`] frames is
-/// refused (exit 3).
-fn first_face_frame(
-    media: &Media,
-    models: &AppearanceModels,
-    input: &std::path::Path,
-) -> anyhow::Result<actfer::media::Frame> {
-    let mut searched = 0;
-    for frame in media.frames()?.take(FACE_SEARCH_FRAMES) {
-        let frame = frame?;
-        searched += 1;
-        if media.info().frames <= 1 || !models.faces.mtcnn.detect(&frame.image)?.is_empty() {
-            if frame.index > 0 {
-                tracing::warn!(
-                    "{}: no face in frames 0 to {}; reading frame {}, the first with a face \
-                     (--frame picks another)",
-                    input.display(),
-                    frame.index - 1,
-                    frame.index
-                );
-            }
-            return Ok(frame);
-        }
-    }
-    Err(Error::NoFace {
-        path: input.to_path_buf(),
-        detail: format!("no face found in the first {searched} frame(s)"),
-    }
-    .into())
 }
 
 fn print_answer(t: &Trace, dir: &std::path::Path) {

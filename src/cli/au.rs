@@ -8,7 +8,6 @@ use actfer::evidence::{AppearanceModels, FaceAppearance};
 use actfer::face::pipeline::select;
 use actfer::media::{Media, MediaInfo, OpenOptions};
 use actfer::models::ModelStore;
-use actfer::Error;
 use candle_core::Device;
 use clap::Args;
 use serde::Serialize;
@@ -24,9 +23,9 @@ pub struct AuArgs {
     /// Report only this face (0 = largest); default: every face.
     #[arg(long)]
     pub face: Option<usize>,
-    /// In a clip, the frame to read (0-based).
-    #[arg(long, default_value_t = 0)]
-    pub frame: usize,
+    /// In a clip, the frame to read (0-based); default: the first frame with a face.
+    #[arg(long)]
+    pub frame: Option<usize>,
     /// Also list AUs below the presence threshold.
     #[arg(long)]
     pub all: bool,
@@ -53,20 +52,9 @@ pub fn run(args: AuArgs) -> anyhow::Result<()> {
             max_frames: Some(args.max_frames),
         },
     )?;
-    let Some(frame) = media.frames()?.nth(args.frame) else {
-        return Err(Error::BadInput {
-            path: args.input.clone(),
-            reason: format!(
-                "--frame {} asked for, but the input has {} frame(s)",
-                args.frame,
-                media.info().frames
-            ),
-        }
-        .into());
-    };
-    let frame = frame?;
     let store = ModelStore::from_env()?;
     let models = AppearanceModels::load(&store, &Device::Cpu)?;
+    let frame = super::subject_frame(&media, &models, &args.input, args.frame)?;
     let mut faces = models.faces.faces(&frame.image)?;
     if let Some(k) = args.face {
         let k = select(&faces, k, &args.input)?;
@@ -78,7 +66,7 @@ pub fn run(args: AuArgs) -> anyhow::Result<()> {
     if args.json {
         return super::print_json(&Report {
             input: media.info(),
-            frame: args.frame,
+            frame: frame.index,
             faces: &report,
         });
     }

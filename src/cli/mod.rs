@@ -19,6 +19,7 @@ mod quantize;
 mod report;
 mod reward;
 mod spot;
+mod subject;
 mod synth;
 mod train;
 mod train_policy;
@@ -152,6 +153,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Prints a value as pretty JSON on stdout.
+use subject::subject_frame;
+
 fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())

@@ -14,7 +14,8 @@ pub enum ModelsCommand {
         #[arg(long)]
         fast: bool,
     },
-    /// Re-hash every file of the default models (or of the ones named) against the manifest.
+    /// Re-hash every file of the default models (or of the ones named) against the manifest;
+    /// with no names, also set-up's converted copies against the hash recorded when written.
     Verify {
         /// Models to verify (default: all).
         names: Vec<String>,
@@ -70,12 +71,35 @@ pub fn run(cmd: ModelsCommand) -> anyhow::Result<()> {
             } else {
                 print_table(&store, &rows);
             }
-            let bad: Vec<String> = rows
+            let mut bad: Vec<String> = rows
                 .iter()
                 .flat_map(|r| r.files.iter())
                 .filter(|f| f.checksum != Checksum::Verified)
                 .map(|f| format!("{} ({})", f.path.display(), f.checksum.explain()))
                 .collect();
+            // set-up's conversions (no pinned hash): against the hash recorded when written
+            if names.is_empty() {
+                let models = store.home().join("models");
+                for (name, file) in [
+                    (actfer::llm::DEFAULT_MODEL, actfer::llm::DEFAULT_MODEL_Q8_0),
+                    (actfer::llm::REASONER_MODEL, actfer::llm::REASONER_FILE),
+                ] {
+                    let path = models.join(file);
+                    if !path.is_file() {
+                        continue;
+                    }
+                    match actfer::models::check_written(name, &path) {
+                        Ok(()) if !json => {
+                            println!("{name}: {} unchanged since set-up wrote it", path.display())
+                        }
+                        Ok(()) => {}
+                        Err(_) => bad.push(format!(
+                            "{} (changed since set-up wrote it)",
+                            path.display()
+                        )),
+                    }
+                }
+            }
             if !bad.is_empty() {
                 // Set-up state, not a bug: exit code 2 like any other bad input.
                 return Err(actfer::Error::BadModel {
@@ -91,7 +115,8 @@ pub fn run(cmd: ModelsCommand) -> anyhow::Result<()> {
             }
         }
         ModelsCommand::Path { spec } => {
-            let path = store.resolve(&spec)?;
+            // as runs resolve it: the default LLM is set-up's Q8_0 copy
+            let path = actfer::llm::resolve(&spec)?;
             println!("{}", path.display());
         }
     }

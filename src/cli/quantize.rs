@@ -32,6 +32,8 @@ pub fn run(args: QuantizeArgs) -> anyhow::Result<()> {
         }
     })?;
     let report = requantize(&args.input, &args.output, dtype)?;
+    // later runs check the copy against this record (`actfer::models::check_written`)
+    actfer::models::stamp_written(&args.output)?;
     if args.json {
         print_json(&report)
     } else {

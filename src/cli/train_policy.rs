@@ -144,6 +144,8 @@ pub fn run(cmd: LoraCommand) -> anyhow::Result<()> {
             let base = actfer::llm::resolve(&a.base)?;
             let adapter = Adapter::load(&a.adapter)?;
             let report = merge(&base, &adapter, &a.out, a.dtype)?;
+            // later runs check the merged file against this record
+            actfer::models::stamp_written(&a.out)?;
             if a.json {
                 return print_json(&report);
             }

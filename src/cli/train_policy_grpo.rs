@@ -74,6 +74,11 @@ pub struct GrpoArgs {
     /// Tokens of a whole rollout.
     #[arg(long, default_value_t = Limits::default().max_tokens)]
     pub rollout_tokens: usize,
+    /// How many emotions a rollout's answer may choose from, the tools' highest ranked among
+    /// those the shown AUs fit (as `eval agent --emotions`; 0: every one they fit). With 1
+    /// the emotion reward is the same for every rollout of a clip.
+    #[arg(long, default_value_t = Limits::default().emotions)]
+    pub emotions: usize,
     /// Longest conversation trained on, in tokens (longer ones are cut).
     #[arg(long, default_value_t = DEFAULT_MAX_LEN)]
     pub max_len: usize,
@@ -115,6 +120,7 @@ pub fn run(a: GrpoArgs) -> anyhow::Result<()> {
         turns: a.turns,
         step_tokens: a.step_tokens,
         rollout_tokens: a.rollout_tokens,
+        emotions: a.emotions,
         method: a.method,
         reward,
         ckpt_every: a.ckpt_every,

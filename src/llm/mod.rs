@@ -79,7 +79,9 @@ pub const REASONER_FILE: &str = "actfer-reasoner.Q8_0.gguf";
 pub const REASONER_ADAPTER: &str = "weights/reasoner.safetensors";
 
 /// Where a model name leads: the store's resolution, with [`DEFAULT_MODEL`] going to its Q8_0
-/// copy when set-up wrote one, and [`REASONER_MODEL`] to the merged reasoner.
+/// copy when set-up wrote one, and [`REASONER_MODEL`] to the merged reasoner. Every default
+/// file is checked first: the store's against their pinned sha256, set-up's conversions
+/// against the hash recorded when they were written ([`crate::models::check_written`]).
 pub fn resolve(spec: &str) -> Result<PathBuf> {
     let store = ModelStore::from_env()?;
     if spec == REASONER_MODEL {
@@ -94,6 +96,7 @@ pub fn resolve(spec: &str) -> Result<PathBuf> {
                 ),
             });
         }
+        crate::models::check_written(REASONER_MODEL, &path)?;
         return Ok(path);
     }
     if let Some(base) = spec.strip_suffix(":q4_1") {
@@ -105,6 +108,7 @@ pub fn resolve(spec: &str) -> Result<PathBuf> {
     if spec == DEFAULT_MODEL {
         let fast = path.with_file_name(DEFAULT_MODEL_Q8_0);
         if fast.is_file() {
+            crate::models::check_written(DEFAULT_MODEL, &fast)?;
             return Ok(fast);
         }
     }

@@ -115,15 +115,9 @@ pub fn motion_series(
             ));
             break;
         }
-        let frame = match frame {
-            Ok(f) => f,
-            Err(e) => {
-                series
-                    .notes
-                    .push(format!("frame {n} could not be read ({e}); stopped there"));
-                break;
-            }
-        };
+        // a video that stops early is refused, as by every command that reads clips (one
+        // policy: a truncated or corrupt file is an error naming it, never a shorter result)
+        let frame = frame?;
         let tracked = tracker.step(&frame)?;
         let Some(face) = tracked.face else {
             if had_face {

@@ -327,6 +327,7 @@ fn tools_refuse_what_is_outside_the_input() {
             numbers: None,
             text: None,
             thoughts: Vec::new(),
+            claims: Vec::new(),
         },
         Some(&ClipChoices {
             spots: vec![(3, 9)],

@@ -156,6 +156,24 @@ fn truncated_video_is_reported_by_name() {
         .unwrap_err()
         .to_string()
         .contains("truncated"));
+
+    // one policy for every command: refused by name, exit code 2 (spot used to go on with
+    // the frames before the cut, and explain to record the announced 472 frames)
+    for args in [vec!["spot"], vec!["explain", "--out", "e.jsonl"]] {
+        let mut args = args.clone();
+        args.insert(1, cut.to_str().unwrap());
+        let out = crate::common::actfer()
+            .current_dir(dir.path())
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("cut.mp4") && err.contains("truncated"),
+            "{args:?}: {err}"
+        );
+    }
 }
 
 #[test]

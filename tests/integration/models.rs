@@ -93,6 +93,87 @@ fn verify_names_a_truncated_file_and_the_fix() {
     );
 }
 
+/// A copy of the store's `models/` folder (hard links), with `damaged` (relative to it)
+/// replaced by a copy with one byte changed: same size, another sha256.
+fn cache_with_one_damaged_file(damaged: &str) -> tempfile::TempDir {
+    fn link_all(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                link_all(&e.path(), &to.join(e.file_name()));
+            } else {
+                std::fs::hard_link(e.path(), to.join(e.file_name())).unwrap();
+            }
+        }
+    }
+    let store = ModelStore::from_env().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    link_all(&store.home().join("models"), &dir.path().join("models"));
+    let path = dir.path().join("models").join(damaged);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let k = bytes.len() / 2;
+    bytes[k] ^= 0x55;
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, bytes).unwrap();
+    dir
+}
+
+/// Every default model a run loads, damaged in place (same size): the run exits 2 naming the
+/// file and the fix, and prints no result.
+#[test]
+fn a_damaged_model_never_gives_a_result() {
+    let image = crate::common::testdata("single_face.jpg");
+    let image = image.to_str().unwrap();
+    let ask = ["ask", image, "Which emotion?"];
+    let cases: [(&str, &[&str]); 7] = [
+        ("mtcnn.safetensors", &["detect", image]),
+        (
+            "face_landmarker/face_landmarks_detector.safetensors",
+            &["detect", image],
+        ),
+        ("fer_emotion.safetensors", &["au", image]),
+        (
+            actfer::llm::DEFAULT_MODEL_Q8_0,
+            &["generate", "--prompt", "hi", "--max-tokens", "2"],
+        ),
+        (
+            "SmolLM2-135M-Instruct.Q4_1.gguf",
+            &[
+                "generate",
+                "--model",
+                "smollm2-135m-instruct:q4_1",
+                "--prompt",
+                "hi",
+                "--max-tokens",
+                "2",
+            ],
+        ),
+        (actfer::llm::REASONER_FILE, &ask),
+        ("english_words.txt", &ask),
+    ];
+    for (file, args) in cases {
+        let cache = cache_with_one_damaged_file(file);
+        let out = actfer()
+            .env("ACTFER_HOME", cache.path())
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{file}: {stderr}");
+        let name = file.rsplit('/').next().unwrap();
+        assert!(
+            stderr.contains(name) && stderr.contains("tools/setup"),
+            "{file}: {stderr}"
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{file}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
+
 #[test]
 fn verify_passes_on_the_real_cache() {
     let rows = json(&["models", "verify"]);
@@ -107,12 +188,24 @@ fn path_resolves_files_names_and_hugging_face_cache() {
         .output()
         .unwrap();
     assert!(out.status.success());
+    // as runs load it: set-up's Q8_0 copy; `:q4_1` names the shipped file
     let path = String::from_utf8(out.stdout).unwrap();
+    let models = store.home().join("models");
     assert_eq!(
         path.trim(),
-        store
-            .home()
-            .join("models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        models
+            .join(actfer::llm::DEFAULT_MODEL_Q8_0)
+            .to_str()
+            .unwrap()
+    );
+    let out = actfer()
+        .args(["models", "path", "smollm2-135m-instruct:q4_1"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        models
+            .join("SmolLM2-135M-Instruct.Q4_1.gguf")
             .to_str()
             .unwrap()
     );

@@ -92,8 +92,8 @@ fn a_truncated_model_is_named_without_a_backtrace() {
     assert!(!err.contains("candle_core::"), "{err}");
 }
 
-/// A clip whose face comes late: `ask` reads the first frame with a face and says which
-/// (it used to read frame 0 and answer "no face found").
+/// A clip whose face comes late: `ask` and `au` read the first frame with a face and say which
+/// (they used to read frame 0 and answer "no face found").
 #[test]
 fn ask_reads_the_first_frame_with_a_face() {
     let dir = tempfile::tempdir().unwrap();
@@ -127,6 +127,17 @@ fn ask_reads_the_first_frame_with_a_face() {
     );
     let t = actfer::agent::trace::Trace::read(&trace.join("trace.json")).unwrap();
     assert_eq!(t.input.frame, 2);
+    // `au` likewise (it read frame 0 and said "no face")
+    let out = crate::common::actfer()
+        .args(["au", frames.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("reading frame 2"), "{err}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["frame"], 2);
+    assert_eq!(report["faces"].as_array().unwrap().len(), 1);
 }
 
 /// Frames too small for optical flow, and a folder with no images given to `explain`: the

@@ -116,6 +116,8 @@ pub struct GrpoOptions {
     pub step_tokens: usize,
     /// Tokens of a whole rollout.
     pub rollout_tokens: usize,
+    /// How many emotions an answer may choose from ([`Limits::emotions`]).
+    pub emotions: usize,
     /// Flow method of the motion tools.
     pub method: String,
     pub reward: RewardConfig,
@@ -147,6 +149,7 @@ impl Default for GrpoOptions {
             turns: limits.max_steps,
             step_tokens: limits.step_tokens,
             rollout_tokens: limits.max_tokens,
+            emotions: limits.emotions,
             method: "dis".into(),
             reward: RewardConfig::default(),
             adamw: DEFAULT_ADAMW,
@@ -164,6 +167,7 @@ impl GrpoOptions {
             max_steps: self.turns,
             max_tokens: self.rollout_tokens,
             step_tokens: self.step_tokens,
+            emotions: self.emotions,
             revisions: 0,
             ..Limits::default()
         }
