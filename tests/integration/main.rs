@@ -25,6 +25,7 @@ mod mesh;
 mod models;
 mod motion;
 mod mtcnn;
+mod parsers;
 mod policy;
 mod python_reward;
 mod reasoner;
