@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 
 use serde_json::Value;
 
@@ -20,11 +21,22 @@ use crate::media::read_image;
 pub struct Turn<'a> {
     pub text: &'a str,
     pub images: &'a [PathBuf],
+    /// When the run's time is up: a reply still being written then stops where it is.
+    pub deadline: Option<Instant>,
 }
 
 impl<'a> Turn<'a> {
     pub fn text(text: &'a str) -> Self {
-        Turn { text, images: &[] }
+        Turn {
+            text,
+            images: &[],
+            deadline: None,
+        }
+    }
+
+    /// Whether there is time left to write (`on_text` of a generation: `false` stops it).
+    fn in_time(&self) -> bool {
+        self.deadline.is_none_or(|d| Instant::now() < d)
     }
 }
 
@@ -144,7 +156,7 @@ impl Policy for LlmPolicy {
             Message::user(turn.text),
             &opts,
             &mut constraint,
-            &mut |_| true,
+            &mut |_| turn.in_time(),
         )?;
         tracing::debug!(
             "step: {} prompt tokens in {:.3} s, {} tokens ({} forced) in {:.3} s ({} masks, \
@@ -238,7 +250,7 @@ impl Policy for VisionPolicy {
         session.append_text(&format!("{}<|im_end|>\n<|im_start|>assistant\n", turn.text))?;
         let mut constraint = JsonConstraint::new(&self.vocab, schema)?;
         let opts = reply_options(max_tokens, &self.sampling);
-        let g = session.generate_constrained(&opts, &mut constraint, &mut |_| true)?;
+        let g = session.generate_constrained(&opts, &mut constraint, &mut |_| turn.in_time())?;
         session.append_text("<|im_end|>\n")?;
         Ok(Reply {
             text: g.text,

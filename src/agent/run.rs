@@ -195,6 +195,9 @@ pub fn run(
         let turn = Turn {
             text: &message,
             images: &paths,
+            deadline: std::time::Duration::try_from_secs_f64(limits.max_seconds)
+                .ok()
+                .and_then(|d| start.checked_add(d)),
         };
         let reply = policy.reply(&turn, &schema, budget)?;
         let seconds = t.elapsed().as_secs_f64();

@@ -147,6 +147,7 @@ fn a_vision_policy_replies_under_the_schema_and_reads_the_images() {
     let turn = Turn {
         text: "Which region moved?",
         images: &images,
+        deadline: None,
     };
     let reply = policy.reply(&turn, &schema, 40).unwrap();
     let value: Value = serde_json::from_str(&reply.text).unwrap();
