@@ -10,7 +10,9 @@
 //!     cargo bench --bench agent
 //!
 //! `ACTFER_BENCH_N` sets the repetitions (default 3); each run starts a fresh conversation.
-//! Build flags come from .cargo/config.toml (`-C target-cpu=native`).
+//!
+//! The build is portable (the kernels pick their code at run time);
+//! `RUSTFLAGS="-C target-cpu=native" cargo bench --bench agent` builds for this CPU only.
 
 use std::time::Instant;
 

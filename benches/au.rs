@@ -5,7 +5,10 @@
 //!     cargo bench --bench au
 //!
 //! Prints faces/s for both and their ratio. `ACTFER_BENCH_N` sets the repetitions (default
-//! 30). Build flags come from .cargo/config.toml (`-C target-cpu=native`).
+//! 30).
+//!
+//! The build is portable (the kernels pick their code at run time);
+//! `RUSTFLAGS="-C target-cpu=native" cargo bench --bench au` builds for this CPU only.
 
 use std::time::Instant;
 

@@ -7,8 +7,10 @@
 //!     cargo bench --bench flow
 //!
 //! The pairs come from `actfer synth` on the test identities (seed 2026, every nuisance), made
-//! in a temporary folder. `ACTFER_BENCH_N` sets the clips per size (default 24). Build flags
-//! come from .cargo/config.toml (`-C target-cpu=native`).
+//! in a temporary folder. `ACTFER_BENCH_N` sets the clips per size (default 24).
+//!
+//! The build is portable (the kernels pick their code at run time);
+//! `RUSTFLAGS="-C target-cpu=native" cargo bench --bench flow` builds for this CPU only.
 
 use actfer::face::pipeline::FacePipeline;
 use actfer::flow::compare::{onset_apex_pairs, score, Score, ZeroFlow};

@@ -8,6 +8,10 @@
 //! llama-cpp-python (see tools/reference/llama_reference.py); otherwise its columns are null.
 //! `ACTFER_BENCH_PROMPT` (default 128) and `ACTFER_BENCH_DECODE` (default 64) set the
 //! token counts.
+//!
+//! The build is portable (the Q8_0 tiles pick their code at run time; candle's Q4_1 products
+//! are compiled for baseline x86-64); `RUSTFLAGS="-C target-cpu=native" cargo bench --bench llm`
+//! builds for this CPU only.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -5,8 +5,10 @@
 //!     cargo bench --bench motion
 //!
 //! The clip is WolfgangLanger_Pexels.mp4 from the test data (set-up fetches it); its first
-//! `ACTFER_BENCH_N` frames (default 96) are measured. Build flags come from
-//! .cargo/config.toml (`-C target-cpu=native`).
+//! `ACTFER_BENCH_N` frames (default 96) are measured.
+//!
+//! The build is portable (the kernels pick their code at run time);
+//! `RUSTFLAGS="-C target-cpu=native" cargo bench --bench motion` builds for this CPU only.
 
 use std::time::Instant;
 

@@ -5,7 +5,10 @@
 //!     cargo bench --bench synth
 //!
 //! `ACTFER_BENCH_N` sets the clips per row (default 12). Identities are loaded once, outside
-//! the timing. Build flags come from .cargo/config.toml (`-C target-cpu=native`).
+//! the timing.
+//!
+//! The build is portable (the kernels pick their code at run time);
+//! `RUSTFLAGS="-C target-cpu=native" cargo bench --bench synth` builds for this CPU only.
 
 use std::time::Instant;
 

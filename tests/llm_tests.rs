@@ -261,10 +261,10 @@ fn q8_0_model_and_reference(reference: &str) -> (TextModel, Json) {
 ///
 /// The rule: llama.cpp's token at every step where its top-2 gap is at least 0.5, and
 /// its top-5 logits within 0.1 at the others. Measured: all 160 steps take llama.cpp's token and
-/// the logits are equal to the bit. Builds without the AVX-512 VNNI kernels (`Q8Matrix::fast`;
-/// a CPU without AVX-512, such as the AMD EPYC of 2026-12-07's session) use candle's products,
+/// the logits are equal to the bit, with the AVX-512 VNNI tiles and with the AVX2 ones (an AMD
+/// EPYC without AVX-512). CPUs with neither (`Q8Matrix::fast` false) use candle's products,
 /// which round otherwise, and are held to the envelope of `greedy_matches_llama_cpp`: measured
-/// there 154 of 160 steps with llama.cpp's token, top-5 logits within 1.726, every
+/// that way 154 of 160 steps with llama.cpp's token, top-5 logits within 1.726, every
 /// disagreement at a top-2 gap under 0.64.
 #[test]
 fn greedy_q8_0_matches_llama_cpp() {
@@ -290,13 +290,13 @@ fn greedy_q8_0_matches_llama_cpp() {
 /// The whole logit vector (49,152 values) of every evaluation in
 /// tests/data/llm_logits_q8_0.json (`tools/reference/llama_logits.py`: a 2-token prompt, a
 /// 37-token chat prompt and 3 decode steps, a 298-token prompt and 2 steps) hashes to
-/// llama.cpp's: equal to the bit, on builds with the AVX-512 VNNI kernels.
+/// llama.cpp's: equal to the bit, on CPUs with the SIMD tiles (AVX-512 VNNI or AVX2).
 #[test]
 fn all_logits_equal_llama_cpp_to_the_bit() {
     use sha2::{Digest, Sha256};
     one_thread();
     if !actfer::llm::q8::Q8Matrix::fast() {
-        eprintln!("skipped: this build multiplies Q8_0 with candle's kernels");
+        eprintln!("skipped: this CPU multiplies Q8_0 with candle's kernels");
         return;
     }
     let (mut m, r) = q8_0_model_and_reference("llm_logits_q8_0.json");
@@ -1327,8 +1327,8 @@ struct TinyBound {
 
 /// The bounds by matrix type, measured (README, "Language model"). f32 matrices (candle's f32
 /// products): every step agrees and the top-5 logits are within 1e-4 (measured 2.9e-6 at most;
-/// with candle's f16 rotary tables qwen3 was 1.9e-3 away). Q8_0 matrices with the AVX-512 VNNI
-/// kernels (`Q8Matrix::fast`): llama.cpp's logits to the bit. Without them (candle's Q8_0
+/// with candle's f16 rotary tables qwen3 was 1.9e-3 away). Q8_0 matrices with the SIMD tiles
+/// (`Q8Matrix::fast`: AVX-512 VNNI or AVX2): llama.cpp's logits to the bit. Without them (candle's Q8_0
 /// products) the differences come in jumps of about 0.01, when one quantized activation rounds
 /// the other way: 0.057 at most was measured that way.
 fn tiny_bound(matrices: GgmlDType) -> TinyBound {

@@ -88,15 +88,27 @@ pub struct Epilogue<'a> {
     pub act: Activation<'a>,
 }
 
-/// `a * b + c`, as one fused instruction where the target has FMA.
-#[inline(always)]
-pub fn fmadd(a: f32, b: f32, c: f32) -> f32 {
-    #[cfg(target_feature = "fma")]
+/// Whether this CPU has AVX2 and FMA, detected once: the kernels then run as code compiled
+/// for them, with fused multiply-adds ([`fmadd`]); elsewhere as plain code.
+pub fn fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
     {
-        a.mul_add(b, c)
+        static FMA: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *FMA.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
     }
-    #[cfg(not(target_feature = "fma"))]
+    #[cfg(not(target_arch = "x86_64"))]
     {
+        false
+    }
+}
+
+/// `a * b + c`: one fused instruction (one rounding) in the code for CPUs with FMA
+/// (`FMA = true`, only reached where [`fma`] holds), two roundings otherwise.
+#[inline(always)]
+pub fn fmadd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FMA {
+        a.mul_add(b, c)
+    } else {
         a * b + c
     }
 }
@@ -175,10 +187,40 @@ pub fn matmul(w: &Packed, x: Rows, n: usize, ep: &Epilogue, out: &mut [f32], out
 /// Columns `cols` of the product for every output row; `out[i]` holds row `i`'s columns
 /// `cols` (so `out[i][0]` is column `cols.start`). `w` is [`Packed::data`].
 fn matmul_columns(w: &[f32], x: Rows, cols: Range<usize>, ep: &Epilogue, out: &mut [&mut [f32]]) {
+    #[cfg(target_arch = "x86_64")]
+    if fma() {
+        // SAFETY: the CPU has AVX2 and FMA.
+        unsafe { matmul_columns_fma(w, x, cols, ep, out) };
+        return;
+    }
+    matmul_columns_with::<false>(w, x, cols, ep, out)
+}
+
+/// [`matmul_columns`] compiled for AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn matmul_columns_fma(
+    w: &[f32],
+    x: Rows,
+    cols: Range<usize>,
+    ep: &Epilogue,
+    out: &mut [&mut [f32]],
+) {
+    matmul_columns_with::<true>(w, x, cols, ep, out)
+}
+
+#[inline(always)]
+fn matmul_columns_with<const FMA: bool>(
+    w: &[f32],
+    x: Rows,
+    cols: Range<usize>,
+    ep: &Epilogue,
+    out: &mut [&mut [f32]],
+) {
     let k_len = x.offsets.len();
     let mut j = cols.start;
     while j + NR <= cols.end {
-        column_tile(w, x, j, j, NR, ep, out, j - cols.start);
+        column_tile::<FMA>(w, x, j, j, NR, ep, out, j - cols.start);
         j += NR;
     }
     if j < cols.end {
@@ -193,7 +235,7 @@ fn matmul_columns(w: &[f32], x: Rows, cols: Range<usize>, ep: &Epilogue, out: &m
             data: &buf,
             offsets: &offsets,
         };
-        column_tile(w, padded, 0, j, width, ep, out, j - cols.start);
+        column_tile::<FMA>(w, padded, 0, j, width, ep, out, j - cols.start);
     }
 }
 
@@ -201,8 +243,8 @@ fn matmul_columns(w: &[f32], x: Rows, cols: Range<usize>, ep: &Epilogue, out: &m
 /// stores the first `width` results at `out[i][out_col..]`; `col` is the tile's column in the
 /// whole product (where the residual is read).
 #[allow(clippy::too_many_arguments)]
-#[inline]
-fn column_tile(
+#[inline(always)]
+fn column_tile<const FMA: bool>(
     w: &[f32],
     x: Rows,
     x_col: usize,
@@ -216,13 +258,13 @@ fn column_tile(
     let mut i = 0;
     while i + MR <= m {
         let w_block = &w[i * k_len..(i + MR) * k_len];
-        let acc = row_tile::<MR>(w_block, x, x_col, ep.bias.map(|b| &b[i..i + MR]));
+        let acc = row_tile::<MR, FMA>(w_block, x, x_col, ep.bias.map(|b| &b[i..i + MR]));
         store_tile(acc, i, col, width, ep, out, out_col);
         i += MR;
     }
     while i < m {
         let w_row = &w[i * k_len..(i + 1) * k_len];
-        let acc = row_tile::<1>(w_row, x, x_col, ep.bias.map(|b| &b[i..i + 1]));
+        let acc = row_tile::<1, FMA>(w_row, x, x_col, ep.bias.map(|b| &b[i..i + 1]));
         store_tile(acc, i, col, width, ep, out, out_col);
         i += 1;
     }
@@ -231,7 +273,7 @@ fn column_tile(
 /// `acc[r][l] = bias[r] + Σ_k w[k][r] * x[k][x_col + l]`, `R` rows by `NR` columns in
 /// registers; `w` is one packed block `[k_len, R]`.
 #[inline(always)]
-fn row_tile<const R: usize>(
+fn row_tile<const R: usize, const FMA: bool>(
     w: &[f32],
     x: Rows,
     x_col: usize,
@@ -247,7 +289,7 @@ fn row_tile<const R: usize>(
         let xs: &[f32; NR] = x.data[off + x_col..][..NR].try_into().unwrap();
         for r in 0..R {
             for l in 0..NR {
-                acc[r][l] = fmadd(wk[r], xs[l], acc[r][l]);
+                acc[r][l] = fmadd::<FMA>(wk[r], xs[l], acc[r][l]);
             }
         }
     }

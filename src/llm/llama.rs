@@ -588,9 +588,7 @@ fn attention(c: &Config, q: &[f32], keys: &[f32], values: &[f32], pos: usize, ou
             lanes.resize(width * hd, 0.0);
             for (j, &p) in scores.iter().enumerate() {
                 let acc = &mut lanes[(j % width) * hd..][..hd];
-                for (acc, &v) in acc.iter_mut().zip(&values[j * kvw + kv..][..hd]) {
-                    *acc = v.mul_add(p, *acc);
-                }
+                numerics::mul_add_to(acc, &values[j * kvw + kv..][..hd], p);
             }
             let mut column = [0f32; 4 * LANES];
             for (d, out) in dst.iter_mut().enumerate() {

@@ -1,4 +1,4 @@
-//! Q8_0 matrix products with llama.cpp's arithmetic, in a layout for AVX-512 VNNI.
+//! Q8_0 matrix products with llama.cpp's arithmetic, in a layout for AVX-512 VNNI and AVX2.
 //!
 //! A GGUF Q8_0 row is a run of 34-byte blocks: an f16 scale `d` and 32 signed bytes `q`,
 //! standing for `d * q`. The activation is quantized the same way (per 32 values, bytes
@@ -12,8 +12,13 @@
 //! scales, then the bytes as `[4-value group][row][4 bytes]`, each stored plus 128 (unsigned).
 //! One `vpdpbusd` then adds a group's 4 products for each of the 16 rows, the weights stream
 //! through memory in one pass, and `128 * sum(activation group)` is taken off in integers.
-//! Where the build has no AVX-512 VNNI a plain loop computes the same sums (see
-//! [`Q8Matrix::fast`]). Tiles are split over candle's CPU worker pool.
+//! AVX2 has no `vpdpbusd`: its kernel turns the bytes back into signed ones and multiplies
+//! `|w|` by the activation with `w`'s sign (`vpmaddubsw`, which cannot saturate then), 8 rows
+//! at a time. Both give the integer sums of the plain loop, which remains for other CPUs; the
+//! kernel is picked once, at run time, from the CPU's features ([`Kernel`]). Tiles are split over
+//! candle's CPU worker pool.
+
+use std::sync::OnceLock;
 
 use half::f16;
 
@@ -47,15 +52,52 @@ pub struct Q8Vector {
     sums: Vec<i32>,
 }
 
+/// The code that multiplies tiles; every one gives the same bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kernel {
+    /// One `vpdpbusd` per group of 4 values for all 16 rows of a tile.
+    Avx512Vnni,
+    /// `vpmaddubsw` on signed bytes, 8 rows at a time (with FMA and F16C).
+    Avx2,
+    /// The plain loop.
+    Scalar,
+}
+
+impl Kernel {
+    /// The fastest kernel this CPU runs, detected once.
+    pub fn detect() -> Kernel {
+        static KERNEL: OnceLock<Kernel> = OnceLock::new();
+        *KERNEL.get_or_init(|| Kernel::available()[0])
+    }
+
+    /// Every kernel this CPU runs, fastest first (the plain loop last).
+    pub fn available() -> Vec<Kernel> {
+        let mut kernels = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512vnni")
+            {
+                kernels.push(Kernel::Avx512Vnni);
+            }
+            if is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma")
+                && is_x86_feature_detected!("f16c")
+            {
+                kernels.push(Kernel::Avx2);
+            }
+        }
+        kernels.push(Kernel::Scalar);
+        kernels
+    }
+}
+
 impl Q8Matrix {
-    /// Whether this build multiplies tiles with SIMD; without it candle's kernels are faster.
+    /// Whether this CPU multiplies tiles with SIMD (AVX-512 VNNI, or AVX2 with FMA and F16C);
+    /// without it candle's kernels are faster.
     pub fn fast() -> bool {
-        cfg!(all(
-            target_arch = "x86_64",
-            target_feature = "avx512f",
-            target_feature = "avx512bw",
-            target_feature = "avx512vnni"
-        ))
+        Kernel::detect() != Kernel::Scalar
     }
 
     /// Tiles GGUF Q8_0 bytes (`rows` x `cols`, row-major blocks); `None` when the length does
@@ -125,13 +167,14 @@ impl Q8Matrix {
         assert_eq!(out.len(), x.rows * self.rows, "output length");
         let n_tiles = self.rows.div_ceil(TILE);
         let out_ptr = out.as_mut_ptr() as usize;
+        let kernel = Kernel::detect();
         let work = |range: std::ops::Range<usize>| {
             let mut sums = [0f32; TILE];
             for t in range {
                 let first = t * TILE;
                 let n = TILE.min(self.rows - first);
                 for m in 0..x.rows {
-                    self.tile_dot(t, x, m, &mut sums);
+                    self.tile_dot(kernel, t, x, m, &mut sums);
                     // SAFETY: each (tile, m) writes its own part of `out`, which outlives the
                     // pool call.
                     let dst = unsafe {
@@ -151,8 +194,8 @@ impl Q8Matrix {
         }
     }
 
-    /// The 16 dot products of tile `t` with activation row `m`.
-    fn tile_dot(&self, t: usize, x: &Q8Vector, m: usize, out: &mut [f32; TILE]) {
+    /// The 16 dot products of tile `t` with activation row `m`, by `kernel` (one this CPU runs).
+    fn tile_dot(&self, kernel: Kernel, t: usize, x: &Q8Vector, m: usize, out: &mut [f32; TILE]) {
         let blocks = self.cols / BLOCK;
         let tiles = &self.tiles[t * blocks * TILE_BLOCK_BYTES..][..blocks * TILE_BLOCK_BYTES];
         let first = m * blocks;
@@ -161,37 +204,22 @@ impl Q8Matrix {
             &x.scales[first..][..blocks],
             &x.sums[first * GROUPS..][..blocks * GROUPS],
         );
-        #[cfg(all(
-            target_arch = "x86_64",
-            target_feature = "avx512f",
-            target_feature = "avx512bw",
-            target_feature = "avx512vnni"
-        ))]
-        // SAFETY: the features are enabled at compile time; the slices hold `blocks` blocks.
-        unsafe {
-            simd::tile_dot(tiles, quants, scales, sums, out)
+        match kernel {
+            // SAFETY: `Kernel::available` found the features; the slices hold `blocks` blocks.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512Vnni => unsafe {
+                simd::tile_dot_avx512(tiles, quants, scales, sums, out)
+            },
+            // SAFETY: as above.
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => unsafe { simd::tile_dot_avx2(tiles, quants, scales, out) },
+            _ => tile_dot_scalar(tiles, quants, scales, sums, out),
         }
-        #[cfg(not(all(
-            target_arch = "x86_64",
-            target_feature = "avx512f",
-            target_feature = "avx512bw",
-            target_feature = "avx512vnni"
-        )))]
-        tile_dot_scalar(tiles, quants, scales, sums, out)
     }
 }
 
 /// The reference arithmetic: per row, group and block an integer sum, then
 /// `partial[group] += dw * dx * sum` (fused), the 8 partials added in llama.cpp's order.
-#[cfg_attr(
-    all(
-        target_arch = "x86_64",
-        target_feature = "avx512f",
-        target_feature = "avx512bw",
-        target_feature = "avx512vnni"
-    ),
-    allow(dead_code)
-)]
 fn tile_dot_scalar(
     tiles: &[u8],
     quants: &[i8],
@@ -257,20 +285,19 @@ impl Q8Vector {
     }
 }
 
-#[cfg(all(
-    target_arch = "x86_64",
-    target_feature = "avx512f",
-    target_feature = "avx512bw",
-    target_feature = "avx512vnni"
-))]
+#[cfg(target_arch = "x86_64")]
 mod simd {
     use super::{BLOCK, GROUPS, TILE, TILE_BLOCK_BYTES};
     use std::arch::x86_64::*;
 
     /// [`super::tile_dot_scalar`] with one `vpdpbusd` per 4 values of all 16 rows, and one
     /// f32 partial sum per group of 4 (a register of 16 rows each).
-    #[inline]
-    pub unsafe fn tile_dot(
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512 F, BW and VNNI; `tiles`, `quants` and `sums` must hold the
+    /// `scales.len()` blocks.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub unsafe fn tile_dot_avx512(
         tiles: &[u8],
         quants: &[i8],
         scales: &[f32],
@@ -300,6 +327,53 @@ mod simd {
             _mm512_add_ps(_mm512_add_ps(l[5], l[1]), _mm512_add_ps(l[7], l[3])),
         );
         _mm512_storeu_ps(out.as_mut_ptr(), sum);
+    }
+
+    /// [`super::tile_dot_scalar`] on AVX2, one half of the tile (8 rows) after the other. The
+    /// stored bytes `q + 128` become `q` again (`xor 0x80`); `vpmaddubsw(|q|, sign(a, q))` adds
+    /// pairs of products, at most 2 * 128 * 127 (no saturation; an activation byte is
+    /// -128 only where `1 / scale` overflows, and a block whose f16 scale is 0 adds nothing), and `vpmaddwd` with ones adds the
+    /// pairs: each row's exact group sum, with no correction for the offset.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2, FMA and F16C; `tiles` and `quants` must hold the `scales.len()`
+    /// blocks.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn tile_dot_avx2(
+        tiles: &[u8],
+        quants: &[i8],
+        scales: &[f32],
+        out: &mut [f32; TILE],
+    ) {
+        let flip = _mm256_set1_epi8(-128);
+        let ones = _mm256_set1_epi16(1);
+        for half in 0..2 {
+            let mut acc = [_mm256_setzero_ps(); GROUPS];
+            for b in 0..scales.len() {
+                let unit = tiles.as_ptr().add(b * TILE_BLOCK_BYTES);
+                let a = quants.as_ptr().add(b * BLOCK);
+                let w = unit.add(TILE * 2 + half * 32);
+                let dw = _mm256_cvtph_ps(_mm_loadu_si128(unit.add(half * 16) as *const __m128i));
+                let d = _mm256_mul_ps(dw, _mm256_set1_ps(*scales.get_unchecked(b)));
+                for (g, lane) in acc.iter_mut().enumerate() {
+                    let ag =
+                        _mm256_set1_epi32(std::ptr::read_unaligned(a.add(g * 4) as *const i32));
+                    let q = _mm256_xor_si256(
+                        _mm256_loadu_si256(w.add(g * TILE * 4) as *const __m256i),
+                        flip,
+                    );
+                    let pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(q), _mm256_sign_epi8(ag, q));
+                    let isum = _mm256_madd_epi16(pairs, ones);
+                    *lane = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, *lane);
+                }
+            }
+            let l = acc;
+            let sum = _mm256_add_ps(
+                _mm256_add_ps(_mm256_add_ps(l[4], l[0]), _mm256_add_ps(l[6], l[2])),
+                _mm256_add_ps(_mm256_add_ps(l[5], l[1]), _mm256_add_ps(l[7], l[3])),
+            );
+            _mm256_storeu_ps(out.as_mut_ptr().add(half * 8), sum);
+        }
     }
 }
 
@@ -357,24 +431,71 @@ mod tests {
                 );
             }
         }
-        // the SIMD path sums exactly what the scalar reference sums, to the bit
-        let blocks = cols / BLOCK;
-        for t in 0..3 {
-            let mut fast = [0f32; TILE];
-            m.tile_dot(t, &q, 1, &mut fast);
-            let mut slow = [0f32; TILE];
-            tile_dot_scalar(
-                &m.tiles[t * blocks * TILE_BLOCK_BYTES..][..blocks * TILE_BLOCK_BYTES],
-                &q.quants[blocks * BLOCK..],
-                &q.scales[blocks..],
-                &q.sums[blocks * GROUPS..],
-                &mut slow,
-            );
-            assert_eq!(fast, slow, "tile {t}");
-        }
         let mut row = vec![0.0; cols];
         m.dequantize_row(21, &mut row);
         assert_eq!(row, w[21 * cols..22 * cols]);
+    }
+
+    #[test]
+    fn every_kernel_equals_the_scalar_code_to_the_bit() {
+        let kernels = Kernel::available();
+        assert_eq!(kernels.last(), Some(&Kernel::Scalar));
+        assert_eq!(Kernel::detect(), kernels[0]);
+        let mut seed = 11;
+        // rows not a multiple of 16, one block and many, several activation rows
+        for (rows, cols, m) in [
+            (16, 32, 1),
+            (5, 64, 3),
+            (37, 96, 2),
+            (70, 576, 4),
+            (33, 1536, 1),
+        ] {
+            let (mut data, _) = gguf_matrix(rows, cols, &mut seed);
+            // the extreme bytes: -128 (which `|q|` reads as 128) and 127
+            data[2] = 0x80;
+            data[3] = 0x7f;
+            let w = Q8Matrix::from_gguf_bytes(rows, cols, &data).unwrap();
+            let mut x: Vec<f32> = (0..m * cols).map(|_| lcg(&mut seed) * 3.0).collect();
+            // a block of zeros, and activation bytes of -127 and 127
+            let zeros = 32.min(x.len() - 32);
+            x[zeros..][..32].fill(0.0);
+            x[0] = -5.0;
+            x[1] = 5.0;
+            let mut q = Q8Vector::default();
+            q.quantize(&x, m);
+            let blocks = cols / BLOCK;
+            for mi in 0..m {
+                for t in 0..rows.div_ceil(TILE) {
+                    let mut want = [0f32; TILE];
+                    tile_dot_scalar(
+                        &w.tiles[t * blocks * TILE_BLOCK_BYTES..][..blocks * TILE_BLOCK_BYTES],
+                        &q.quants[mi * blocks * BLOCK..][..blocks * BLOCK],
+                        &q.scales[mi * blocks..][..blocks],
+                        &q.sums[mi * blocks * GROUPS..][..blocks * GROUPS],
+                        &mut want,
+                    );
+                    for &k in &kernels {
+                        let mut got = [0f32; TILE];
+                        w.tile_dot(k, t, &q, mi, &mut got);
+                        assert_eq!(
+                            got.map(f32::to_bits),
+                            want.map(f32::to_bits),
+                            "{k:?}, {rows}x{cols}, activation row {mi}, tile {t}"
+                        );
+                    }
+                }
+            }
+            let mut out = vec![0.0; m * rows];
+            w.matmul(&q, &mut out);
+            for mi in 0..m {
+                for t in 0..rows.div_ceil(TILE) {
+                    let mut want = [0f32; TILE];
+                    w.tile_dot(Kernel::Scalar, t, &q, mi, &mut want);
+                    let n = TILE.min(rows - t * TILE);
+                    assert_eq!(out[mi * rows + t * TILE..][..n], want[..n]);
+                }
+            }
+        }
     }
 
     #[test]

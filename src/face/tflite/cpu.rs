@@ -195,9 +195,41 @@ impl DepthwiseCpu {
     }
 
     /// Adds channel `ch`'s convolution of `img` `[h, w]` to `out` `[oh, ow]`.
-    fn plane(&self, img: &[f32], (h, w): (usize, usize), ch: usize, out: &mut [f32], ow: usize) {
+    fn plane(&self, img: &[f32], hw: (usize, usize), ch: usize, out: &mut [f32], ow: usize) {
+        #[cfg(target_arch = "x86_64")]
+        if kernels::fma() {
+            // SAFETY: the CPU has AVX2 and FMA.
+            unsafe { self.plane_fma(img, hw, ch, out, ow) };
+            return;
+        }
+        self.plane_with::<false>(img, hw, ch, out, ow)
+    }
+
+    /// [`DepthwiseCpu::plane`] compiled for AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn plane_fma(
+        &self,
+        img: &[f32],
+        hw: (usize, usize),
+        ch: usize,
+        out: &mut [f32],
+        ow: usize,
+    ) {
+        self.plane_with::<true>(img, hw, ch, out, ow)
+    }
+
+    #[inline(always)]
+    fn plane_with<const FMA: bool>(
+        &self,
+        img: &[f32],
+        (h, w): (usize, usize),
+        ch: usize,
+        out: &mut [f32],
+        ow: usize,
+    ) {
         if self.stride == 1 {
-            self.plane_stride1(img, (h, w), ch, out, ow);
+            self.plane_stride1::<FMA>(img, (h, w), ch, out, ow);
             return;
         }
         let ((kh, kw), s, [t, _, l, _]) = (self.k, self.stride, self.pad);
@@ -216,7 +248,7 @@ impl DepthwiseCpu {
                         let wk = k[ky * kw + kx];
                         let src = &src[lo * s + kx - l..];
                         for (o, v) in row[lo..hi].iter_mut().zip(src.chunks(s)) {
-                            *o = fmadd(wk, v[0], *o);
+                            *o = fmadd::<FMA>(wk, v[0], *o);
                         }
                     }
                 }
@@ -226,7 +258,8 @@ impl DepthwiseCpu {
 
     /// [`DepthwiseCpu::plane`] for stride 1: on a zero-padded copy of the plane, blocks of
     /// output columns accumulate every tap in registers.
-    fn plane_stride1(
+    #[inline(always)]
+    fn plane_stride1<const FMA: bool>(
         &self,
         img: &[f32],
         (h, w): (usize, usize),
@@ -249,17 +282,17 @@ impl DepthwiseCpu {
             let mut x0 = 0;
             // Four vectors of independent sums hide the multiply-add latency; then one.
             while x0 + 32 <= ow {
-                taps_tile::<32>(k, window, pw, row, x0);
+                taps_tile::<32, FMA>(k, window, pw, row, x0);
                 x0 += 32;
             }
             while x0 + 8 <= ow {
-                taps_tile::<8>(k, window, pw, row, x0);
+                taps_tile::<8, FMA>(k, window, pw, row, x0);
                 x0 += 8;
             }
             for (ox, o) in row.iter_mut().enumerate().skip(x0) {
                 for (taps, src) in k.chunks_exact(kw).zip(window.chunks_exact(pw)) {
                     for (kx, &wk) in taps.iter().enumerate() {
-                        *o = fmadd(wk, src[ox + kx], *o);
+                        *o = fmadd::<FMA>(wk, src[ox + kx], *o);
                     }
                 }
             }
@@ -270,14 +303,20 @@ impl DepthwiseCpu {
 /// Adds the taps `k` `[kh, kw]` over `window` (`kh` padded rows of `pw`) to the output
 /// columns `x0..x0 + N` of `row`, in registers.
 #[inline(always)]
-fn taps_tile<const N: usize>(k: &[f32], window: &[f32], pw: usize, row: &mut [f32], x0: usize) {
+fn taps_tile<const N: usize, const FMA: bool>(
+    k: &[f32],
+    window: &[f32],
+    pw: usize,
+    row: &mut [f32],
+    x0: usize,
+) {
     let kw = k.len() * pw / window.len();
     let mut acc: [f32; N] = row[x0..x0 + N].try_into().unwrap();
     for (taps, src) in k.chunks_exact(kw).zip(window.chunks_exact(pw)) {
         for (kx, &wk) in taps.iter().enumerate() {
             let xs: &[f32; N] = src[x0 + kx..][..N].try_into().unwrap();
             for lane in 0..N {
-                acc[lane] = fmadd(wk, xs[lane], acc[lane]);
+                acc[lane] = fmadd::<FMA>(wk, xs[lane], acc[lane]);
             }
         }
     }
