@@ -8,7 +8,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::Serialize;
 
-use super::base64;
+use super::to_base64;
 
 /// The first eight bytes of every PNG file.
 const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n'];
@@ -89,7 +89,7 @@ pub fn inline(dir: &Path, name: &str) -> Image {
     match read_png(dir, name) {
         Ok(bytes) => Image {
             name: name.to_string(),
-            uri: Some(format!("data:image/png;base64,{}", base64::encode(&bytes))),
+            uri: Some(format!("data:image/png;base64,{}", to_base64(&bytes))),
             problem: None,
         },
         Err(problem) => Image {
@@ -126,7 +126,7 @@ mod tests {
         let a = inline(dir.path(), "a.png");
         assert_eq!(
             a.uri.as_deref(),
-            Some(format!("data:image/png;base64,{}", base64::encode(&png)).as_str())
+            Some(format!("data:image/png;base64,{}", to_base64(&png)).as_str())
         );
         assert_eq!(read_png(dir.path(), "b.png"), Err(Problem::NotPng));
         assert_eq!(read_png(dir.path(), "c.png"), Err(Problem::Missing));

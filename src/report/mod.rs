@@ -12,12 +12,17 @@
 //! - [`view`]: what the page shows, computed from the trace
 //! - [`images`]: artifacts inlined, or a note saying why not
 //! - [`svg`]: the spotting curve and the clip timeline
-//! - [`base64`]: the encoder for the `data:` URIs and the script's hash
 
-pub mod base64;
 pub mod images;
 pub mod svg;
 pub mod view;
+
+/// Base64 (RFC 4648, standard alphabet, padded): the `data:` URIs of the inlined images and
+/// the script's hash in the page's Content-Security-Policy.
+pub fn to_base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
 
 use std::path::{Path, PathBuf};
 
@@ -61,7 +66,7 @@ pub fn render(trace: &Trace, dir: &Path) -> Result<String> {
 
 /// Only inline styles, `data:` images and this page's own script (by hash) may load.
 fn content_security_policy() -> String {
-    let hash = base64::encode(&Sha256::digest(SCRIPT.as_bytes()));
+    let hash = to_base64(&Sha256::digest(SCRIPT.as_bytes()));
     format!(
         "default-src 'none'; img-src data:; style-src 'unsafe-inline'; \
          script-src 'sha256-{hash}'; base-uri 'none'; form-action 'none'"

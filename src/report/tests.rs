@@ -203,7 +203,7 @@ fn the_frame_shows_when_the_run_wrote_one() {
     std::fs::write(dir.path().join(FRAME), PNG).unwrap();
     let html = page(&trace(), dir.path());
     assert!(html.contains("<h2>Frame</h2>"));
-    let uri = format!("data:image/png;base64,{}", base64::encode(PNG));
+    let uri = format!("data:image/png;base64,{}", to_base64(PNG));
     assert!(html.contains(&format!("<img src=\"{uri}\" alt=\"frame.png\">")));
 }
 
@@ -281,6 +281,23 @@ fn the_policy_allows_the_page_script_by_its_hash() {
     let html = page(&trace(), dir.path());
     let script = &html[html.find("<script>").unwrap() + 8..html.find("</script>").unwrap()];
     assert_eq!(script, SCRIPT);
-    let hash = base64::encode(&Sha256::digest(script.as_bytes()));
+    let hash = to_base64(&Sha256::digest(script.as_bytes()));
     assert!(html.contains(&format!("script-src 'sha256-{hash}'")));
+}
+
+/// The encoder of the data URIs and the script hash: RFC 4648's vectors, padding included.
+#[test]
+fn base64_is_rfc_4648_with_padding() {
+    for (plain, coded) in [
+        ("", ""),
+        ("f", "Zg=="),
+        ("fo", "Zm8="),
+        ("foo", "Zm9v"),
+        ("foob", "Zm9vYg=="),
+        ("fooba", "Zm9vYmE="),
+        ("foobar", "Zm9vYmFy"),
+    ] {
+        assert_eq!(to_base64(plain.as_bytes()), coded);
+    }
+    assert_eq!(to_base64(&[0xfb, 0xff]), "+/8=");
 }
